@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "silo",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "silo", targets: ["silo"]),
+        .library(name: "SiloCore", targets: ["SiloCore"]),
+        .library(name: "SiloStore", targets: ["SiloStore"]),
+        .library(name: "SiloClient", targets: ["SiloClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+    ],
+    targets: [
+        // SHA-256 from the system's OpenSSL (libcrypto uses SHA-NI where the CPU has it).
+        .target(
+            name: "CSiloCrypto",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "SiloCore",
+            dependencies: ["CSiloCrypto"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SiloStore",
+            dependencies: [
+                "SiloCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SiloClient",
+            dependencies: [
+                "SiloCore",
+                "SiloStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "silo",
+            dependencies: [
+                "SiloCore",
+                "SiloClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "silo-bench",
+            dependencies: [
+                "SiloCore",
+                "SiloStore",
+                "SiloClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/silo-bench",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SiloTesting",
+            dependencies: ["SiloCore", "SiloStore", "SiloClient"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SiloCoreTests", dependencies: ["SiloCore", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloStoreTests", dependencies: ["SiloStore", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloCLITests", dependencies: ["SiloTesting"], swiftSettings: strict),
+    ]
+)

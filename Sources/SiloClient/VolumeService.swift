@@ -1,0 +1,30 @@
+import SiloCore
+
+/// Everything a client does with volumes, whether the store runs in this process (``EmbeddedVolumeService``)
+/// or behind a server.
+///
+/// Transfers (``Uploader``, ``Downloader``) and the CLI are written against this face only.
+public protocol VolumeService: Sendable {
+    func createVolume(_ name: VolumeName) async throws -> VolumeInfo
+    func volume(_ name: VolumeName) async throws -> VolumeInfo
+    func listVolumes() async throws -> [VolumeInfo]
+    func renameVolume(_ name: VolumeName, to newName: VolumeName) async throws
+    func deleteVolume(_ name: VolumeName) async throws
+    func history(of volume: VolumeName) async throws -> [VersionInfo]
+
+    /// The entry at `path` in `version` (latest when nil), or nil if there is none.
+    func entry(at path: VolumePath, in volume: VolumeName, version: Version?) async throws -> Entry?
+    func list(_ path: VolumePath, in volume: VolumeName, version: Version?) async throws -> [Entry]
+    /// Everything beneath a directory, with file contents' block lists, sorted by path.
+    func tree(_ path: VolumePath, in volume: VolumeName, version: Version?) async throws -> [Entry]
+    func changes(in volume: VolumeName, from: Version, to: Version) async throws -> [PathChange]
+
+    /// Which of `hashes` the store lacks; upload only those.
+    func missingBlocks(_ hashes: [BlockHash]) async throws -> [BlockHash]
+    func uploadBlock(_ block: Block) async throws
+    /// A block, verified against its hash.
+    func readBlock(_ hash: BlockHash) async throws -> Block
+    func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult
+
+    func close() async throws
+}

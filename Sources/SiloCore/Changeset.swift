@@ -1,0 +1,70 @@
+/// A condition on a path that must hold at the moment a commit applies, or the whole commit fails.
+public enum Precondition: Sendable, Hashable {
+    /// The path must not exist.
+    case absent
+    /// The path must exist and have been last written by version `N`.
+    case atVersion(Version)
+}
+
+/// The contents of a file being put.
+public struct FilePut: Sendable, Hashable {
+    public var content: FileContent
+    public var size: Int64
+    public var mode: UInt32
+    public var mtimeNanoseconds: Int64
+
+    public init(content: FileContent, size: Int64, mode: UInt32 = 0o644, mtimeNanoseconds: Int64) {
+        self.content = content
+        self.size = size
+        self.mode = mode
+        self.mtimeNanoseconds = mtimeNanoseconds
+    }
+}
+
+/// One change in a ``Changeset``; changes apply in order.
+public enum Change: Sendable, Hashable {
+    /// Writes a file, replacing a file or symlink at that path; creates missing parent directories.
+    case put(VolumePath, FilePut, precondition: Precondition? = nil)
+    /// Removes a path; a non-empty directory only with `recursive`, and then everything it holds when
+    /// the removal applies.
+    case remove(VolumePath, recursive: Bool, precondition: Precondition? = nil)
+    /// Creates a directory (and missing parents); an existing directory is left as it is.
+    case makeDirectory(VolumePath, mode: UInt32 = 0o755, mtimeNanoseconds: Int64)
+    /// Creates or replaces a symbolic link.
+    case symlink(VolumePath, target: String, mtimeNanoseconds: Int64)
+
+    public var path: VolumePath {
+        switch self {
+        case .put(let path, _, _), .remove(let path, _, _), .makeDirectory(let path, _, _), .symlink(let path, _, _):
+            path
+        }
+    }
+}
+
+/// What one commit does to a volume: applied on top of the volume's latest version, atomically.
+public struct Changeset: Sendable, Hashable {
+    public var changes: [Change]
+    public init(_ changes: [Change] = []) { self.changes = changes }
+    public var isEmpty: Bool { changes.isEmpty }
+
+    /// Every block the changeset's files are made of, each once.
+    public var blockHashes: Set<BlockHash> {
+        var hashes = Set<BlockHash>()
+        for case .put(_, let file, _) in changes { hashes.formUnion(file.content.blockHashes) }
+        return hashes
+    }
+}
+
+/// Who commits and how to recognise a retry.
+public struct CommitOptions: Sendable, Hashable {
+    /// Recorded in the version's history (a client id, a user name).
+    public var author: String
+    /// Chosen by the client; a commit with an id the volume has already applied returns that version
+    /// again instead of applying twice.
+    public var commitID: String?
+
+    public init(author: String, commitID: String? = nil) {
+        self.author = author
+        self.commitID = commitID
+    }
+}

@@ -1,0 +1,81 @@
+/// What a path in a volume is.
+public enum EntryKind: String, Sendable, Codable, Hashable {
+    case file
+    case directory
+    case symlink
+}
+
+/// Where a file's bytes live: inline in the metadata (small files) or as a list of blocks.
+public enum FileContent: Sendable, Hashable {
+    /// The whole file, kept in the metadata row; for files up to ``FileContent/inlineLimit`` bytes.
+    case inline([UInt8])
+    /// Blocks of `blockSize` bytes each (the last one shorter), in file order.
+    case blocks([BlockHash], blockSize: Int)
+
+    /// Files up to this size are kept inline: a directory of small files then costs one metadata
+    /// transaction instead of a block file (and an fsync) per file.
+    public static let inlineLimit = 16 * 1024
+
+    public var blockHashes: [BlockHash] {
+        if case .blocks(let hashes, _) = self { return hashes }
+        return []
+    }
+}
+
+/// One path of a volume at some version, as a listing or a stat shows it.
+public struct Entry: Sendable, Hashable {
+    public var path: VolumePath
+    public var kind: EntryKind
+    /// Bytes in a file; the target's length for a symlink; 0 for a directory.
+    public var size: Int64
+    /// Permission bits (`0o644`, `0o755`, …).
+    public var mode: UInt32
+    /// Modification time, nanoseconds since the Unix epoch.
+    public var mtimeNanoseconds: Int64
+    /// The version whose commit last wrote this path: what `if the path is at version N` compares against.
+    public var version: Version
+    public var content: FileContent?
+    public var symlinkTarget: String?
+
+    public init(
+        path: VolumePath,
+        kind: EntryKind,
+        size: Int64,
+        mode: UInt32,
+        mtimeNanoseconds: Int64,
+        version: Version,
+        content: FileContent? = nil,
+        symlinkTarget: String? = nil
+    ) {
+        self.path = path
+        self.kind = kind
+        self.size = size
+        self.mode = mode
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.version = version
+        self.content = content
+        self.symlinkTarget = symlinkTarget
+    }
+}
+
+/// How a file splits into blocks.
+public struct BlockLayout: Sendable, Hashable {
+    public static let defaultBlockSize = 8 * 1024 * 1024
+
+    public var blockSize: Int
+    public init(blockSize: Int = BlockLayout.defaultBlockSize) {
+        precondition(blockSize > 0)
+        self.blockSize = blockSize
+    }
+
+    /// The indexes of the blocks that hold bytes `range` of a file.
+    public func blocks(covering range: Range<Int64>) -> ClosedRange<Int> {
+        let first = Int(range.lowerBound / Int64(blockSize))
+        let last = Int((max(range.upperBound, range.lowerBound + 1) - 1) / Int64(blockSize))
+        return first...last
+    }
+
+    public func blockCount(forSize size: Int64) -> Int {
+        Int((size + Int64(blockSize) - 1) / Int64(blockSize))
+    }
+}

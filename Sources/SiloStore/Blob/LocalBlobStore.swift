@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SiloCore
+
+/// Blocks as files under a directory: `ROOT/NAMESPACE/ab/abcdef…` (the block's hex SHA-256).
+///
+/// A block is written to a temporary file in `ROOT/tmp`, fsynced, then renamed into place (and its
+/// directory fsynced), so a block file is either whole or absent, whatever kills the process; several
+/// processes may write the same block at once. Reads verify the hash, so damage on disk surfaces as
+/// ``SiloError/Code/corruptBlock``, never as wrong bytes.
+public struct LocalBlobStore: BlobStore {
+    public let root: String
+
+    public init(root: String) throws {
+        self.root = root
+        try FileIO.makeDirectories(root + "/tmp")
+    }
+
+    public func path(of hash: BlockHash, namespace: String) -> String {
+        let hex = hash.hex
+        return "\(root)/\(namespace)/\(hex.prefix(2))/\(hex)"
+    }
+
+    public func contains(_ hash: BlockHash, namespace: String) async throws -> Bool {
+        var info = stat()
+        return stat(path(of: hash, namespace: namespace), &info) == 0
+    }
+
+    public func put(_ block: Block, namespace: String) async throws {
+        let final = path(of: block.hash, namespace: namespace)
+        if try await contains(block.hash, namespace: namespace) { return }
+        let directory = String(final[..<final.lastIndex(of: "/")!])
+        try FileIO.makeDirectories(directory)
+        let temporary = "\(root)/tmp/\(block.hash.hex).\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+        do {
+            let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o444)
+            defer { close(fd) }
+            try block.bytes.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: temporary) }
+            try FileIO.fsync(fd, path: temporary)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, final) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileIO.error(code, "could not store block \(block.hash.hex) at \(final)")
+        }
+        try FileIO.fsyncDirectory(directory)
+    }
+
+    public func get(_ hash: BlockHash, namespace: String) async throws -> Block {
+        let file = path(of: hash, namespace: namespace)
+        let bytes: [UInt8]
+        do {
+            bytes = try FileIO.readWholeFile(file)
+        } catch let error as SiloError where error.underlyingErrno == ENOENT {
+            throw SiloError(.missingBlock, "block \(hash.hex) is missing from \(root); the store has lost data it was given")
+        }
+        do {
+            return try Block(bytes: bytes, expected: hash)
+        } catch {
+            throw SiloError(
+                .corruptBlock,
+                "block \(hash.hex) at \(file) is corrupt (its bytes no longer match their hash); the file using it cannot be read",
+            )
+        }
+    }
+
+    public func delete(_ hash: BlockHash, namespace: String) async throws {
+        let file = path(of: hash, namespace: namespace)
+        if unlink(file) != 0 && errno != ENOENT {
+            throw FileIO.error(errno, "could not remove block \(file)")
+        }
+    }
+
+    /// Removes temporary files left by processes that died while writing a block.
+    public func removeStaleTemporaries(olderThanSeconds age: Int = 3600) {
+        guard let dir = opendir(root + "/tmp") else { return }
+        defer { closedir(dir) }
+        let now = time(nil)
+        while let item = readdir(dir) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            var info = stat()
+            let file = root + "/tmp/" + name
+            if stat(file, &info) == 0, now - info.st_mtim.tv_sec > age { unlink(file) }
+        }
+    }
+}

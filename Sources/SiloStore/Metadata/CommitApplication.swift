@@ -1,0 +1,282 @@
+import Foundation
+import SQLKit
+import SiloCore
+
+/// Applies one changeset inside a write transaction: the changes in order, on top of the latest version,
+/// reading only the rows of the paths they touch (and of directories they remove).
+struct CommitApplication {
+    /// What a path is at this point of the commit.
+    enum Slot {
+        case absent
+        /// The row current before this commit.
+        case stored(Entry)
+        /// A row this commit writes.
+        case written(Entry)
+
+        var entry: Entry? {
+            switch self {
+            case .absent: nil
+            case .stored(let entry), .written(let entry): entry
+            }
+        }
+    }
+
+    let volume: SQLMetadataStore.VolumeRow
+    let version: Version
+    let now: Int64
+    let db: any SQLDatabase
+
+    /// Every path read or changed so far; a path missing here has not been looked up yet.
+    private var slots: [String: Slot] = [:]
+    /// Rows current before this commit that it retires, with their kinds (for the summary).
+    private var retired: [String: EntryKind] = [:]
+    /// Rows this commit writes, by path.
+    private var written: [String: Entry] = [:]
+    private var conflicts: [String] = []
+
+    init(volume: SQLMetadataStore.VolumeRow, version: Version, now: Int64, db: any SQLDatabase) {
+        self.volume = volume
+        self.version = version
+        self.now = now
+        self.db = db
+    }
+
+    mutating func run(_ changeset: Changeset) async throws {
+        var paths = Set<String>()
+        for change in changeset.changes {
+            paths.insert(change.path.rawValue)
+            for ancestor in change.path.ancestors { paths.insert(ancestor.rawValue) }
+        }
+        try await load(paths.filter { !$0.isEmpty })
+        for change in changeset.changes {
+            try await apply(change)
+        }
+        guard conflicts.isEmpty else {
+            let names = conflicts.map { "/" + $0 }
+            throw SiloError(
+                .conflict,
+                "commit to volume '\(volume.info.name)' conflicts at \(names.joined(separator: ", ")): a precondition did not hold; nothing was applied",
+                paths: names
+            )
+        }
+    }
+
+    /// Looks up the current rows of `paths` in batches.
+    private mutating func load(_ paths: Set<String>) async throws {
+        for batch in Array(paths).chunked(SQLMetadataStore.batchSize) {
+            let rows = try await db.raw(
+                """
+                SELECT \(unsafeRaw: SQLMetadataStore.entryColumnsWithoutData) FROM entries
+                WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live)
+                  AND path IN (\(binds: Array(batch)))
+                """
+            ).all()
+            for path in batch { slots[path] = .absent }
+            for row in rows {
+                let entry = try SQLMetadataStore.decodeEntry(row)
+                slots[entry.path.rawValue] = .stored(entry)
+            }
+        }
+    }
+
+    private func slot(_ path: VolumePath) -> Slot {
+        if path.isRoot { return .stored(SQLMetadataStore.rootEntry(volume)) }
+        return slots[path.rawValue] ?? .absent
+    }
+
+    private mutating func apply(_ change: Change) async throws {
+        switch change {
+        case .put(let path, let file, let precondition):
+            check(precondition, at: path)
+            try requireReplaceable(path, by: "file")
+            try createParents(of: path)
+            set(path, Entry(
+                path: path, kind: .file, size: file.size, mode: file.mode, mtimeNanoseconds: file.mtimeNanoseconds,
+                version: version, content: file.content
+            ))
+        case .symlink(let path, let target, let mtime):
+            try requireReplaceable(path, by: "symlink")
+            try createParents(of: path)
+            set(path, Entry(
+                path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: mtime,
+                version: version, symlinkTarget: target
+            ))
+        case .makeDirectory(let path, let mode, let mtime):
+            if path.isRoot { return }
+            switch slot(path).entry?.kind {
+            case .directory?: return
+            case .file?, .symlink?:
+                throw SiloError(.pathExists, "cannot create directory \(path): a \(slot(path).entry!.kind.rawValue) is there")
+            case nil:
+                try createParents(of: path)
+                set(path, directoryEntry(path, mode: mode, mtime: mtime))
+            }
+        case .remove(let path, let recursive, let precondition):
+            check(precondition, at: path)
+            guard !path.isRoot else {
+                throw SiloError(.invalidArgument, "cannot remove the root of volume '\(volume.info.name)'; delete the volume instead")
+            }
+            guard let entry = slot(path).entry else {
+                if precondition != nil { return }  // already recorded as a conflict
+                throw SiloError(.pathNotFound, "cannot remove \(path): it does not exist in volume '\(volume.info.name)'")
+            }
+            if entry.kind == .directory {
+                let inside = try await descendants(of: path)
+                if !inside.isEmpty && !recursive {
+                    throw SiloError(.directoryNotEmpty, "cannot remove \(path): the directory is not empty; remove it recursively (`silo volume rm -r`)")
+                }
+                for child in inside { remove(child) }
+            }
+            remove(path)
+        }
+    }
+
+    private mutating func check(_ precondition: Precondition?, at path: VolumePath) {
+        switch precondition {
+        case nil:
+            return
+        case .absent:
+            if slot(path).entry != nil { conflicts.append(path.rawValue) }
+        case .atVersion(let expected):
+            if slot(path).entry?.version != expected { conflicts.append(path.rawValue) }
+        }
+    }
+
+    private func requireReplaceable(_ path: VolumePath, by kind: String) throws {
+        guard !path.isRoot else {
+            throw SiloError(.isADirectory, "cannot write a \(kind) at the volume's root")
+        }
+        if slot(path).entry?.kind == .directory {
+            throw SiloError(.isADirectory, "cannot write a \(kind) at \(path): it is a directory; remove the directory first")
+        }
+    }
+
+    private mutating func createParents(of path: VolumePath) throws {
+        for ancestor in path.ancestors {
+            switch slot(ancestor).entry?.kind {
+            case .directory?:
+                continue
+            case .file?, .symlink?:
+                throw SiloError(
+                    .notADirectory,
+                    "cannot write \(path): \(ancestor) is a \(slot(ancestor).entry!.kind.rawValue) in volume '\(volume.info.name)', not a directory"
+                )
+            case nil:
+                set(ancestor, directoryEntry(ancestor, mode: 0o755, mtime: now * 1_000_000))
+            }
+        }
+    }
+
+    private func directoryEntry(_ path: VolumePath, mode: UInt32, mtime: Int64) -> Entry {
+        Entry(path: path, kind: .directory, size: 0, mode: mode, mtimeNanoseconds: mtime, version: version)
+    }
+
+    /// Every path beneath `path` as it stands at this point of the commit.
+    private mutating func descendants(of path: VolumePath) async throws -> [VolumePath] {
+        let (low, high) = SQLMetadataStore.descendantRange(of: path)
+        let rows = try await db.raw(
+            """
+            SELECT \(unsafeRaw: SQLMetadataStore.entryColumnsWithoutData) FROM entries
+            WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live)
+              AND path > \(bind: low) AND path < \(bind: high)
+            """
+        ).all()
+        for row in rows {
+            let entry = try SQLMetadataStore.decodeEntry(row)
+            if slots[entry.path.rawValue] == nil { slots[entry.path.rawValue] = .stored(entry) }
+        }
+        return slots.compactMap { key, slot in
+            let candidate = VolumePath(trusted: key)
+            return slot.entry != nil && candidate != path && candidate.isWithin(path) ? candidate : nil
+        }
+    }
+
+    private mutating func set(_ path: VolumePath, _ entry: Entry) {
+        if case .stored(let old) = slot(path) { retired[path.rawValue] = old.kind }
+        written[path.rawValue] = entry
+        slots[path.rawValue] = .written(entry)
+    }
+
+    private mutating func remove(_ path: VolumePath) {
+        if case .stored(let old) = slot(path) { retired[path.rawValue] = old.kind }
+        written[path.rawValue] = nil
+        slots[path.rawValue] = .absent
+    }
+
+    // MARK: Writing
+
+    mutating func write(workspace: String, verifyBlocks: @Sendable (Set<BlockHash>) async throws -> Void) async throws {
+        var hashes = Set<BlockHash>()
+        for entry in written.values { hashes.formUnion(entry.content?.blockHashes ?? []) }
+        if !hashes.isEmpty {
+            let packed = hashes.map { Data($0.bytes) }
+            // Claim the blocks from the garbage queue before checking they exist: collection runs under
+            // the same write lock, so a block that exists now stays.
+            for batch in packed.chunked(SQLMetadataStore.batchSize) {
+                try await db.raw(
+                    "DELETE FROM block_gc WHERE workspace = \(bind: workspace) AND hash IN (\(binds: Array(batch)))"
+                ).run()
+            }
+            try await verifyBlocks(hashes)
+            for batch in packed.chunked(SQLMetadataStore.batchSize) {
+                var insert = db.insert(into: "block_refs").columns("workspace", "hash", "volume_id").ignoringConflicts()
+                for hash in batch { insert = insert.values(SQLBind(workspace), SQLBind(hash), SQLBind(volume.id)) }
+                try await insert.run()
+            }
+        }
+        for batch in Array(retired.keys).chunked(SQLMetadataStore.batchSize) {
+            try await db.raw(
+                """
+                UPDATE entries SET removed_version = \(bind: version.rawValue)
+                WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live)
+                  AND path IN (\(binds: Array(batch)))
+                """
+            ).run()
+        }
+        for batch in Array(written.values).chunked(SQLMetadataStore.batchSize / 4) {
+            var insert = db.insert(into: "entries").columns(
+                "volume_id", "path", "parent", "name", "added_version", "removed_version", "kind", "size", "mode",
+                "mtime_ns", "block_size", "blocks", "inline_data", "target"
+            )
+            for entry in batch {
+                var blockSize = 0
+                var blocks: Data?
+                var inline: Data?
+                switch entry.content {
+                case .inline(let bytes)?: inline = Data(bytes)
+                case .blocks(let hashes, let size)?:
+                    blockSize = size
+                    blocks = Data(BlockHash.pack(hashes))
+                case nil: break
+                }
+                let kind = entry.kind == .file ? 0 : entry.kind == .directory ? 1 : 2
+                insert = insert.values(
+                    SQLBind(volume.id), SQLBind(entry.path.rawValue), SQLBind(entry.path.parent.rawValue), SQLBind(entry.path.name),
+                    SQLBind(version.rawValue), SQLBind(SQLMetadataStore.live), SQLBind(kind), SQLBind(entry.size),
+                    SQLBind(Int64(entry.mode)), SQLBind(entry.mtimeNanoseconds), SQLBind(blockSize), SQLBind(blocks),
+                    SQLBind(inline), SQLBind(entry.symlinkTarget)
+                )
+            }
+            try await insert.run()
+        }
+    }
+
+    func summary(author: String) -> VersionInfo {
+        var added: Int64 = 0, changed: Int64 = 0, removed: Int64 = 0, bytes: Int64 = 0
+        for path in Set(retired.keys).union(written.keys) {
+            let before = retired[path].map { $0 != .directory } ?? false
+            let after = written[path].map { $0.kind != .directory } ?? false
+            switch (before, after) {
+            case (false, true): added += 1
+            case (true, true): changed += 1
+            case (true, false): removed += 1
+            case (false, false): break
+            }
+            if let entry = written[path], entry.kind == .file { bytes += entry.size }
+        }
+        return VersionInfo(
+            version: version, createdAtMilliseconds: now, author: author,
+            filesAdded: added, filesChanged: changed, filesRemoved: removed, bytesAdded: bytes
+        )
+    }
+}

@@ -1,0 +1,467 @@
+import Foundation
+import SQLKit
+import SiloCore
+
+/// The metadata store in portable SQL, over any ``SQLBackend``.
+///
+/// Entries are versioned in place: a row per (volume, path, added_version) with the version that
+/// removed or replaced it (`removed_version`, ``SQLMetadataStore/live`` while current). The tree at
+/// version `v` is the rows with `added_version <= v < removed_version`, so reads at any version are
+/// index scans over what they return, and a commit touches only the rows of the paths it changes.
+public final class SQLMetadataStore: MetadataStore {
+    /// `removed_version` of a row that is still current.
+    static let live = Int64.max
+    static let schemaVersion: Int64 = 1
+    /// Rows per statement when a commit reads or writes many paths.
+    static let batchSize = 400
+
+    let backend: any SQLBackend
+
+    public init(backend: any SQLBackend) async throws {
+        self.backend = backend
+        try await migrate()
+    }
+
+    private func migrate() async throws {
+        let blob = backend.blobType
+        let path = backend.pathType
+        let statements = [
+            "CREATE TABLE IF NOT EXISTS silo_schema (version BIGINT NOT NULL)",
+            """
+            CREATE TABLE IF NOT EXISTS volumes (
+                id \(backend.autoIncrementPrimaryKey),
+                workspace TEXT NOT NULL,
+                name TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                latest_version BIGINT NOT NULL,
+                UNIQUE (workspace, name))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS versions (
+                volume_id BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                author TEXT NOT NULL,
+                commit_id TEXT,
+                files_added BIGINT NOT NULL,
+                files_changed BIGINT NOT NULL,
+                files_removed BIGINT NOT NULL,
+                bytes_added BIGINT NOT NULL,
+                PRIMARY KEY (volume_id, version))
+            """,
+            "CREATE UNIQUE INDEX IF NOT EXISTS versions_commit_id ON versions (volume_id, commit_id)",
+            """
+            CREATE TABLE IF NOT EXISTS entries (
+                volume_id BIGINT NOT NULL,
+                path \(path) NOT NULL,
+                parent \(path) NOT NULL,
+                name \(path) NOT NULL,
+                added_version BIGINT NOT NULL,
+                removed_version BIGINT NOT NULL,
+                kind INTEGER NOT NULL,
+                size BIGINT NOT NULL,
+                mode BIGINT NOT NULL,
+                mtime_ns BIGINT NOT NULL,
+                block_size BIGINT NOT NULL,
+                blocks \(blob),
+                inline_data \(blob),
+                target TEXT,
+                PRIMARY KEY (volume_id, path, added_version))
+            """,
+            "CREATE INDEX IF NOT EXISTS entries_parent ON entries (volume_id, parent, name)",
+            "CREATE INDEX IF NOT EXISTS entries_added ON entries (volume_id, added_version)",
+            "CREATE INDEX IF NOT EXISTS entries_removed ON entries (volume_id, removed_version)",
+            """
+            CREATE TABLE IF NOT EXISTS block_refs (
+                workspace TEXT NOT NULL,
+                hash \(blob) NOT NULL,
+                volume_id BIGINT NOT NULL,
+                PRIMARY KEY (workspace, hash, volume_id))
+            """,
+            "CREATE INDEX IF NOT EXISTS block_refs_volume ON block_refs (volume_id)",
+            """
+            CREATE TABLE IF NOT EXISTS block_gc (
+                workspace TEXT NOT NULL,
+                hash \(blob) NOT NULL,
+                PRIMARY KEY (workspace, hash))
+            """,
+        ]
+        try await backend.writeTransaction { db in
+            for statement in statements {
+                try await db.raw(SQLQueryString(statement)).run()
+            }
+            let rows = try await db.raw("SELECT version FROM silo_schema").all()
+            if let row = rows.first {
+                let version = try row.decode(column: "version", as: Int64.self)
+                guard version == Self.schemaVersion else {
+                    throw SiloError(
+                        .storage,
+                        "the metadata database has schema version \(version), this silo understands \(Self.schemaVersion); use a matching silo"
+                    )
+                }
+            } else {
+                try await db.raw("INSERT INTO silo_schema (version) VALUES (\(bind: Self.schemaVersion))").run()
+            }
+        }
+    }
+
+    public func close() async throws {
+        try await backend.close()
+    }
+
+    // MARK: Volumes
+
+    struct VolumeRow: Sendable {
+        var id: Int64
+        var info: VolumeInfo
+    }
+
+    static func volumeRow(_ name: VolumeName, workspace: String, on db: any SQLDatabase) async throws -> VolumeRow {
+        let rows = try await db.raw(
+            "SELECT id, name, created_at, latest_version FROM volumes WHERE workspace = \(bind: workspace) AND name = \(bind: name.rawValue)"
+        ).all()
+        guard let row = rows.first else {
+            throw SiloError(.volumeNotFound, "volume '\(name)' does not exist; create it with `silo volume create \(name)`")
+        }
+        return try decodeVolume(row)
+    }
+
+    static func decodeVolume(_ row: any SQLRow) throws -> VolumeRow {
+        VolumeRow(
+            id: try row.decode(column: "id", as: Int64.self),
+            info: VolumeInfo(
+                name: try VolumeName(row.decode(column: "name", as: String.self)),
+                createdAtMilliseconds: try row.decode(column: "created_at", as: Int64.self),
+                latestVersion: Version(try row.decode(column: "latest_version", as: Int64.self))
+            )
+        )
+    }
+
+    public func createVolume(_ name: VolumeName, workspace: String, author: String, now: Int64) async throws -> VolumeInfo {
+        try await backend.writeTransaction { db in
+            let existing = try await db.raw(
+                "SELECT id FROM volumes WHERE workspace = \(bind: workspace) AND name = \(bind: name.rawValue)"
+            ).all()
+            guard existing.isEmpty else {
+                throw SiloError(.volumeExists, "volume '\(name)' already exists")
+            }
+            let inserted = try await db.raw(
+                """
+                INSERT INTO volumes (workspace, name, created_at, latest_version)
+                VALUES (\(bind: workspace), \(bind: name.rawValue), \(bind: now), 0) RETURNING id
+                """
+            ).all()
+            guard let id = try inserted.first?.decode(column: "id", as: Int64.self) else {
+                throw SiloError(.storage, "the metadata database did not return the new volume's id")
+            }
+            try await db.raw(
+                """
+                INSERT INTO versions (volume_id, version, created_at, author, commit_id,
+                    files_added, files_changed, files_removed, bytes_added)
+                VALUES (\(bind: id), 0, \(bind: now), \(bind: author), NULL, 0, 0, 0, 0)
+                """
+            ).run()
+            return VolumeInfo(name: name, createdAtMilliseconds: now, latestVersion: .empty)
+        }
+    }
+
+    public func volume(_ name: VolumeName, workspace: String) async throws -> VolumeInfo {
+        try await backend.readTransaction { db in try await Self.volumeRow(name, workspace: workspace, on: db).info }
+    }
+
+    public func listVolumes(workspace: String) async throws -> [VolumeInfo] {
+        try await backend.readTransaction { db in
+            try await db.raw(
+                "SELECT id, name, created_at, latest_version FROM volumes WHERE workspace = \(bind: workspace) ORDER BY name"
+            ).all().map { try Self.decodeVolume($0).info }
+        }
+    }
+
+    public func renameVolume(_ name: VolumeName, to newName: VolumeName, workspace: String) async throws {
+        try await backend.writeTransaction { db in
+            let row = try await Self.volumeRow(name, workspace: workspace, on: db)
+            guard name != newName else { return }
+            let clash = try await db.raw(
+                "SELECT id FROM volumes WHERE workspace = \(bind: workspace) AND name = \(bind: newName.rawValue)"
+            ).all()
+            guard clash.isEmpty else {
+                throw SiloError(.volumeExists, "cannot rename '\(name)' to '\(newName)': volume '\(newName)' already exists")
+            }
+            try await db.raw("UPDATE volumes SET name = \(bind: newName.rawValue) WHERE id = \(bind: row.id)").run()
+        }
+    }
+
+    public func deleteVolume(_ name: VolumeName, workspace: String) async throws {
+        try await backend.writeTransaction { db in
+            let row = try await Self.volumeRow(name, workspace: workspace, on: db)
+            let hashes = try await db.raw("SELECT hash FROM block_refs WHERE volume_id = \(bind: row.id)").all()
+                .map { try $0.decode(column: "hash", as: Data.self) }
+            for statement: SQLQueryString in [
+                "DELETE FROM entries WHERE volume_id = \(bind: row.id)",
+                "DELETE FROM versions WHERE volume_id = \(bind: row.id)",
+                "DELETE FROM block_refs WHERE volume_id = \(bind: row.id)",
+                "DELETE FROM volumes WHERE id = \(bind: row.id)",
+            ] {
+                try await db.raw(statement).run()
+            }
+            // Queue every block the volume used; collection keeps those another volume still uses.
+            for batch in hashes.chunked(Self.batchSize) {
+                var insert = db.insert(into: "block_gc").columns("workspace", "hash").ignoringConflicts()
+                for hash in batch { insert = insert.values(SQLBind(workspace), SQLBind(hash)) }
+                try await insert.run()
+            }
+        }
+    }
+
+    public func collectGarbage(workspace: String, delete: @escaping @Sendable ([BlockHash]) async throws -> Void) async throws -> Int {
+        // The blocks are deleted inside the write transaction: a commit claiming one of them either ran
+        // before (and removed it from the queue) or runs after (and finds it gone, and fails cleanly).
+        try await backend.writeTransaction { db in
+            let rows = try await db.raw(
+                """
+                SELECT g.hash FROM block_gc g
+                WHERE g.workspace = \(bind: workspace)
+                  AND NOT EXISTS (SELECT 1 FROM block_refs r WHERE r.workspace = g.workspace AND r.hash = g.hash)
+                """
+            ).all()
+            let hashes = try rows.map { try $0.decode(column: "hash", as: Data.self) }
+            try await delete(hashes.map { try BlockHash(bytes: $0) })
+            try await db.raw("DELETE FROM block_gc WHERE workspace = \(bind: workspace)").run()
+            return hashes.count
+        }
+    }
+
+    // MARK: Reads
+
+    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target"
+    static let entryColumnsWithoutData = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target"
+
+    static func decodeEntry(_ row: any SQLRow) throws -> Entry {
+        let path = VolumePath(trusted: try row.decode(column: "path", as: String.self))
+        let kind: EntryKind
+        switch try row.decode(column: "kind", as: Int.self) {
+        case 0: kind = .file
+        case 1: kind = .directory
+        case 2: kind = .symlink
+        case let other: throw SiloError(.storage, "the metadata database holds an entry of unknown kind \(other) at \(path)")
+        }
+        var content: FileContent?
+        if kind == .file {
+            if let inline = try row.decode(column: "inline_data", as: Data?.self) {
+                content = .inline([UInt8](inline))
+            } else if let packed = try row.decode(column: "blocks", as: Data?.self) {
+                content = .blocks(try BlockHash.unpack([UInt8](packed)), blockSize: try row.decode(column: "block_size", as: Int.self))
+            }
+        }
+        return Entry(
+            path: path,
+            kind: kind,
+            size: try row.decode(column: "size", as: Int64.self),
+            mode: UInt32(truncatingIfNeeded: try row.decode(column: "mode", as: Int64.self)),
+            mtimeNanoseconds: try row.decode(column: "mtime_ns", as: Int64.self),
+            version: Version(try row.decode(column: "added_version", as: Int64.self)),
+            content: content,
+            symlinkTarget: try row.decode(column: "target", as: String?.self)
+        )
+    }
+
+    static func resolve(_ version: Version?, of volume: VolumeRow) throws -> Version {
+        guard let version else { return volume.info.latestVersion }
+        guard version >= .empty, version <= volume.info.latestVersion else {
+            throw SiloError(
+                .versionNotFound,
+                "volume '\(volume.info.name)' has versions 0 to \(volume.info.latestVersion), not \(version)"
+            )
+        }
+        return version
+    }
+
+    static func rootEntry(_ volume: VolumeRow) -> Entry {
+        Entry(path: .root, kind: .directory, size: 0, mode: 0o755, mtimeNanoseconds: volume.info.createdAtMilliseconds * 1_000_000, version: .empty)
+    }
+
+    static func entry(_ path: VolumePath, volume: VolumeRow, at version: Version, on db: any SQLDatabase) async throws -> Entry? {
+        if path.isRoot { return rootEntry(volume) }
+        let rows = try await db.raw(
+            """
+            SELECT \(unsafeRaw: entryColumns) FROM entries
+            WHERE volume_id = \(bind: volume.id) AND path = \(bind: path.rawValue)
+              AND added_version <= \(bind: version.rawValue) AND removed_version > \(bind: version.rawValue)
+            """
+        ).all()
+        return try rows.first.map(decodeEntry)
+    }
+
+    public func entry(at path: VolumePath, in volume: VolumeName, workspace: String, version: Version?) async throws -> Entry? {
+        try await backend.readTransaction { db in
+            let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
+            return try await Self.entry(path, volume: row, at: try Self.resolve(version, of: row), on: db)
+        }
+    }
+
+    static func directory(_ path: VolumePath, volume: VolumeRow, at version: Version, on db: any SQLDatabase) async throws {
+        guard let entry = try await entry(path, volume: volume, at: version, on: db) else {
+            throw SiloError(.pathNotFound, "\(path) does not exist in volume '\(volume.info.name)' at version \(version)")
+        }
+        guard entry.kind == .directory else {
+            throw SiloError(.notADirectory, "\(path) in volume '\(volume.info.name)' is a \(entry.kind.rawValue), not a directory")
+        }
+    }
+
+    public func list(_ path: VolumePath, in volume: VolumeName, workspace: String, version: Version?) async throws -> [Entry] {
+        try await backend.readTransaction { db in
+            let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
+            let version = try Self.resolve(version, of: row)
+            try await Self.directory(path, volume: row, at: version, on: db)
+            return try await db.raw(
+                """
+                SELECT \(unsafeRaw: Self.entryColumnsWithoutData) FROM entries
+                WHERE volume_id = \(bind: row.id) AND parent = \(bind: path.rawValue)
+                  AND added_version <= \(bind: version.rawValue) AND removed_version > \(bind: version.rawValue)
+                ORDER BY name
+                """
+            ).all().map(Self.decodeEntry)
+        }
+    }
+
+    public func tree(_ path: VolumePath, in volume: VolumeName, workspace: String, version: Version?) async throws -> [Entry] {
+        try await backend.readTransaction { db in
+            let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
+            let version = try Self.resolve(version, of: row)
+            try await Self.directory(path, volume: row, at: version, on: db)
+            let (low, high) = Self.descendantRange(of: path)
+            return try await db.raw(
+                """
+                SELECT \(unsafeRaw: Self.entryColumns) FROM entries
+                WHERE volume_id = \(bind: row.id) AND path > \(bind: low) AND path < \(bind: high)
+                  AND added_version <= \(bind: version.rawValue) AND removed_version > \(bind: version.rawValue)
+                ORDER BY path
+                """
+            ).all().map(Self.decodeEntry)
+        }
+    }
+
+    /// Bounds such that `low < p < high` holds exactly for the paths strictly beneath `path`, in byte
+    /// order: '/' (0x2F) is followed by '0' (0x30).
+    static func descendantRange(of path: VolumePath) -> (String, String) {
+        path.isRoot ? ("", "\u{10FFFF}") : (path.rawValue + "/", path.rawValue + "0")
+    }
+
+    public func changes(in volume: VolumeName, workspace: String, from: Version, to: Version) async throws -> [PathChange] {
+        try await backend.readTransaction { db in
+            let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
+            let from = try Self.resolve(from, of: row)
+            let to = try Self.resolve(to, of: row)
+            guard from < to else {
+                guard from == to else {
+                    throw SiloError(.invalidArgument, "cannot compare version \(from) to the earlier version \(to); give the older version first")
+                }
+                return []
+            }
+            // Rows current at `to` that were written after `from`, and rows current at `from` retired by `to`.
+            let written = try await db.raw(
+                """
+                SELECT path, kind FROM entries WHERE volume_id = \(bind: row.id)
+                  AND added_version > \(bind: from.rawValue) AND added_version <= \(bind: to.rawValue)
+                  AND removed_version > \(bind: to.rawValue)
+                """
+            ).all()
+            let retired = try await db.raw(
+                """
+                SELECT path, kind FROM entries WHERE volume_id = \(bind: row.id)
+                  AND removed_version > \(bind: from.rawValue) AND removed_version <= \(bind: to.rawValue)
+                  AND added_version <= \(bind: from.rawValue)
+                """
+            ).all()
+            func kinds(_ rows: [any SQLRow]) throws -> [String: EntryKind] {
+                var result: [String: EntryKind] = [:]
+                for row in rows {
+                    let kind = try row.decode(column: "kind", as: Int.self)
+                    result[try row.decode(column: "path", as: String.self)] = kind == 0 ? .file : kind == 1 ? .directory : .symlink
+                }
+                return result
+            }
+            let after = try kinds(written)
+            let before = try kinds(retired)
+            var result: [PathChange] = []
+            for (path, kind) in after {
+                result.append(PathChange(path: VolumePath(trusted: path), kind: before[path] == nil ? .added : .modified, entryKind: kind))
+            }
+            for (path, kind) in before where after[path] == nil {
+                result.append(PathChange(path: VolumePath(trusted: path), kind: .removed, entryKind: kind))
+            }
+            return result.sorted { $0.path < $1.path }
+        }
+    }
+
+    public func history(of volume: VolumeName, workspace: String) async throws -> [VersionInfo] {
+        try await backend.readTransaction { db in
+            let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
+            return try await db.raw(
+                """
+                SELECT version, created_at, author, files_added, files_changed, files_removed, bytes_added
+                FROM versions WHERE volume_id = \(bind: row.id) ORDER BY version
+                """
+            ).all().map(Self.decodeVersion)
+        }
+    }
+
+    static func decodeVersion(_ row: any SQLRow) throws -> VersionInfo {
+        VersionInfo(
+            version: Version(try row.decode(column: "version", as: Int64.self)),
+            createdAtMilliseconds: try row.decode(column: "created_at", as: Int64.self),
+            author: try row.decode(column: "author", as: String.self),
+            filesAdded: try row.decode(column: "files_added", as: Int64.self),
+            filesChanged: try row.decode(column: "files_changed", as: Int64.self),
+            filesRemoved: try row.decode(column: "files_removed", as: Int64.self),
+            bytesAdded: try row.decode(column: "bytes_added", as: Int64.self)
+        )
+    }
+
+    // MARK: Commit
+
+    public func commit(
+        _ changeset: Changeset,
+        to volume: VolumeName,
+        workspace: String,
+        options: CommitOptions,
+        now: Int64,
+        verifyBlocks: @escaping @Sendable (Set<BlockHash>) async throws -> Void
+    ) async throws -> CommitResult {
+        try await backend.writeTransaction { db in
+            let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
+            if let commitID = options.commitID {
+                let earlier = try await db.raw(
+                    """
+                    SELECT version, created_at, author, files_added, files_changed, files_removed, bytes_added
+                    FROM versions WHERE volume_id = \(bind: row.id) AND commit_id = \(bind: commitID)
+                    """
+                ).all()
+                if let earlier = earlier.first {
+                    return CommitResult(version: try Self.decodeVersion(earlier), wasRetry: true)
+                }
+            }
+            var apply = CommitApplication(volume: row, version: row.info.latestVersion.next, now: now, db: db)
+            try await apply.run(changeset)
+            try await apply.write(workspace: workspace, verifyBlocks: verifyBlocks)
+            let info = apply.summary(author: options.author)
+            try await db.raw(
+                """
+                INSERT INTO versions (volume_id, version, created_at, author, commit_id,
+                    files_added, files_changed, files_removed, bytes_added)
+                VALUES (\(bind: row.id), \(bind: info.version.rawValue), \(bind: now), \(bind: options.author),
+                    \(bind: options.commitID), \(bind: info.filesAdded), \(bind: info.filesChanged),
+                    \(bind: info.filesRemoved), \(bind: info.bytesAdded))
+                """
+            ).run()
+            try await db.raw("UPDATE volumes SET latest_version = \(bind: info.version.rawValue) WHERE id = \(bind: row.id)").run()
+            return CommitResult(version: info, wasRetry: false)
+        }
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

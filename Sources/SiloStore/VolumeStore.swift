@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import SiloCore
+
+/// The store: metadata and blocks behind one face, for one or many workspaces.
+///
+/// This is what the embedded client calls in-process and, later, what the server calls per request.
+public struct VolumeStore: Sendable {
+    public let metadata: any MetadataStore
+    public let blobs: any BlobStore
+
+    public init(metadata: any MetadataStore, blobs: any BlobStore) {
+        self.metadata = metadata
+        self.blobs = blobs
+    }
+
+    /// Opens (creating if needed) the embedded store under `home`: `metadata.sqlite` and `blocks/`.
+    public static func openEmbedded(home: String, logger: Logger) async throws -> VolumeStore {
+        try FileIO.makeDirectories(home)
+        let blobs = try LocalBlobStore(root: home + "/blocks")
+        blobs.removeStaleTemporaries()
+        let backend = try await SQLiteBackend.open(path: home + "/metadata.sqlite", logger: logger)
+        do {
+            let metadata = try await SQLMetadataStore(backend: backend)
+            return VolumeStore(metadata: metadata, blobs: blobs)
+        } catch {
+            try? await backend.close()
+            throw error
+        }
+    }
+
+    public static func nowMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+
+    public func createVolume(_ name: VolumeName, workspace: String, author: String) async throws -> VolumeInfo {
+        try await metadata.createVolume(name, workspace: workspace, author: author, now: Self.nowMilliseconds())
+    }
+
+    /// Deletes the volume, its history, and every block no other volume of the workspace uses.
+    public func deleteVolume(_ name: VolumeName, workspace: String) async throws {
+        try await metadata.deleteVolume(name, workspace: workspace)
+        _ = try await collectGarbage(workspace: workspace)
+    }
+
+    /// Deletes blocks that deletions left unreferenced; returns how many.
+    public func collectGarbage(workspace: String) async throws -> Int {
+        let blobs = self.blobs
+        return try await metadata.collectGarbage(workspace: workspace) { hashes in
+            for hash in hashes { try await blobs.delete(hash, namespace: workspace) }
+        }
+    }
+
+    /// The hashes among `hashes` that the workspace does not hold yet.
+    public func missingBlocks(_ hashes: [BlockHash], workspace: String) async throws -> [BlockHash] {
+        var missing: [BlockHash] = []
+        for hash in hashes where try await !blobs.contains(hash, namespace: workspace) {
+            missing.append(hash)
+        }
+        return missing
+    }
+
+    public func commit(_ changeset: Changeset, to volume: VolumeName, workspace: String, options: CommitOptions) async throws -> CommitResult {
+        let blobs = self.blobs
+        return try await metadata.commit(
+            changeset, to: volume, workspace: workspace, options: options, now: Self.nowMilliseconds()
+        ) { hashes in
+            var missing: [BlockHash] = []
+            for hash in hashes where try await !blobs.contains(hash, namespace: workspace) {
+                missing.append(hash)
+            }
+            guard missing.isEmpty else {
+                throw SiloError(
+                    .missingBlock,
+                    "commit names \(missing.count) block(s) the store does not hold (first: \(missing.sorted()[0].hex)); upload them and commit again"
+                )
+            }
+        }
+    }
+}
