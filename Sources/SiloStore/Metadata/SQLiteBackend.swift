@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import SQLKit
 import SQLiteKit
 import SiloCore
@@ -10,6 +11,7 @@ import SiloCore
 /// processes queue instead of failing half-way; `synchronous=FULL` makes a returned commit durable.
 public final class SQLiteBackend: SQLBackend {
     private let connection: SQLiteConnection
+    private let threadPool: NIOThreadPool
     private let database: any SQLDatabase
     private let mutex = AsyncMutex()
     public let path: String
@@ -22,13 +24,20 @@ public final class SQLiteBackend: SQLBackend {
     public static let busyTimeoutMilliseconds = 60_000
 
     public static func open(path: String, logger: Logger) async throws -> SQLiteBackend {
+        // A thread of its own: while SQLite waits out another connection's write lock it blocks the
+        // thread it runs on, which must not be one the lock holder needs to finish.
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
         let connection: SQLiteConnection
         do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: path), threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()
+            )
         } catch {
+            try? await threadPool.shutdownGracefully()
             throw SiloError(.storage, "could not open the metadata database \(path): \(error)")
         }
-        let backend = SQLiteBackend(connection: connection, path: path)
+        let backend = SQLiteBackend(connection: connection, threadPool: threadPool, path: path)
         do {
             for pragma in [
                 "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)",
@@ -38,14 +47,15 @@ public final class SQLiteBackend: SQLBackend {
                 try await backend.database.raw(SQLQueryString(pragma)).run()
             }
         } catch {
-            try? await connection.close()
+            try? await backend.close()
             throw backend.mapError(error)
         }
         return backend
     }
 
-    private init(connection: SQLiteConnection, path: String) {
+    private init(connection: SQLiteConnection, threadPool: NIOThreadPool, path: String) {
         self.connection = connection
+        self.threadPool = threadPool
         self.database = connection.sql(queryLogLevel: nil)
         self.path = path
     }
@@ -94,6 +104,9 @@ public final class SQLiteBackend: SQLBackend {
     }
 
     public func close() async throws {
-        try await mutex.withLock { try await connection.close() }
+        try await mutex.withLock {
+            try await connection.close()
+            try await threadPool.shutdownGracefully()
+        }
     }
 }

@@ -1,0 +1,326 @@
+import Foundation
+import SiloClient
+import SiloCore
+import SiloStore
+import SiloTesting
+import Testing
+
+/// DESIGN section 2 rules the store implements, on every metadata backend.
+@Suite struct VolumeStoreTests {
+    let name = try! VolumeName("vol")
+
+    @Test(arguments: Backend.allCases)
+    func volumesAreCreatedListedRenamedAndDeleted(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            let created = try await service.createVolume(name)
+            #expect(created.latestVersion == .empty)
+            await #expect(throws: SiloError.self) { try await service.createVolume(name) }
+            _ = try await service.createVolume(try VolumeName("other"))
+            #expect(try await service.listVolumes().map(\.name.rawValue) == ["other", "vol"])
+
+            try await service.put(["a.txt": "one"], in: name)
+            let renamed = try VolumeName("renamed")
+            let clash = await #expect(throws: SiloError.self) { try await service.renameVolume(name, to: try VolumeName("other")) }
+            #expect(clash?.code == .volumeExists)
+            try await service.renameVolume(name, to: renamed)
+            #expect(try await service.text("a.txt", in: renamed) == "one")
+            #expect(try await service.history(of: renamed).count == 2)
+            let gone = await #expect(throws: SiloError.self) { try await service.volume(name) }
+            #expect(gone?.code == .volumeNotFound)
+
+            try await service.deleteVolume(renamed)
+            #expect(try await service.listVolumes().map(\.name.rawValue) == ["other"])
+            // A new volume of the old name starts empty: nothing of the deleted one survives.
+            _ = try await service.createVolume(renamed)
+            #expect(try await service.list(.root, in: renamed, version: nil).isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func deletingAVolumeRemovesItsBlocksButKeepsSharedOnes(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            let keep = try VolumeName("keep")
+            _ = try await service.createVolume(name)
+            _ = try await service.createVolume(keep)
+            let shared = pseudoRandomBytes(count: 3000, seed: 1)
+            let own = pseudoRandomBytes(count: 3000, seed: 2)
+            let sharedContent = try await service.uploadBlocks(shared, blockSize: 1000)
+            let ownContent = try await service.uploadBlocks(own, blockSize: 1000)
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("shared"), FilePut(content: sharedContent, size: 3000, mtimeNanoseconds: 0)),
+                .put(try VolumePath("own"), FilePut(content: ownContent, size: 3000, mtimeNanoseconds: 0)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("copy"), FilePut(content: sharedContent, size: 3000, mtimeNanoseconds: 0)),
+            ]), to: keep, options: CommitOptions(author: "t"))
+            #expect(fixture.blockFiles().count == 6)
+
+            try await service.deleteVolume(name)
+            #expect(fixture.blockFiles().count == 3)
+            #expect(try await service.read(try VolumePath("copy"), in: keep) == shared)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func everyVersionStaysReadable(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            try await service.put(["d/a": "a1", "d/b": "b1"], in: name)
+            try await service.put(["d/a": "a2"], in: name)
+            _ = try await service.commit(Changeset([.remove(try VolumePath("d/b"), recursive: false)]), to: name, options: CommitOptions(author: "t"))
+
+            #expect(try await service.list(.root, in: name, version: 0).isEmpty)
+            #expect(try await service.text("d/a", in: name, version: 1) == "a1")
+            #expect(try await service.text("d/a", in: name, version: 2) == "a2")
+            #expect(try await service.text("d/b", in: name, version: 2) == "b1")
+            #expect(try await service.text("d/b", in: name, version: 3) == nil)
+            #expect(try await service.list(try VolumePath("d"), in: name, version: 3).map(\.path.name) == ["a"])
+            #expect(try await service.entry(at: try VolumePath("d/a"), in: name, version: nil)?.version == 2)
+            let tooNew = await #expect(throws: SiloError.self) { try await service.list(.root, in: name, version: 9) }
+            #expect(tooNew?.code == .versionNotFound)
+
+            let changes = try await service.changes(in: name, from: 1, to: 3)
+            #expect(changes == [
+                PathChange(path: try VolumePath("d/a"), kind: .modified, entryKind: .file),
+                PathChange(path: try VolumePath("d/b"), kind: .removed, entryKind: .file),
+            ])
+            #expect(try await service.changes(in: name, from: 0, to: 1).map(\.kind) == [.added, .added, .added])
+
+            let history = try await service.history(of: name)
+            #expect(history.map(\.version) == [0, 1, 2, 3])
+            #expect(history.map(\.filesAdded) == [0, 2, 0, 0])
+            #expect(history.map(\.filesChanged) == [0, 0, 1, 0])
+            #expect(history.map(\.filesRemoved) == [0, 0, 0, 1])
+            #expect(history.map(\.bytesAdded) == [0, 4, 2, 0])
+            #expect(history.allSatisfy { $0.author == "test" || $0.author == "t" })
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentCommitsToDifferentFilesAreAllKept(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            _ = try await fixture.service.createVolume(name)
+            // Separate connections, as separate processes on the machine have.
+            var writers: [EmbeddedVolumeService] = []
+            for index in 0..<8 { writers.append(try await fixture.reopen(author: "writer\(index)")) }
+            let name = self.name
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, writer) in writers.enumerated() {
+                    group.addTask {
+                        for round in 0..<5 { try await writer.put(["w\(index)/r\(round)": "\(index).\(round)"], in: name) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for index in 0..<8 {
+                for round in 0..<5 {
+                    #expect(try await fixture.service.text("w\(index)/r\(round)", in: name) == "\(index).\(round)")
+                }
+            }
+            #expect(try await fixture.service.volume(name).latestVersion == 40)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theLastCommitToAFileWinsWhole(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let first = try await fixture.reopen()
+            let second = try await fixture.reopen()
+            let contents = [pseudoRandomBytes(count: 5000, seed: 10), pseudoRandomBytes(count: 7000, seed: 11)]
+            let name = self.name
+            let results = try await withThrowingTaskGroup(of: (Int, Version).self) { group in
+                for (index, writer) in [first, second].enumerated() {
+                    group.addTask {
+                        let content = try await writer.uploadBlocks(contents[index], blockSize: 1024)
+                        let result = try await writer.commit(Changeset([
+                            .put(try VolumePath("model.bin"), FilePut(content: content, size: Int64(contents[index].count), mtimeNanoseconds: 0)),
+                            .put(try VolumePath("only\(index)"), FilePut(content: .inline([UInt8(index)]), size: 1, mtimeNanoseconds: 0)),
+                        ]), to: name, options: CommitOptions(author: "w\(index)"))
+                        return (index, result.version.version)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            try await first.close()
+            try await second.close()
+            let winner = results[0]! > results[1]! ? 0 : 1
+            #expect(try await service.read(try VolumePath("model.bin"), in: name) == contents[winner])
+            #expect(try await service.entry(at: try VolumePath("model.bin"), in: name, version: nil)?.version == results[winner])
+            // The other commit's other file is kept: merging is per file.
+            #expect(try await service.text("only0", in: name) != nil)
+            #expect(try await service.text("only1", in: name) != nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func failedPreconditionsApplyNothingAndNameThePaths(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            try await service.put(["taken": "x", "versioned": "v1"], in: name)
+            let file = FilePut(content: .inline([1]), size: 1, mtimeNanoseconds: 0)
+            let error = await #expect(throws: SiloError.self) {
+                try await service.commit(Changeset([
+                    .put(try VolumePath("fresh"), file, precondition: .absent),
+                    .put(try VolumePath("taken"), file, precondition: .absent),
+                    .put(try VolumePath("versioned"), file, precondition: .atVersion(7)),
+                    .remove(try VolumePath("missing"), recursive: false, precondition: .atVersion(1)),
+                ]), to: name, options: CommitOptions(author: "t"))
+            }
+            #expect(error?.code == .conflict)
+            #expect(error?.paths == ["/taken", "/versioned", "/missing"])
+            #expect(error?.message.contains("/taken") == true)
+            #expect(try await service.volume(name).latestVersion == 1)
+            #expect(try await service.text("fresh", in: name) == nil)
+
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("versioned"), file, precondition: .atVersion(1)),
+                .put(try VolumePath("fresh"), file, precondition: .absent),
+            ]), to: name, options: CommitOptions(author: "t"))
+            #expect(try await service.entry(at: try VolumePath("versioned"), in: name, version: nil)?.version == 2)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aDirectoryRemovalRemovesWhatItHoldsWhenItApplies(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            try await service.put(["cache/a": "a"], in: name)
+            // Another writer adds a file after the remover last looked; the removal still takes it.
+            let other = try await fixture.reopen()
+            try await other.put(["cache/b": "b", "keep": "k"], in: name)
+            try await other.close()
+            let notEmpty = await #expect(throws: SiloError.self) {
+                try await service.commit(Changeset([.remove(try VolumePath("cache"), recursive: false)]), to: name, options: CommitOptions(author: "t"))
+            }
+            #expect(notEmpty?.code == .directoryNotEmpty)
+            _ = try await service.commit(Changeset([.remove(try VolumePath("cache"), recursive: true)]), to: name, options: CommitOptions(author: "t"))
+            #expect(try await service.list(.root, in: name, version: nil).map(\.path.name) == ["keep"])
+            #expect(try await service.history(of: name).last?.filesRemoved == 2)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func pathsOfTheWrongKindAreRefused(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            try await service.put(["file": "f", "dir/x": "x"], in: name)
+            let file = FilePut(content: .inline([1]), size: 1, mtimeNanoseconds: 0)
+            let cases: [(Change, SiloError.Code)] = [
+                (.put(try VolumePath("file/below"), file), .notADirectory),
+                (.put(try VolumePath("dir"), file), .isADirectory),
+                (.makeDirectory(try VolumePath("file"), mtimeNanoseconds: 0), .pathExists),
+                (.remove(try VolumePath("nothing"), recursive: true), .pathNotFound),
+                (.remove(.root, recursive: true), .invalidArgument),
+            ]
+            for (change, code) in cases {
+                let error = await #expect(throws: SiloError.self) {
+                    try await service.commit(Changeset([.put(try VolumePath("side"), file), change]), to: name, options: CommitOptions(author: "t"))
+                }
+                #expect(error?.code == code)
+            }
+            #expect(try await service.volume(name).latestVersion == 1)
+            #expect(try await service.text("side", in: name) == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRetriedCommitIDAppliesOnce(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let first = try await service.put(["a": "1"], in: name, commitID: "c-1")
+            try await service.put(["a": "2"], in: name)
+            let retry = try await service.put(["a": "1"], in: name, commitID: "c-1")
+            #expect(!first.wasRetry)
+            #expect(retry.wasRetry)
+            #expect(retry.version == first.version)
+            #expect(try await service.text("a", in: name) == "2")
+            #expect(try await service.volume(name).latestVersion == 2)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func identicalBlocksAreStoredOnce(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let bytes = pseudoRandomBytes(count: 4096, seed: 3) + pseudoRandomBytes(count: 4096, seed: 3)
+            let content = try await service.uploadBlocks(bytes, blockSize: 4096)
+            let again = try await service.uploadBlocks(bytes, blockSize: 4096)
+            #expect(content == again)
+            #expect(content.blockHashes.count == 2)
+            #expect(fixture.blockFiles().count == 1)
+            #expect(try await service.missingBlocks(content.blockHashes + [SHA256Hasher.hash([9])]) == [SHA256Hasher.hash([9])])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCorruptBlockIsAnErrorNeverData(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let bytes = pseudoRandomBytes(count: 100_000, seed: 4)
+            let content = try await service.uploadBlocks(bytes, blockSize: 65536)
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("data"), FilePut(content: content, size: 100_000, mtimeNanoseconds: 0)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            #expect(try await service.read(try VolumePath("data"), in: name, range: 65530..<65540) == Array(bytes[65530..<65540]))
+
+            let damaged = fixture.home + "/blocks/default/" + String(content.blockHashes[1].hex.prefix(2)) + "/" + content.blockHashes[1].hex
+            chmod(damaged, 0o644)
+            var onDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: damaged)))
+            onDisk[100] ^= 0xFF
+            try Data(onDisk).write(to: URL(fileURLWithPath: damaged))
+
+            // The undamaged first block still reads; anything touching the second fails.
+            #expect(try await service.read(try VolumePath("data"), in: name, range: 0..<1000) == Array(bytes[0..<1000]))
+            let error = await #expect(throws: SiloError.self) { try await service.read(try VolumePath("data"), in: name) }
+            #expect(error?.code == .corruptBlock)
+            #expect(error?.message.contains(content.blockHashes[1].hex) == true)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCommitNamingAMissingBlockFailsWhole(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let never = SHA256Hasher.hash([1, 2, 3])
+            let error = await #expect(throws: SiloError.self) {
+                try await service.commit(Changeset([
+                    .put(try VolumePath("small"), FilePut(content: .inline([1]), size: 1, mtimeNanoseconds: 0)),
+                    .put(try VolumePath("big"), FilePut(content: .blocks([never], blockSize: 3), size: 3, mtimeNanoseconds: 0)),
+                ]), to: name, options: CommitOptions(author: "t"))
+            }
+            #expect(error?.code == .missingBlock)
+            #expect(try await service.volume(name).latestVersion == 0)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCommitCostsTheSizeOfItsChangeNotOfTheVolume(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            // 5,000 files in one commit, then one-file commits that must not read them all: the store's
+            // commit reads only touched paths, so the summary counts exactly one change.
+            var files: [String: String] = [:]
+            for index in 0..<5000 { files["bulk/\(index / 100)/f\(index)"] = "\(index)" }
+            let bulk = try await service.put(files, in: name)
+            #expect(bulk.version.filesAdded == 5000)
+            let one = try await service.put(["bulk/7/f700": "changed"], in: name)
+            #expect(one.version.filesChanged == 1 && one.version.filesAdded == 0)
+            #expect(try await service.tree(.root, in: name, version: nil).count == 5000 + 50 + 1)
+            #expect(try await service.text("bulk/7/f700", in: name) == "changed")
+            #expect(try await service.text("bulk/7/f700", in: name, version: bulk.version.version) == "700")
+        }
+    }
+}
