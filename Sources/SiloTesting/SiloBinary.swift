@@ -1,0 +1,75 @@
+import Foundation
+
+/// Runs the built `silo` executable, as a user would, against a chosen `SILO_HOME`.
+public struct SiloBinary: Sendable {
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+        public var stdoutBytes: [UInt8]
+    }
+
+    public let home: String
+
+    public init(home: String) {
+        self.home = home
+    }
+
+    /// The `silo` built beside the test bundle, or `$SILO_BINARY`.
+    public static var path: String {
+        if let path = ProcessInfo.processInfo.environment["SILO_BINARY"] { return path }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("silo").path
+    }
+
+    /// Starts `silo ARGS` without waiting; for tests that signal or race processes.
+    public func start(_ arguments: [String], in directory: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.path)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SILO_HOME"] = home
+        process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs `silo ARGS` to completion and captures its output.
+    @discardableResult
+    public func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.path)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SILO_HOME"] = home
+        process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var errData = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self),
+            stdoutBytes: [UInt8](outData)
+        )
+    }
+}

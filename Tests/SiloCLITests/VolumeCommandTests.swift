@@ -1,0 +1,207 @@
+import Foundation
+import SiloCore
+import SiloTesting
+import Testing
+
+/// The built `silo` binary against a temporary SILO_HOME, as a user drives it.
+@Suite struct VolumeCommandTests {
+    struct Session {
+        let directory: TemporaryDirectory
+        let silo: SiloBinary
+
+        init() throws {
+            directory = try TemporaryDirectory("silo-cli")
+            silo = SiloBinary(home: directory.path + "/home")
+        }
+
+        @discardableResult
+        func ok(_ arguments: String...) throws -> SiloBinary.Output {
+            let output = try silo.run(arguments, in: directory.path)
+            #expect(output.status == 0, "silo \(arguments.joined(separator: " ")) failed: \(output.stderr)")
+            return output
+        }
+
+        func fails(_ status: Int32, _ arguments: String...) throws -> String {
+            let output = try silo.run(arguments, in: directory.path)
+            #expect(output.status == status, "silo \(arguments.joined(separator: " ")): \(output.stderr)")
+            #expect(output.stderr.hasPrefix("silo: error: "))
+            #expect(output.stderr.split(separator: "\n").count == 1)
+            return output.stderr
+        }
+
+        func versions(_ volume: String) throws -> Int {
+            let output = try ok("volume", "history", volume, "--json")
+            let list = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]]
+            return list?.count ?? -1
+        }
+    }
+
+    @Test func theQuickStartTour() throws {
+        let s = try Session()
+        defer { s.directory.remove() }
+        try s.directory.write("models/a.txt", "hello")
+        let weights = pseudoRandomBytes(count: 9 * 1024 * 1024, seed: 7)
+        try s.directory.write("models/sub/weights.bin", weights)
+
+        #expect(try s.ok("volume", "create", "models").stdout == "created volume 'models'\n")
+        #expect(try s.ok("volume", "put", "models", "models").stdout.contains("put 2 files"))
+        #expect(try s.ok("volume", "ls", "models").stdout.contains("models/"))
+        let listing = try s.ok("volume", "ls", "models", "/models", "--json").stdout
+        let entries = try JSONSerialization.jsonObject(with: Data(listing.utf8)) as! [[String: Any]]
+        #expect(entries.map { $0["name"] as! String } == ["a.txt", "sub"])
+        #expect(try s.ok("volume", "get", "models", "/models/a.txt", "-").stdout == "hello")
+        try s.ok("volume", "get", "models", "/models", "copy")
+        #expect(try s.directory.read("copy/sub/weights.bin") == weights)
+
+        let history = try s.ok("volume", "history", "models", "--json").stdout
+        let versions = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [[String: Any]]
+        #expect(versions.count == 2)
+        #expect(versions[1]["filesAdded"] as? Int == 2)
+        #expect(versions[1]["bytesAdded"] as? Int == weights.count + 5)
+        #expect(try s.ok("volume", "list").stdout.contains("models"))
+    }
+
+    @Test func rmCpDiffRenameAndDelete() throws {
+        let s = try Session()
+        defer { s.directory.remove() }
+        try s.directory.write("d/x", "x")
+        try s.directory.write("d/y", "y")
+        try s.ok("volume", "create", "v")
+        try s.ok("volume", "put", "v", "d")
+        try s.ok("volume", "cp", "v", "/d", "/e")
+        #expect(try s.ok("volume", "get", "v", "/e/y", "-").stdout == "y")
+        #expect(try s.fails(2, "volume", "rm", "v", "/d").contains("not empty"))
+        try s.ok("volume", "rm", "v", "/d", "-r")
+        #expect(try s.ok("volume", "diff", "v", "2").stdout == "- /d/\n- /d/x\n- /d/y\n")
+        #expect(try s.ok("volume", "ls", "v", "/d", "--version", "1").stdout.contains("x"))
+        try s.ok("volume", "rename", "v", "w")
+        #expect(try s.ok("volume", "get", "w", "/e/x", "-").stdout == "x")
+        #expect(try s.fails(2, "volume", "delete", "w").contains("--yes"))
+        try s.ok("volume", "delete", "w", "--yes")
+        #expect(try s.fails(3, "volume", "ls", "w").contains("does not exist"))
+    }
+
+    @Test func badInputGetsAClearErrorAndChangesNothing() throws {
+        let s = try Session()
+        defer { s.directory.remove() }
+        try s.directory.write("f.txt", "one")
+        try s.directory.write("dir/sub/inner", "i")
+        try s.ok("volume", "create", "v")
+        try s.ok("volume", "put", "v", "f.txt")
+
+        #expect(try s.fails(2, "volume", "create", "bad name").contains("invalid volume name"))
+        #expect(try s.fails(2, "volume", "create", String(repeating: "x", count: 65)).contains("1 to 64"))
+        #expect(try s.fails(4, "volume", "create", "v").contains("already exists"))
+        #expect(try s.fails(3, "volume", "ls", "nope").contains("silo volume create nope"))
+        #expect(try s.fails(2, "volume", "ls", "v", "/../etc").contains("'..' is not allowed"))
+        #expect(try s.fails(2, "volume", "put", "v", "f.txt", "/a/../../x").contains("'..'"))
+        #expect(try s.fails(2, "volume", "put", "v", "f.txt", "bad\u{1}name").contains("control characters"))
+        #expect(try s.fails(2, "volume", "put", "v", "missing.txt").contains("no such file"))
+        #expect(try s.fails(3, "volume", "get", "v", "/missing").contains("does not exist"))
+        #expect(try s.fails(3, "volume", "ls", "v", "/", "--version", "7").contains("versions 0 to 1"))
+        // Overwrites need --force; the volume is unchanged without it.
+        try s.directory.write("f.txt", "two")
+        #expect(try s.fails(4, "volume", "put", "v", "f.txt").contains("--force"))
+        #expect(try s.ok("volume", "get", "v", "/f.txt", "-").stdout == "one")
+        // A directory onto a file, and a file onto a directory.
+        #expect(try s.fails(2, "volume", "put", "v", "dir", "/f.txt").contains("a file is there"))
+        try s.ok("volume", "put", "v", "dir", "/d")
+        try s.directory.write("sub", "a file named like the directory /d/sub")
+        #expect(try s.fails(2, "volume", "put", "v", "sub", "/d/").contains("a directory is there"))
+        #expect(try s.versions("v") == 3)
+        // Local files are not overwritten by get without --force.
+        #expect(try s.fails(4, "volume", "get", "v", "/f.txt").contains("--force"))
+        #expect(try s.directory.read("f.txt") == Array("two".utf8))
+        try s.ok("volume", "get", "v", "/f.txt", "--force")
+        #expect(try s.directory.read("f.txt") == Array("one".utf8))
+        try s.ok("volume", "put", "v", "f.txt", "--force")
+        #expect(try s.ok("volume", "get", "v", "/f.txt", "-").stdout == "one")
+    }
+
+    @Test func twoPutProcessesAtOnceBothLand() throws {
+        let s = try Session()
+        defer { s.directory.remove() }
+        try s.ok("volume", "create", "shared")
+        for writer in 0..<4 {
+            for file in 0..<50 { try s.directory.write("w\(writer)/f\(file)", "\(writer)-\(file)") }
+            try s.directory.write("w\(writer)/big", pseudoRandomBytes(count: 3 * 1024 * 1024, seed: UInt64(writer)))
+        }
+        let processes = try (0..<4).map { try s.silo.start(["volume", "put", "shared", "w\($0)"], in: s.directory.path) }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        #expect(try s.versions("shared") == 5)
+        for writer in 0..<4 {
+            #expect(try s.ok("volume", "get", "shared", "/w\(writer)/f49", "-").stdout == "\(writer)-49")
+            try s.ok("volume", "get", "shared", "/w\(writer)/big", "big\(writer)")
+            #expect(try s.directory.read("big\(writer)") == pseudoRandomBytes(count: 3 * 1024 * 1024, seed: UInt64(writer)))
+        }
+    }
+
+    @Test func aKilledPutLeavesTheWholeCommitOrNoneOfIt() throws {
+        let s = try Session()
+        defer { s.directory.remove() }
+        try s.ok("volume", "create", "v")
+        for file in 0..<40 { try s.directory.write("batch/f\(file)", pseudoRandomBytes(count: 600 * 1024, seed: UInt64(file))) }
+        for file in 0..<200 { try s.directory.write("batch/small/s\(file)", "s\(file)") }
+        // Kill at spread-out moments of the put: before, during and after the commit's transaction.
+        for (round, delay) in [0.0, 0.05, 0.15, 0.3, 0.6, 1.2].enumerated() {
+            let before = try s.versions("v")
+            let process = try s.silo.start(["volume", "put", "v", "batch", "/r\(round)"], in: s.directory.path)
+            Thread.sleep(forTimeInterval: delay)  // fault injection: the moment of the kill, not synchronisation
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let after = try s.versions("v")
+            let landed = after == before + 1
+            #expect(after == before || landed)
+            let listing = try s.silo.run(["volume", "ls", "v", "/r\(round)"], in: s.directory.path)
+            if landed {
+                try s.ok("volume", "get", "v", "/r\(round)", "got\(round)")
+                for file in [0, 39] {
+                    #expect(try s.directory.read("got\(round)/f\(file)") == pseudoRandomBytes(count: 600 * 1024, seed: UInt64(file)))
+                }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: s.directory.file("got\(round)/small")).count == 200)
+            } else {
+                #expect(listing.status == 3)
+            }
+        }
+        // The store still works after every kill.
+        try s.ok("volume", "put", "v", "batch", "/final")
+        #expect(try s.ok("volume", "ls", "v", "/final/small").stdout.contains("s199"))
+    }
+
+    @Test func aFullDiskMidPutLeavesTheVolumeAsItWas() throws {
+        let s = try Session()
+        defer { s.directory.remove() }
+        let home = s.directory.file("small-disk")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        // A 16 MiB file system of our own (root, as in CI): the put below needs more.
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=16m", "tmpfs", home]
+        try mount.run()
+        mount.waitUntilExit()
+        try #require(mount.terminationStatus == 0, "mounting a tmpfs needs root; run the suite as root (CI does)")
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [home]
+            try? umount.run()
+            umount.waitUntilExit()
+        }
+        let silo = SiloBinary(home: home + "/silo")
+        #expect(try silo.run(["volume", "create", "v"]).status == 0)
+        try s.directory.write("small.txt", "kept")
+        #expect(try silo.run(["volume", "put", "v", s.directory.file("small.txt")]).status == 0)
+        try s.directory.write("huge.bin", pseudoRandomBytes(count: 40 * 1024 * 1024, seed: 9))
+        let full = try silo.run(["volume", "put", "v", s.directory.file("huge.bin")])
+        #expect(full.status == 6)
+        #expect(full.stderr.contains("No space left on device"))
+        #expect(full.stderr.contains("nothing was changed"))
+        let history = try silo.run(["volume", "history", "v", "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [Any])?.count == 2)
+        #expect(try silo.run(["volume", "get", "v", "/small.txt", "-"]).stdout == "kept")
+        #expect(try silo.run(["volume", "ls", "v", "/huge.bin"]).status == 3)
+    }
+}
