@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing silo needs beyond the Swift toolchain: OpenSSL's libcrypto headers
+# (SHA-256) and pkg-config. Idempotent; quiet when everything is already there.
+set -euo pipefail
+missing=()
+for package in libssl-dev pkg-config; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH; install the Swift 6.3 toolchain" >&2; exit 1; }
