@@ -61,14 +61,10 @@ public struct VolumeStore: Sendable {
     }
 
     public func commit(_ changeset: Changeset, to volume: VolumeName, workspace: String, options: CommitOptions) async throws -> CommitResult {
-        let blobs = self.blobs
-        return try await metadata.commit(
+        try await metadata.commit(
             changeset, to: volume, workspace: workspace, options: options, now: Self.nowMilliseconds()
         ) { hashes in
-            var missing: [BlockHash] = []
-            for hash in hashes where try await !blobs.contains(hash, namespace: workspace) {
-                missing.append(hash)
-            }
+            let missing = try await missingBlocks(Array(hashes), workspace: workspace)
             guard missing.isEmpty else {
                 throw SiloError(
                     .missingBlock,

@@ -24,13 +24,7 @@ public struct SiloBinary: Sendable {
 
     /// Starts `silo ARGS` without waiting; for tests that signal or race processes.
     public func start(_ arguments: [String], in directory: String? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SILO_HOME"] = home
-        process.environment = environment
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let process = prepare(arguments, in: directory)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -41,13 +35,7 @@ public struct SiloBinary: Sendable {
     /// Runs `silo ARGS` to completion and captures its output.
     @discardableResult
     public func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SILO_HOME"] = home
-        process.environment = environment
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let process = prepare(arguments, in: directory)
         let out = Pipe()
         let err = Pipe()
         process.standardInput = FileHandle.nullDevice
@@ -71,5 +59,16 @@ public struct SiloBinary: Sendable {
             stderr: String(decoding: errData, as: UTF8.self),
             stdoutBytes: [UInt8](outData)
         )
+    }
+
+    private func prepare(_ arguments: [String], in directory: String?) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.path)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SILO_HOME"] = home
+        process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        return process
     }
 }
