@@ -70,7 +70,7 @@ public final class SQLMetadataStore: MetadataStore {
             """,
             "CREATE INDEX IF NOT EXISTS entries_parent ON entries (volume_id, parent, name)",
             "CREATE INDEX IF NOT EXISTS entries_added ON entries (volume_id, added_version)",
-            "CREATE INDEX IF NOT EXISTS entries_removed ON entries (volume_id, removed_version)",
+            "CREATE INDEX IF NOT EXISTS entries_removed ON entries (volume_id, removed_version, path)",
             """
             CREATE TABLE IF NOT EXISTS block_refs (
                 workspace TEXT NOT NULL,
