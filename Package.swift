@@ -20,6 +20,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // SHA-256 from the system's OpenSSL (libcrypto uses SHA-NI where the CPU has it).
@@ -49,7 +54,22 @@ let package = Package(
                 "SiloCore",
                 "SiloStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SiloServer",
+            dependencies: [
+                "SiloCore",
+                "SiloStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.json")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -57,8 +77,11 @@ let package = Package(
             dependencies: [
                 "SiloCore",
                 "SiloClient",
+                "SiloServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -81,6 +104,7 @@ let package = Package(
         .testTarget(name: "SiloCoreTests", dependencies: ["SiloCore", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloStoreTests", dependencies: ["SiloStore", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloServerTests", dependencies: ["SiloServer", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloCLITests", dependencies: ["SiloTesting"], swiftSettings: strict),
     ]
 )

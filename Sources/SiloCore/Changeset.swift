@@ -19,6 +19,33 @@ public struct FilePut: Sendable, Hashable {
         self.mode = mode
         self.mtimeNanoseconds = mtimeNanoseconds
     }
+
+    /// Checks that the content can hold `size` bytes: inline bytes of exactly that length, or as many
+    /// blocks as `size` needs at an allowed block size.
+    public func validate(at path: VolumePath) throws(SiloError) {
+        guard size >= 0 else {
+            throw SiloError(.invalidArgument, "file \(path) has a negative size (\(size))")
+        }
+        switch content {
+        case .inline(let bytes):
+            guard bytes.count == size, size <= FileContent.inlineLimit else {
+                throw SiloError(
+                    .invalidArgument,
+                    "file \(path) says \(size) bytes but carries \(bytes.count) inline (at most \(FileContent.inlineLimit))"
+                )
+            }
+        case .blocks(let hashes, let blockSize):
+            guard BlockLayout.allowedBlockSizes.contains(blockSize) else {
+                throw SiloError(.invalidArgument, "file \(path) has block size \(blockSize), outside \(BlockLayout.allowedBlockSizes)")
+            }
+            let needed = BlockLayout(blockSize: blockSize).blockCount(forSize: size)
+            guard hashes.count == needed else {
+                throw SiloError(
+                    .invalidArgument, "file \(path) says \(size) bytes, which is \(needed) block(s), but lists \(hashes.count)"
+                )
+            }
+        }
+    }
 }
 
 /// One change in a ``Changeset``; changes apply in order.
@@ -46,6 +73,11 @@ public struct Changeset: Sendable, Hashable {
     public var changes: [Change]
     public init(_ changes: [Change] = []) { self.changes = changes }
     public var isEmpty: Bool { changes.isEmpty }
+
+    /// Checks every file's content against its size (see ``FilePut/validate(at:)``).
+    public func validate() throws(SiloError) {
+        for case .put(let path, let file, _) in changes { try file.validate(at: path) }
+    }
 
     /// Every block the changeset's files are made of, each once.
     public var blockHashes: Set<BlockHash> {

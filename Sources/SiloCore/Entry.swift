@@ -61,6 +61,8 @@ public struct Entry: Sendable, Hashable {
 /// How a file splits into blocks.
 public struct BlockLayout: Sendable, Hashable {
     public static let defaultBlockSize = 8 * 1024 * 1024
+    /// Block sizes a store accepts: bounded, so a block is a bounded request and a bounded buffer.
+    public static let allowedBlockSizes = 1...(64 * 1024 * 1024)
 
     public var blockSize: Int
     public init(blockSize: Int = BlockLayout.defaultBlockSize) {

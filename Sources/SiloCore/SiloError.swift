@@ -30,6 +30,20 @@ public struct SiloError: Error, Sendable, CustomStringConvertible {
         public static let io = Code(rawValue: "io_error")
         public static let storage = Code(rawValue: "storage_error")
         public static let localFile = Code(rawValue: "local_file_error")
+        /// No token, or one the server does not know or has revoked.
+        public static let unauthorized = Code(rawValue: "unauthorized")
+        /// The token is valid but may not do this (an admin-only call).
+        public static let forbidden = Code(rawValue: "forbidden")
+        /// A request body or header over the server's limit.
+        public static let tooLarge = Code(rawValue: "too_large")
+        /// Too many requests of one kind at once; retry after a moment.
+        public static let tooManyRequests = Code(rawValue: "too_many_requests")
+        /// The server is shutting down or cannot be reached; retry later.
+        public static let unavailable = Code(rawValue: "unavailable")
+        /// A byte range that lies past the end of what it ranges over.
+        public static let invalidRange = Code(rawValue: "invalid_range")
+        /// A route or method the API does not have.
+        public static let notFound = Code(rawValue: "not_found")
     }
 
     public var code: Code

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import SiloCore
 
 /// The store: metadata and blocks behind one face, for one or many workspaces.
@@ -16,13 +17,21 @@ public struct VolumeStore: Sendable {
 
     /// Opens (creating if needed) the embedded store under `home`: `metadata.sqlite` and `blocks/`.
     public static func openEmbedded(home: String, logger: Logger) async throws -> VolumeStore {
+        try await openLocal(home: home, logger: logger).store
+    }
+
+    /// Opens (creating if needed) the store under `home` and returns its database too, which the server
+    /// also keeps its tokens in. Block I/O runs on `threadPool` when one is given.
+    public static func openLocal(
+        home: String, logger: Logger, threadPool: NIOThreadPool? = nil
+    ) async throws -> (store: VolumeStore, backend: any SQLBackend) {
         try FileIO.makeDirectories(home)
-        let blobs = try LocalBlobStore(root: home + "/blocks")
+        let blobs = try LocalBlobStore(root: home + "/blocks", threadPool: threadPool)
         blobs.removeStaleTemporaries()
         let backend = try await SQLiteBackend.open(path: home + "/metadata.sqlite", logger: logger)
         do {
             let metadata = try await SQLMetadataStore(backend: backend)
-            return VolumeStore(metadata: metadata, blobs: blobs)
+            return (VolumeStore(metadata: metadata, blobs: blobs), backend)
         } catch {
             try? await backend.close()
             throw error
@@ -61,7 +70,8 @@ public struct VolumeStore: Sendable {
     }
 
     public func commit(_ changeset: Changeset, to volume: VolumeName, workspace: String, options: CommitOptions) async throws -> CommitResult {
-        try await metadata.commit(
+        try changeset.validate()
+        return try await metadata.commit(
             changeset, to: volume, workspace: workspace, options: options, now: Self.nowMilliseconds()
         ) { hashes in
             let missing = try await missingBlocks(Array(hashes), workspace: workspace)

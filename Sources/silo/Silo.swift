@@ -7,9 +7,10 @@ struct Silo: AsyncParsableCommand {
         abstract: "Named, persistent, versioned volumes.",
         discussion: """
             With no server configured, silo keeps volumes in an embedded store under $SILO_HOME \
-            (default: ~/.local/share/silo).
+            (default: ~/.local/share/silo). With SILO_SERVER=http://HOST:PORT and SILO_TOKEN set, \
+            every command works the same against that server (`silo serve`).
             """,
         version: "0.1.0",
-        subcommands: [VolumeCommand.self]
+        subcommands: [VolumeCommand.self, Serve.self, TokenCommand.self]
     )
 }

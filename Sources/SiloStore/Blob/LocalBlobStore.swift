@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NIOPosix
 import SiloCore
 
 /// Blocks as files under a directory: `ROOT/NAMESPACE/ab/abcdef…` (the block's hex SHA-256).
@@ -11,12 +12,22 @@ import SiloCore
 /// directory fsynced), so a block file is either whole or absent, whatever kills the process; several
 /// processes may write the same block at once. Reads verify the hash, so damage on disk surfaces as
 /// ``SiloError/Code/corruptBlock``, never as wrong bytes.
+///
+/// The file calls block. A CLI process calls them inline; a server passes a thread pool, so a slow disk
+/// stalls only the pool's threads, never the event loops serving other requests.
 public struct LocalBlobStore: BlobStore {
     public let root: String
+    let threadPool: NIOThreadPool?
 
-    public init(root: String) throws {
+    public init(root: String, threadPool: NIOThreadPool? = nil) throws {
         self.root = root
+        self.threadPool = threadPool
         try FileIO.makeDirectories(root + "/tmp")
+    }
+
+    private func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        guard let threadPool else { return try body() }
+        return try await threadPool.runIfActive(body)
     }
 
     public func path(of hash: BlockHash, namespace: String) -> String {
@@ -25,13 +36,29 @@ public struct LocalBlobStore: BlobStore {
     }
 
     public func contains(_ hash: BlockHash, namespace: String) async throws -> Bool {
+        try await run { containsNow(hash, namespace: namespace) }
+    }
+
+    public func put(_ block: Block, namespace: String) async throws {
+        try await run { try putNow(block, namespace: namespace) }
+    }
+
+    public func get(_ hash: BlockHash, namespace: String) async throws -> Block {
+        try await run { try getNow(hash, namespace: namespace) }
+    }
+
+    public func delete(_ hash: BlockHash, namespace: String) async throws {
+        try await run { try deleteNow(hash, namespace: namespace) }
+    }
+
+    private func containsNow(_ hash: BlockHash, namespace: String) -> Bool {
         var info = stat()
         return stat(path(of: hash, namespace: namespace), &info) == 0
     }
 
-    public func put(_ block: Block, namespace: String) async throws {
+    private func putNow(_ block: Block, namespace: String) throws {
         let final = path(of: block.hash, namespace: namespace)
-        if try await contains(block.hash, namespace: namespace) { return }
+        if containsNow(block.hash, namespace: namespace) { return }
         let directory = String(final[..<final.lastIndex(of: "/")!])
         try FileIO.makeDirectories(directory)
         let temporary = "\(root)/tmp/\(block.hash.hex).\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
@@ -52,7 +79,7 @@ public struct LocalBlobStore: BlobStore {
         try FileIO.fsyncDirectory(directory)
     }
 
-    public func get(_ hash: BlockHash, namespace: String) async throws -> Block {
+    private func getNow(_ hash: BlockHash, namespace: String) throws -> Block {
         let file = path(of: hash, namespace: namespace)
         let bytes: [UInt8]
         do {
@@ -70,7 +97,7 @@ public struct LocalBlobStore: BlobStore {
         }
     }
 
-    public func delete(_ hash: BlockHash, namespace: String) async throws {
+    private func deleteNow(_ hash: BlockHash, namespace: String) throws {
         let file = path(of: hash, namespace: namespace)
         if unlink(file) != 0 && errno != ENOENT {
             throw FileIO.error(errno, "could not remove block \(file)")

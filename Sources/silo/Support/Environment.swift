@@ -3,8 +3,34 @@ import Logging
 import SiloClient
 import SiloCore
 
-/// Where the CLI finds its store: `$SILO_HOME`, else `$XDG_DATA_HOME/silo`, else `~/.local/share/silo`.
+/// Where the CLI finds its store: the server named by `$SILO_SERVER` (with `$SILO_TOKEN`) when set;
+/// otherwise the embedded store under `$SILO_HOME`, else `$XDG_DATA_HOME/silo`, else `~/.local/share/silo`.
 enum SiloEnvironment {
+    /// The server's address, when the CLI is to use one.
+    static var server: String? {
+        guard let server = ProcessInfo.processInfo.environment["SILO_SERVER"], !server.isEmpty else { return nil }
+        return server
+    }
+
+    static var token: String { ProcessInfo.processInfo.environment["SILO_TOKEN"] ?? "" }
+
+    static func openService(logger: Logger) async throws -> any VolumeService {
+        if let server {
+            return try RemoteVolumeService(url: server, token: token, author: author)
+        }
+        return try await EmbeddedVolumeService.open(home: home, author: author, logger: logger)
+    }
+
+    /// The server's client, for commands that only exist against a server (tokens).
+    static func withServer<R>(_ body: (RemoteVolumeService) async throws -> R) async throws -> R {
+        guard server != nil else {
+            throw ExitStatus.fail(
+                SiloError(.invalidArgument, "this command talks to a server: set SILO_SERVER (and SILO_TOKEN to an admin token)")
+            )
+        }
+        return try await withService { service in try await body(service as! RemoteVolumeService) }
+    }
+
     static var home: String {
         let environment = ProcessInfo.processInfo.environment
         if let home = environment["SILO_HOME"], !home.isEmpty { return home }
@@ -25,7 +51,7 @@ enum SiloEnvironment {
         logger.logLevel = .warning
         let service: any VolumeService
         do {
-            service = try await EmbeddedVolumeService.open(home: home, author: author, logger: logger)
+            service = try await openService(logger: logger)
         } catch {
             throw ExitStatus.fail(error)
         }

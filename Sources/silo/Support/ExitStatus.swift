@@ -6,13 +6,14 @@ import SiloCore
 ///
 /// 0 success · 1 other failure · 2 bad input (name, path, argument, wrong kind of path) · 3 not found ·
 /// 4 already exists or conflict · 5 damaged or missing data, database errors · 6 out of space ·
+/// 7 not allowed (missing, wrong or revoked token) · 8 server unavailable (down, shutting down, busy) ·
 /// 64 usage (from the argument parser).
 enum ExitStatus {
     static func code(for error: SiloError) -> Int32 {
         switch error.code {
-        case .invalidName, .invalidPath, .invalidArgument, .notADirectory, .isADirectory, .directoryNotEmpty, .localFile:
+        case .invalidName, .invalidPath, .invalidArgument, .invalidRange, .tooLarge, .notADirectory, .isADirectory, .directoryNotEmpty, .localFile:
             2
-        case .volumeNotFound, .versionNotFound, .pathNotFound:
+        case .volumeNotFound, .versionNotFound, .pathNotFound, .notFound:
             3
         case .volumeExists, .pathExists, .conflict:
             4
@@ -20,6 +21,10 @@ enum ExitStatus {
             5
         case .noSpace:
             6
+        case .unauthorized, .forbidden:
+            7
+        case .unavailable, .tooManyRequests:
+            8
         default:
             1
         }

@@ -1,0 +1,245 @@
+import Foundation
+
+// The JSON shapes of the model, shared by the server and its clients. Decoding validates as the
+// initialisers do (names, paths, hashes), so a handler never sees a malformed value.
+
+extension Entry: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            path: try container.decode(VolumePath.self, forKey: .path),
+            kind: try container.decode(EntryKind.self, forKey: .kind),
+            size: try container.decode(Int64.self, forKey: .size),
+            mode: try container.decode(UInt32.self, forKey: .mode),
+            mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+            version: try container.decode(Version.self, forKey: .version),
+            content: try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize),
+            symlinkTarget: try container.decodeIfPresent(String.self, forKey: .target)
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(size, forKey: .size)
+        try container.encode(mode, forKey: .mode)
+        try container.encode(mtimeNanoseconds, forKey: .mtimeNs)
+        try container.encode(version, forKey: .version)
+        try content?.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
+        try container.encodeIfPresent(symlinkTarget, forKey: .target)
+    }
+}
+
+extension FileContent {
+    /// Inline bytes travel as base64 under `inline`; block lists as hex hashes under `blocks` with `blockSize`.
+    static func decodeIfPresent<Key: CodingKey>(
+        from container: KeyedDecodingContainer<Key>, inline: Key, blocks: Key, blockSize: Key
+    ) throws -> FileContent? {
+        if let data = try container.decodeIfPresent(Data.self, forKey: inline) {
+            return .inline(Array(data))
+        }
+        guard let hashes = try container.decodeIfPresent([BlockHash].self, forKey: blocks) else { return nil }
+        let size = try container.decode(Int.self, forKey: blockSize)
+        guard BlockLayout.allowedBlockSizes.contains(size) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: blockSize, in: container,
+                debugDescription: "blockSize must be between \(BlockLayout.allowedBlockSizes.lowerBound) and \(BlockLayout.allowedBlockSizes.upperBound)"
+            )
+        }
+        return .blocks(hashes, blockSize: size)
+    }
+
+    func encode<Key: CodingKey>(into container: inout KeyedEncodingContainer<Key>, inline: Key, blocks: Key, blockSize: Key) throws {
+        switch self {
+        case .inline(let bytes):
+            try container.encode(Data(bytes), forKey: inline)
+        case .blocks(let hashes, let size):
+            try container.encode(hashes, forKey: blocks)
+            try container.encode(size, forKey: blockSize)
+        }
+    }
+}
+
+extension Precondition: Codable {
+    private enum CodingKeys: String, CodingKey { case absent, version }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let version = try container.decodeIfPresent(Version.self, forKey: .version) {
+            self = .atVersion(version)
+        } else if try container.decodeIfPresent(Bool.self, forKey: .absent) == true {
+            self = .absent
+        } else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .absent, in: container, debugDescription: "a precondition is {\"absent\": true} or {\"version\": N}"
+            )
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .absent: try container.encode(true, forKey: .absent)
+        case .atVersion(let version): try container.encode(version, forKey: .version)
+        }
+    }
+}
+
+extension Change: Codable {
+    private enum Operation: String, Codable { case put, remove, mkdir, symlink }
+    private enum CodingKeys: String, CodingKey {
+        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let path = try container.decode(VolumePath.self, forKey: .path)
+        switch try container.decode(Operation.self, forKey: .op) {
+        case .put:
+            guard let content = try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
+            else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .inline, in: container, debugDescription: "a put carries 'inline' bytes or 'blocks' and 'blockSize'"
+                )
+            }
+            let file = FilePut(
+                content: content,
+                size: try container.decode(Int64.self, forKey: .size),
+                mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o644,
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs)
+            )
+            self = .put(path, file, precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
+        case .remove:
+            self = .remove(
+                path,
+                recursive: try container.decodeIfPresent(Bool.self, forKey: .recursive) ?? false,
+                precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition)
+            )
+        case .mkdir:
+            self = .makeDirectory(
+                path,
+                mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o755,
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs)
+            )
+        case .symlink:
+            self = .symlink(
+                path, target: try container.decode(String.self, forKey: .target),
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs)
+            )
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        switch self {
+        case .put(_, let file, let precondition):
+            try container.encode(Operation.put, forKey: .op)
+            try container.encode(file.size, forKey: .size)
+            try container.encode(file.mode, forKey: .mode)
+            try container.encode(file.mtimeNanoseconds, forKey: .mtimeNs)
+            try file.content.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
+            try container.encodeIfPresent(precondition, forKey: .precondition)
+        case .remove(_, let recursive, let precondition):
+            try container.encode(Operation.remove, forKey: .op)
+            try container.encode(recursive, forKey: .recursive)
+            try container.encodeIfPresent(precondition, forKey: .precondition)
+        case .makeDirectory(_, let mode, let mtime):
+            try container.encode(Operation.mkdir, forKey: .op)
+            try container.encode(mode, forKey: .mode)
+            try container.encode(mtime, forKey: .mtimeNs)
+        case .symlink(_, let target, let mtime):
+            try container.encode(Operation.symlink, forKey: .op)
+            try container.encode(target, forKey: .target)
+            try container.encode(mtime, forKey: .mtimeNs)
+        }
+    }
+}
+
+/// Request and response bodies of the HTTP API (`/v1/`) that are not model types themselves.
+public enum API {
+    /// Every error response: the ``SiloError/Code`` as `code`, a sentence for people as `message`.
+    public struct ErrorBody: Codable, Sendable {
+        public var code: String
+        public var message: String
+        public var paths: [String]?
+
+        public init(_ error: SiloError) {
+            self.code = error.code.rawValue
+            self.message = error.message
+            self.paths = error.paths.isEmpty ? nil : error.paths
+        }
+
+        public var error: SiloError {
+            SiloError(SiloError.Code(rawValue: code), message, paths: paths ?? [])
+        }
+    }
+
+    public struct VolumeNameBody: Codable, Sendable {
+        public var name: VolumeName
+        /// Recorded as the author of a new volume's version 0.
+        public var author: String?
+        public init(name: VolumeName, author: String? = nil) {
+            self.name = name
+            self.author = author
+        }
+    }
+
+    public struct Hashes: Codable, Sendable {
+        public var hashes: [BlockHash]
+        public init(hashes: [BlockHash]) { self.hashes = hashes }
+    }
+
+    public struct Missing: Codable, Sendable {
+        public var missing: [BlockHash]
+        public init(missing: [BlockHash]) { self.missing = missing }
+    }
+
+    public struct CommitRequest: Codable, Sendable {
+        /// Chosen by the client; a retry with the same id returns the version the first attempt made.
+        public var commitID: String
+        public var author: String
+        public var changes: [Change]
+
+        public init(commitID: String, author: String, changes: [Change]) {
+            self.commitID = commitID
+            self.author = author
+            self.changes = changes
+        }
+    }
+
+    public struct TokenRequest: Codable, Sendable {
+        public var workspace: String
+        public var name: String?
+        public var admin: Bool?
+        public init(workspace: String, name: String?, admin: Bool?) {
+            self.workspace = workspace
+            self.name = name
+            self.admin = admin
+        }
+    }
+
+    public struct Token: Codable, Sendable, Hashable {
+        public var id: String
+        public var workspace: String
+        public var name: String
+        public var admin: Bool
+        public var createdAtMilliseconds: Int64
+        /// The secret itself: only in the answer to the request that created it.
+        public var token: String?
+
+        public init(id: String, workspace: String, name: String, admin: Bool, createdAtMilliseconds: Int64, token: String?) {
+            self.id = id
+            self.workspace = workspace
+            self.name = name
+            self.admin = admin
+            self.createdAtMilliseconds = createdAtMilliseconds
+            self.token = token
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import SiloCore
+import SiloStore
+
+/// The `/v1/` API over one ``VolumeStore``: every route sees only the authenticated token's workspace.
+struct VolumeRoutes: Sendable {
+    let store: VolumeStore
+    let tokens: any TokenStore
+    let configuration: ServerConfiguration
+    let commits: CommitGate
+    let uploads: UploadLimiter
+    let metrics = ServerMetrics()
+
+    func register(on api: RouterGroup<SiloRequestContext>) {
+        api.get("volumes") { _, context in
+            JSONBody.response(try await store.metadata.listVolumes(workspace: context.workspace))
+        }
+        api.post("volumes") { request, context in
+            let body = try await JSONBody.decode(API.VolumeNameBody.self, from: request, limit: configuration.maxJSONBytes)
+            let author = String((body.author ?? context.token!.name).prefix(256))
+            let info = try await store.createVolume(body.name, workspace: context.workspace, author: author)
+            return JSONBody.response(info, status: .created)
+        }
+        api.get("volumes/:volume") { _, context in
+            JSONBody.response(try await store.metadata.volume(try volume(context), workspace: context.workspace))
+        }
+        api.patch("volumes/:volume") { request, context in
+            let body = try await JSONBody.decode(API.VolumeNameBody.self, from: request, limit: configuration.maxJSONBytes)
+            let name = try volume(context)
+            try await store.metadata.renameVolume(name, to: body.name, workspace: context.workspace)
+            return JSONBody.response(try await store.metadata.volume(body.name, workspace: context.workspace))
+        }
+        api.delete("volumes/:volume") { _, context in
+            try await store.deleteVolume(try volume(context), workspace: context.workspace)
+            return Response(status: .noContent)
+        }
+        api.get("volumes/:volume/versions") { _, context in
+            JSONBody.response(try await store.metadata.history(of: try volume(context), workspace: context.workspace))
+        }
+        api.get("volumes/:volume/entry") { request, context in
+            let path = try Query.path(request)
+            guard let entry = try await store.metadata.entry(
+                at: path, in: try volume(context), workspace: context.workspace, version: try Query.version(request)
+            ) else {
+                throw SiloError(.pathNotFound, "\(path) does not exist in volume '\(try volume(context))'")
+            }
+            return JSONBody.response(entry)
+        }
+        api.get("volumes/:volume/list") { request, context in
+            JSONBody.response(
+                try await store.metadata.list(
+                    try Query.path(request), in: try volume(context), workspace: context.workspace, version: try Query.version(request)
+                )
+            )
+        }
+        api.get("volumes/:volume/tree") { request, context in
+            JSONBody.response(
+                try await store.metadata.tree(
+                    try Query.path(request), in: try volume(context), workspace: context.workspace, version: try Query.version(request)
+                )
+            )
+        }
+        api.get("volumes/:volume/changes") { request, context in
+            guard let from = try Query.version(request, "from"), let to = try Query.version(request, "to") else {
+                throw SiloError(.invalidArgument, "changes need both 'from' and 'to' versions")
+            }
+            return JSONBody.response(
+                try await store.metadata.changes(in: try volume(context), workspace: context.workspace, from: from, to: to)
+            )
+        }
+        api.get("volumes/:volume/file") { request, context in
+            try await downloadFile(request, context)
+        }
+        api.post("volumes/:volume/commits") { request, context in
+            try await commit(request, context)
+        }
+        api.post("blocks/missing") { request, context in
+            let body = try await JSONBody.decode(API.Hashes.self, from: request, limit: configuration.maxJSONBytes)
+            return JSONBody.response(API.Missing(missing: try await store.missingBlocks(body.hashes, workspace: context.workspace)))
+        }
+        api.put("blocks/:hash") { request, context in
+            try await uploadBlock(request, context)
+        }
+        api.get("blocks/:hash") { request, context in
+            let block = try await store.blobs.get(try hash(context), namespace: context.workspace)
+            return try ranged(request, size: Int64(block.bytes.count)) { range in
+                metrics.bytesOut.increment(by: Int64(range.count))
+                return ByteBuffer(bytes: block.bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+            }
+        }
+        registerTokens(on: api)
+    }
+
+    // MARK: Commits and blocks
+
+    private func commit(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
+        let name = try volume(context)
+        let body = try await JSONBody.decode(API.CommitRequest.self, from: request, limit: configuration.maxCommitBytes)
+        guard !body.commitID.isEmpty, body.commitID.utf8.count <= 128 else {
+            throw SiloError(.invalidArgument, "commitID must be 1 to 128 bytes (a UUID is a good choice)")
+        }
+        let author = body.author.isEmpty ? context.token!.name : String(body.author.prefix(256))
+        let workspace = context.workspace
+        let result = try await commits.admit {
+            try await store.commit(
+                Changeset(body.changes), to: name, workspace: workspace,
+                options: CommitOptions(author: author, commitID: body.commitID)
+            )
+        }
+        if !result.wasRetry { metrics.commits.increment() }
+        context.logger.info(
+            "commit",
+            metadata: [
+                "volume": "\(name)", "version": "\(result.version.version)", "changes": "\(body.changes.count)",
+                "retry": "\(result.wasRetry)",
+            ]
+        )
+        return JSONBody.response(result, status: result.wasRetry ? .ok : .created)
+    }
+
+    private func uploadBlock(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
+        let expected = try hash(context)
+        let tokenID = context.token!.id
+        try await uploads.acquire(tokenID)
+        do {
+            let buffer = try await request.body.collect(upTo: BlockLayout.allowedBlockSizes.upperBound)
+            metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
+            let block = try Block(bytes: Array(buffer: buffer), expected: expected)
+            try await store.blobs.put(block, namespace: context.workspace)
+            metrics.blocksStored.increment()
+            await uploads.release(tokenID)
+            return Response(status: .noContent)
+        } catch {
+            await uploads.release(tokenID)
+            throw error
+        }
+    }
+
+    /// The bytes of a file at a version, streamed block by block; honours a single `Range`.
+    private func downloadFile(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
+        let name = try volume(context)
+        let path = try Query.path(request)
+        guard let entry = try await store.metadata.entry(
+            at: path, in: name, workspace: context.workspace, version: try Query.version(request)
+        ) else {
+            throw SiloError(.pathNotFound, "\(path) does not exist in volume '\(name)'")
+        }
+        guard entry.kind == .file, let content = entry.content else {
+            throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file")
+        }
+        let range = try ByteRange.resolve(request.headers[.range], size: entry.size)
+        let wanted = range ?? 0..<entry.size
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream", .acceptRanges: "bytes", .eTag: "\"v\(entry.version.rawValue)\"",
+        ]
+        if range != nil {
+            headers[.contentRange] = "bytes \(wanted.lowerBound)-\(wanted.upperBound - 1)/\(entry.size)"
+        }
+        let store = self.store
+        let workspace = context.workspace
+        let metrics = self.metrics
+        let body = ResponseBody(contentLength: Int(wanted.count)) { writer in
+            switch content {
+            case .inline(let bytes):
+                try await writer.write(ByteBuffer(bytes: bytes[Int(wanted.lowerBound)..<Int(wanted.upperBound)]))
+            case .blocks(let hashes, let blockSize):
+                guard !wanted.isEmpty else { break }
+                for index in BlockLayout(blockSize: blockSize).blocks(covering: wanted) {
+                    let block = try await store.blobs.get(hashes[index], namespace: workspace)
+                    let start = Int64(index) * Int64(blockSize)
+                    let from = Int(max(wanted.lowerBound, start) - start)
+                    let to = Int(min(wanted.upperBound, start + Int64(block.bytes.count)) - start)
+                    try await writer.write(ByteBuffer(bytes: block.bytes[from..<to]))
+                }
+            }
+            metrics.bytesOut.increment(by: Int64(wanted.count))
+            try await writer.finish(nil)
+        }
+        return Response(status: range == nil ? .ok : .partialContent, headers: headers, body: body)
+    }
+
+    private func ranged(_ request: Request, size: Int64, _ bytes: (Range<Int64>) -> ByteBuffer) throws -> Response {
+        let range = try ByteRange.resolve(request.headers[.range], size: size)
+        let wanted = range ?? 0..<size
+        var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+        if range != nil {
+            headers[.contentRange] = "bytes \(wanted.lowerBound)-\(wanted.upperBound - 1)/\(size)"
+        }
+        return Response(status: range == nil ? .ok : .partialContent, headers: headers, body: .init(byteBuffer: bytes(wanted)))
+    }
+
+    // MARK: Tokens
+
+    private func registerTokens(on api: RouterGroup<SiloRequestContext>) {
+        api.post("tokens") { request, context in
+            try requireAdmin(context)
+            let body = try await JSONBody.decode(API.TokenRequest.self, from: request, limit: configuration.maxJSONBytes)
+            let name = body.name ?? "token"
+            guard name.utf8.count <= 128 else { throw SiloError(.invalidArgument, "a token name has at most 128 bytes") }
+            let token = try await tokens.create(
+                workspace: body.workspace, name: name, admin: body.admin ?? false, now: VolumeStore.nowMilliseconds()
+            )
+            context.logger.info("token created", metadata: ["id": "\(token.id)", "for": "\(token.workspace)"])
+            return JSONBody.response(token, status: .created)
+        }
+        api.get("tokens") { request, context in
+            try requireAdmin(context)
+            let workspace = request.uri.queryParameters.get("workspace")
+            return JSONBody.response(try await tokens.list(workspace: workspace))
+        }
+        api.delete("tokens/:id") { _, context in
+            try requireAdmin(context)
+            try await tokens.revoke(id: try context.parameters.require("id"))
+            return Response(status: .noContent)
+        }
+    }
+
+    private func requireAdmin(_ context: SiloRequestContext) throws(SiloError) {
+        guard context.token?.admin == true else {
+            throw SiloError(.forbidden, "managing tokens needs an admin token (the server writes one to admin-token in its data directory)")
+        }
+    }
+
+    // MARK: Parameters
+
+    private func volume(_ context: SiloRequestContext) throws -> VolumeName {
+        try VolumeName(try context.parameters.require("volume"))
+    }
+
+    private func hash(_ context: SiloRequestContext) throws -> BlockHash {
+        try BlockHash(hex: try context.parameters.require("hash"))
+    }
+}
+
+/// Query parameters of the API, validated.
+enum Query {
+    static func path(_ request: Request) throws(SiloError) -> VolumePath {
+        try VolumePath(request.uri.queryParameters.get("path") ?? "")
+    }
+
+    static func version(_ request: Request, _ name: String = "version") throws(SiloError) -> Version? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let number = Int64(text), number >= 0 else {
+            throw SiloError(.invalidArgument, "'\(name)' must be a version number (0 or more), not '\(text.prefix(40))'")
+        }
+        return Version(number)
+    }
+}
+
+/// The single byte range of a `Range: bytes=…` header.
+enum ByteRange {
+    /// nil when there is no header or it is not one the server understands (then the whole body is
+    /// sent, as HTTP allows); throws when the range lies wholly past the end.
+    static func resolve(_ header: String?, size: Int64) throws(SiloError) -> Range<Int64>? {
+        guard let header, header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+        let spec = header.dropFirst("bytes=".count)
+        guard let dash = spec.firstIndex(of: "-") else { return nil }
+        let first = spec[..<dash].trimmingCharacters(in: .whitespaces)
+        let last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        if first.isEmpty {
+            guard let suffix = Int64(last), suffix > 0 else { return nil }
+            return max(0, size - suffix)..<size
+        }
+        guard let start = Int64(first), start >= 0 else { return nil }
+        var end = size
+        if !last.isEmpty {
+            guard let inclusive = Int64(last), inclusive >= start else { return nil }
+            end = min(size, inclusive + 1)
+        }
+        guard start < size else {
+            throw SiloError(.invalidRange, "range \(header) starts past the end (the body is \(size) bytes)")
+        }
+        return start..<end
+    }
+}
+
+/// The server's own figures, beside the per-request ones from `MetricsMiddleware`.
+struct ServerMetrics: Sendable {
+    let bytesIn = Counter(label: "silo_bytes_in")
+    let bytesOut = Counter(label: "silo_bytes_out")
+    let commits = Counter(label: "silo_commits")
+    let blocksStored = Counter(label: "silo_blocks_stored")
+}

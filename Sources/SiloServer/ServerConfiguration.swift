@@ -1,0 +1,31 @@
+import Foundation
+
+/// What `silo serve` runs with; every limit has a default fit for one machine.
+public struct ServerConfiguration: Sendable {
+    /// Where the metadata database, the blocks and the admin token live.
+    public var dataDirectory: String
+    public var host: String
+    /// 0 picks a free port; the server prints the one it bound.
+    public var port: Int
+
+    /// Largest commit body (JSON changeset): 64 MiB holds about 200k changed files.
+    public var maxCommitBytes = 64 * 1024 * 1024
+    /// Largest body of any other JSON request.
+    public var maxJSONBytes = 4 * 1024 * 1024
+    /// Largest request header line and header block.
+    public var maxHeaderBytes = 32 * 1024
+    /// A connection that sends or accepts nothing for this long is closed.
+    public var idleTimeoutSeconds: Int64 = 60
+    /// Block uploads one token may have in flight; more are refused with 429 until some finish.
+    public var uploadsPerToken = 32
+    /// Threads doing block file I/O.
+    public var ioThreads = 4
+
+    public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 7433) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+    }
+
+    public var adminTokenPath: String { dataDirectory + "/admin-token" }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import SiloCore
+import SiloStore
+
+/// `silo serve`: the store under a data directory as an HTTP service.
+public enum SiloServer {
+    /// Runs until SIGTERM or SIGINT, then drains: commits in flight finish, new ones get 503, and the
+    /// server stops once they are done. `onListening` receives the bound address (useful with port 0).
+    public static func run(
+        _ configuration: ServerConfiguration,
+        registry: PrometheusCollectorRegistry,
+        logger: Logger,
+        onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) async throws {
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.ioThreads)
+        threadPool.start()
+        let (store, backend) = try await VolumeStore.openLocal(
+            home: configuration.dataDirectory, logger: logger, threadPool: threadPool
+        )
+        do {
+            let tokens = try await SQLTokenStore(backend: backend)
+            try await ensureAdminToken(tokens, configuration: configuration, logger: logger)
+            let commits = CommitGate()
+            let router = makeRouter(
+                store: store, tokens: tokens, configuration: configuration, commits: commits, registry: registry
+            )
+            let app = Application(
+                router: router,
+                server: .http1(
+                    configuration: .init(
+                        idleTimeout: .seconds(configuration.idleTimeoutSeconds),
+                        httpDecoderConfiguration: .init(
+                            maxHeaderFieldSize: configuration.maxHeaderBytes,
+                            maxHeaderListSize: configuration.maxHeaderBytes,
+                            maxHeaderFieldCount: 100
+                        )
+                    )
+                ),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "silo"),
+                onServerRunning: { channel in
+                    onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
+                },
+                logger: logger
+            )
+            // Services stop in reverse order: the drain first (refusing new commits, waiting for those in
+            // flight), then the HTTP server, which finishes the requests it has.
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: app), .init(service: CommitDrain(gate: commits, logger: logger))],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        } catch {
+            try? await store.metadata.close()
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+        try await store.metadata.close()
+        try await threadPool.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    static func makeRouter(
+        store: VolumeStore, tokens: any TokenStore, configuration: ServerConfiguration, commits: CommitGate,
+        registry: PrometheusCollectorRegistry
+    ) -> Router<SiloRequestContext> {
+        let router = Router(context: SiloRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: MetricsMiddleware())
+        router.get("healthz") { _, _ in
+            JSONBody.response(["status": "ok"])
+        }
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+            )
+        }
+        router.get("v1/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes))
+            )
+        }
+        let api = router.group("v1").add(middleware: AuthMiddleware(tokens: tokens))
+        VolumeRoutes(
+            store: store, tokens: tokens, configuration: configuration, commits: commits,
+            uploads: UploadLimiter(limit: configuration.uploadsPerToken)
+        ).register(on: api)
+        return router
+    }
+
+    /// On first start (no admin token yet), creates one for workspace `default` and writes it, readable
+    /// by its owner only, to `admin-token` in the data directory.
+    static func ensureAdminToken(_ tokens: any TokenStore, configuration: ServerConfiguration, logger: Logger) async throws {
+        guard try await !tokens.list(workspace: nil).contains(where: \.admin) else { return }
+        let token = try await tokens.create(workspace: "default", name: "admin", admin: true, now: VolumeStore.nowMilliseconds())
+        let path = configuration.adminTokenPath
+        let fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600)
+        defer { close(fd) }
+        let text = Array((token.token! + "\n").utf8)
+        try text.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: path) }
+        try FileIO.fsync(fd, path: path)
+        logger.notice("created an admin token for workspace 'default'; it is in \(path)")
+    }
+}
+
+/// The first service to stop on SIGTERM: refuses new commits and waits for those in flight.
+struct CommitDrain: Service {
+    let gate: CommitGate
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let inFlight = await gate.commitsInFlight
+        logger.notice("shutting down; new commits get 503", metadata: ["commits_in_flight": "\(inFlight)"])
+        await gate.drain()
+    }
+}
+
+/// The OpenAPI 3 description of the API, from `openapi.json` beside this file.
+enum OpenAPIDocument {
+    static let bytes: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+            let data = try? Data(contentsOf: url)
+        else { return Array(#"{"error": "openapi.json is missing from this build"}"#.utf8) }
+        return Array(data)
+    }()
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import SiloCore
+import SiloServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the store over HTTP, for clients with SILO_SERVER and SILO_TOKEN set.",
+        discussion: """
+            On first start the server creates an admin token for workspace 'default' and writes it to \
+            admin-token in the data directory. Clients send it (or a token made with `silo token create`) \
+            as SILO_TOKEN. SIGTERM or SIGINT stops the server gracefully: commits in flight finish, new \
+            ones are answered 503.
+            """
+    )
+
+    @Option(help: "Directory of the metadata database and blocks (default: the embedded store's, $SILO_HOME).")
+    var data: String?
+
+    @Option(help: "Address to listen on, HOST:PORT; port 0 picks a free one.")
+    var listen = "127.0.0.1:7433"
+
+    @Option(help: "Largest commit body in MiB.")
+    var maxCommitMib = 64
+
+    @Option(help: "Block uploads one token may have in flight.")
+    var uploadsPerToken = 32
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Self.parse(listen: listen) != nil else {
+            throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:7433, not '\(listen)'")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error")
+        }
+        guard maxCommitMib > 0, uploadsPerToken > 0 else {
+            throw ValidationError("--max-commit-mib and --uploads-per-token must be positive")
+        }
+    }
+
+    static func parse(listen: String) -> (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port), colon != listen.startIndex
+        else { return nil }
+        return (String(listen[..<colon]), port)
+    }
+
+    func run() async throws {
+        let (host, port) = Self.parse(listen: listen)!
+        var configuration = ServerConfiguration(dataDirectory: data ?? SiloEnvironment.home, host: host, port: port)
+        configuration.maxCommitBytes = maxCommitMib * 1024 * 1024
+        configuration.uploadsPerToken = uploadsPerToken
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "silo.serve")
+        do {
+            try await SiloServer.run(configuration, registry: registry, logger: logger) { host, port in
+                // One line on stdout, for scripts (and tests) that start the server on port 0.
+                Output.line("silo serve: listening on http://\(host):\(port)")
+            }
+        } catch {
+            throw ExitStatus.fail(error)
+        }
+    }
+}
