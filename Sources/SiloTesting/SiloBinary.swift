@@ -10,9 +10,17 @@ public struct SiloBinary: Sendable {
     }
 
     public let home: String
+    /// Set on top of this process's environment for every run: `SILO_SERVER` and `SILO_TOKEN`, say.
+    public var environment: [String: String]
 
-    public init(home: String) {
+    public init(home: String, environment: [String: String] = [:]) {
         self.home = home
+        self.environment = environment
+    }
+
+    /// The same binary against a server: every command uses it instead of the embedded store.
+    public func using(_ server: SiloServerProcess, token: String? = nil) -> SiloBinary {
+        SiloBinary(home: home, environment: ["SILO_SERVER": server.url, "SILO_TOKEN": token ?? server.adminToken])
     }
 
     /// The `silo` built beside the test bundle, or `$SILO_BINARY`.
@@ -67,6 +75,9 @@ public struct SiloBinary: Sendable {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["SILO_HOME"] = home
+        environment.removeValue(forKey: "SILO_SERVER")
+        environment.removeValue(forKey: "SILO_TOKEN")
+        environment.merge(self.environment) { $1 }
         process.environment = environment
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         return process

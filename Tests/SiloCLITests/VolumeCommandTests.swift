@@ -3,15 +3,43 @@ import SiloCore
 import SiloTesting
 import Testing
 
-/// The built `silo` binary against a temporary SILO_HOME, as a user drives it.
+/// Where the CLI's commands go: every test here runs both ways and must behave the same.
+enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// The embedded store under a temporary SILO_HOME.
+    case embedded
+    /// A real `silo serve` on a free loopback port, through SILO_SERVER and SILO_TOKEN.
+    case server
+
+    var testDescription: String { rawValue }
+
+    /// The binary set up for this store over `home`, and the server it talks to, if any.
+    func binary(home: String, serverData: String) throws -> (SiloBinary, SiloServerProcess?) {
+        let local = SiloBinary(home: home)
+        guard self == .server else { return (local, nil) }
+        let server = try SiloServerProcess(dataDirectory: serverData)
+        return (local.using(server), server)
+    }
+}
+
+/// The built `silo` binary as a user drives it, against the embedded store and against a server.
 @Suite struct VolumeCommandTests {
     struct Session {
         let directory: TemporaryDirectory
         let silo: SiloBinary
+        let server: SiloServerProcess?
 
-        init() throws {
+        init(_ store: Store) throws {
             directory = try TemporaryDirectory("silo-cli")
-            silo = SiloBinary(home: directory.path + "/home")
+            (silo, server) = try store.binary(home: directory.path + "/home", serverData: directory.path + "/server")
+        }
+
+        func close() {
+            if let server {
+                #expect(server.stop() == 0, "silo serve did not stop cleanly on SIGTERM: \(server.log)")
+                // Everything went through the server: the client never opened an embedded store.
+                #expect(!FileManager.default.fileExists(atPath: silo.home + "/metadata.sqlite"))
+            }
+            directory.remove()
         }
 
         @discardableResult
@@ -36,9 +64,9 @@ import Testing
         }
     }
 
-    @Test func theQuickStartTour() throws {
-        let s = try Session()
-        defer { s.directory.remove() }
+    @Test(arguments: Store.allCases) func theQuickStartTour(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
         try s.directory.write("models/a.txt", "hello")
         let weights = pseudoRandomBytes(count: 9 * 1024 * 1024, seed: 7)
         try s.directory.write("models/sub/weights.bin", weights)
@@ -61,9 +89,9 @@ import Testing
         #expect(try s.ok("volume", "list").stdout.contains("models"))
     }
 
-    @Test func rmCpDiffRenameAndDelete() throws {
-        let s = try Session()
-        defer { s.directory.remove() }
+    @Test(arguments: Store.allCases) func rmCpDiffRenameAndDelete(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
         try s.directory.write("d/x", "x")
         try s.directory.write("d/y", "y")
         try s.ok("volume", "create", "v")
@@ -81,9 +109,9 @@ import Testing
         #expect(try s.fails(3, "volume", "ls", "w").contains("does not exist"))
     }
 
-    @Test func badInputGetsAClearErrorAndChangesNothing() throws {
-        let s = try Session()
-        defer { s.directory.remove() }
+    @Test(arguments: Store.allCases) func badInputGetsAClearErrorAndChangesNothing(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
         try s.directory.write("f.txt", "one")
         try s.directory.write("dir/sub/inner", "i")
         try s.ok("volume", "create", "v")
@@ -118,9 +146,9 @@ import Testing
         #expect(try s.ok("volume", "get", "v", "/f.txt", "-").stdout == "one")
     }
 
-    @Test func twoPutProcessesAtOnceBothLand() throws {
-        let s = try Session()
-        defer { s.directory.remove() }
+    @Test(arguments: Store.allCases) func twoPutProcessesAtOnceBothLand(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
         try s.ok("volume", "create", "shared")
         for writer in 0..<4 {
             for file in 0..<50 { try s.directory.write("w\(writer)/f\(file)", "\(writer)-\(file)") }
@@ -139,9 +167,9 @@ import Testing
         }
     }
 
-    @Test func aKilledPutLeavesTheWholeCommitOrNoneOfIt() throws {
-        let s = try Session()
-        defer { s.directory.remove() }
+    @Test(arguments: Store.allCases) func aKilledPutLeavesTheWholeCommitOrNoneOfIt(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
         try s.ok("volume", "create", "v")
         for file in 0..<40 { try s.directory.write("batch/f\(file)", pseudoRandomBytes(count: 600 * 1024, seed: UInt64(file))) }
         for file in 0..<200 { try s.directory.write("batch/small/s\(file)", "s\(file)") }
@@ -171,9 +199,9 @@ import Testing
         #expect(try s.ok("volume", "ls", "v", "/final/small").stdout.contains("s199"))
     }
 
-    @Test func aFullDiskMidPutLeavesTheVolumeAsItWas() throws {
-        let s = try Session()
-        defer { s.directory.remove() }
+    @Test(arguments: Store.allCases) func aFullDiskMidPutLeavesTheVolumeAsItWas(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
         let home = s.directory.file("small-disk")
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         // A 16 MiB file system of our own (root, as in CI): the put below needs more.
@@ -190,7 +218,8 @@ import Testing
             try? umount.run()
             umount.waitUntilExit()
         }
-        let silo = SiloBinary(home: home + "/silo")
+        let (silo, server) = try store.binary(home: home + "/silo", serverData: home + "/server")
+        defer { server?.stop() }
         #expect(try silo.run(["volume", "create", "v"]).status == 0)
         try s.directory.write("small.txt", "kept")
         #expect(try silo.run(["volume", "put", "v", s.directory.file("small.txt")]).status == 0)

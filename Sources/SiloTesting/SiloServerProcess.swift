@@ -1,0 +1,75 @@
+import Foundation
+
+/// A real `silo serve` on a free loopback port, over a data directory, for integration tests.
+public final class SiloServerProcess: @unchecked Sendable {
+    public let dataDirectory: String
+    public private(set) var url = ""
+    private var process: Process?
+    private var logPath: String { dataDirectory + ".log" }
+
+    /// Starts the server and returns once it has printed the address it listens on.
+    public init(dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        try start()
+    }
+
+    /// The admin token the server wrote on its first start.
+    public var adminToken: String {
+        (try? String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
+
+    public var processIdentifier: Int32 { process?.processIdentifier ?? 0 }
+
+    /// Starts (or restarts) the server on a new free port.
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: SiloBinary.path)
+        process.arguments = ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"]
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "SILO_SERVER")
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+        self.process = process
+        // The first line on stdout names the bound address; reading it is the synchronisation.
+        var line = Data()
+        let reader = out.fileHandleForReading
+        while true {
+            let byte = reader.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let range = text.range(of: "listening on ") else {
+            process.waitUntilExit()
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw SiloServerError(message: "silo serve did not start (status \(process.terminationStatus)): \(log)")
+        }
+        url = String(text[range.upperBound...])
+    }
+
+    /// Sends `signal` and waits for the server to exit; returns its exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM) -> Int32 {
+        guard let process else { return 0 }
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        self.process = nil
+        return process.terminationStatus
+    }
+
+    /// What the server wrote to standard error.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit { stop() }
+}
+
+public struct SiloServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
