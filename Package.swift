@@ -105,6 +105,14 @@ let package = Package(
         .testTarget(name: "SiloStoreTests", dependencies: ["SiloStore", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloServerTests", dependencies: ["SiloServer", "SiloTesting"], swiftSettings: strict),
-        .testTarget(name: "SiloCLITests", dependencies: ["SiloTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "SiloCLITests",
+            dependencies: [
+                "SiloTesting",
+                "SiloClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

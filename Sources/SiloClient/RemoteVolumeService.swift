@@ -48,6 +48,9 @@ public final class RemoteVolumeService: VolumeService {
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
         )
         configuration.httpVersion = .http1Only
+        // A refused connection fails the request at once; this client's own retries (bounded, with
+        // backoff) decide what happens next, rather than the pool waiting out the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

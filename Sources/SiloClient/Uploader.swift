@@ -190,7 +190,8 @@ public struct Uploader: Sendable {
             for _ in 0..<min(workers, jobs.count) {
                 group.addTask { try await self.work(plan, progress: progress) }
             }
-            try await group.waitForAll()
+            // The first failure ends the put: leaving the group cancels the other workers.
+            while try await group.next() != nil {}
         }
         let finished = plan.state.withLock { $0.hashes }
         for (index, file) in large.enumerated() {

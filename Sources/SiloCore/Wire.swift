@@ -203,10 +203,11 @@ public enum API {
     public struct CommitRequest: Codable, Sendable {
         /// Chosen by the client; a retry with the same id returns the version the first attempt made.
         public var commitID: String
-        public var author: String
+        /// Recorded in the history; the token's name when absent.
+        public var author: String?
         public var changes: [Change]
 
-        public init(commitID: String, author: String, changes: [Change]) {
+        public init(commitID: String, author: String?, changes: [Change]) {
             self.commitID = commitID
             self.author = author
             self.changes = changes

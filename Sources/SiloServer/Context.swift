@@ -38,6 +38,9 @@ struct ErrorMiddleware: RouterMiddleware {
             if siloError.code == .tooManyRequests || siloError.code == .unavailable {
                 headers[.retryAfter] = "1"
             }
+            if let range = error as? RangeNotSatisfiable {
+                headers[.contentRange] = "bytes */\(range.size)"
+            }
             if siloError.code == .unauthorized {
                 headers[.wwwAuthenticate] = "Bearer"
             }
@@ -49,6 +52,8 @@ struct ErrorMiddleware: RouterMiddleware {
         switch error {
         case let error as SiloError:
             return error
+        case let error as RangeNotSatisfiable:
+            return error.error
         case is NIOTooManyBytesError:
             return SiloError(.tooLarge, "the request body is over the server's limit for this call")
         case let error as DecodingError:

@@ -103,7 +103,7 @@ struct VolumeRoutes: Sendable {
         guard !body.commitID.isEmpty, body.commitID.utf8.count <= 128 else {
             throw SiloError(.invalidArgument, "commitID must be 1 to 128 bytes (a UUID is a good choice)")
         }
-        let author = body.author.isEmpty ? context.token!.name : String(body.author.prefix(256))
+        let author = String((body.author.flatMap { $0.isEmpty ? nil : $0 } ?? context.token!.name).prefix(256))
         let workspace = context.workspace
         let result = try await commits.admit {
             try await store.commit(
@@ -150,7 +150,9 @@ struct VolumeRoutes: Sendable {
             throw SiloError(.pathNotFound, "\(path) does not exist in volume '\(name)'")
         }
         guard entry.kind == .file, let content = entry.content else {
-            throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file")
+            throw SiloError(
+                entry.kind == .directory ? .isADirectory : .invalidArgument, "\(path) is a \(entry.kind.rawValue), not a file"
+            )
         }
         let range = try ByteRange.resolve(request.headers[.range], size: entry.size)
         let wanted = range ?? 0..<entry.size
@@ -209,7 +211,8 @@ struct VolumeRoutes: Sendable {
         }
         api.get("tokens") { request, context in
             try requireAdmin(context)
-            let workspace = request.uri.queryParameters.get("workspace")
+            let workspace = try Query.value(request, "workspace")
+            if let workspace { try TokenSecret.validateWorkspace(workspace) }
             return JSONBody.response(try await tokens.list(workspace: workspace))
         }
         api.delete("tokens/:id") { _, context in
@@ -236,27 +239,68 @@ struct VolumeRoutes: Sendable {
     }
 }
 
-/// Query parameters of the API, validated.
+/// Query parameters of the API, validated. Values are percent-decoded here, not by the router, so
+/// bytes that are not UTF-8 are refused instead of turning into replacement characters.
 enum Query {
     static func path(_ request: Request) throws(SiloError) -> VolumePath {
-        try VolumePath(request.uri.queryParameters.get("path") ?? "")
+        try VolumePath(try value(request, "path") ?? "")
     }
 
     static func version(_ request: Request, _ name: String = "version") throws(SiloError) -> Version? {
-        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let text = try value(request, name) else { return nil }
         guard let number = Int64(text), number >= 0 else {
             throw SiloError(.invalidArgument, "'\(name)' must be a version number (0 or more), not '\(text.prefix(40))'")
         }
         return Version(number)
     }
+
+    /// The first value of query parameter `name`, decoded, or nil when it is absent.
+    static func value(_ request: Request, _ name: String) throws(SiloError) -> String? {
+        guard let query = request.uri.query else { return nil }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == name else { continue }
+            guard let value = decode(parts.count > 1 ? parts[1] : "") else {
+                throw SiloError(.invalidArgument, "query parameter '\(name)' is not percent-encoded UTF-8")
+            }
+            return value
+        }
+        return nil
+    }
+
+    private static func decode(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
 }
 
 /// The single byte range of a `Range: bytes=…` header.
 enum ByteRange {
-    /// nil when there is no header or it is not one the server understands (then the whole body is
-    /// sent, as HTTP allows); throws when the range lies wholly past the end.
-    static func resolve(_ header: String?, size: Int64) throws(SiloError) -> Range<Int64>? {
-        guard let header, header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+    /// nil when there is no header, the body is empty, or the header is not one the server understands
+    /// (then the whole body is sent, as HTTP allows); throws when the range starts past the end.
+    static func resolve(_ header: String?, size: Int64) throws(RangeNotSatisfiable) -> Range<Int64>? {
+        guard let header, size > 0, header.hasPrefix("bytes="), !header.contains(",") else { return nil }
         let spec = header.dropFirst("bytes=".count)
         guard let dash = spec.firstIndex(of: "-") else { return nil }
         let first = spec[..<dash].trimmingCharacters(in: .whitespaces)
@@ -272,9 +316,18 @@ enum ByteRange {
             end = min(size, inclusive + 1)
         }
         guard start < size else {
-            throw SiloError(.invalidRange, "range \(header) starts past the end (the body is \(size) bytes)")
+            throw RangeNotSatisfiable(header: header, size: size)
         }
         return start..<end
+    }
+}
+
+/// A 416 answer: the range starts at or past the end of a body of `size` bytes.
+struct RangeNotSatisfiable: Error {
+    var header: String
+    var size: Int64
+    var error: SiloError {
+        SiloError(.invalidRange, "range '\(header.prefix(80))' starts past the end (the body is \(size) bytes)")
     }
 }
 

@@ -1,0 +1,280 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SiloClient
+import SiloCore
+import SiloTesting
+import Testing
+
+/// `silo serve` as its clients meet it: tokens and workspaces, retries, crashes, and bad requests.
+@Suite struct ServerTests {
+    final class Setup {
+        let directory: TemporaryDirectory
+        let server: SiloServerProcess
+        let silo: SiloBinary
+
+        init() throws {
+            directory = try TemporaryDirectory("silo-server")
+            server = try SiloServerProcess(dataDirectory: directory.path + "/data")
+            silo = SiloBinary(home: directory.path + "/home").using(server)
+        }
+
+        func client(token: String? = nil, retry: RemoteVolumeService.RetryPolicy = .init()) throws -> RemoteVolumeService {
+            try RemoteVolumeService(url: server.url, token: token ?? server.adminToken, author: "test", retry: retry)
+        }
+
+        /// A new token for `workspace`, made through the CLI.
+        func token(for workspace: String) throws -> String {
+            let output = try silo.run(["token", "create", "--workspace", workspace])
+            #expect(output.status == 0, "\(output.stderr)")
+            return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        deinit {
+            server.stop()
+            directory.remove()
+        }
+    }
+
+    @Test func tokensSeeOnlyTheirOwnWorkspace() async throws {
+        let setup = try Setup()
+        let alice = try setup.client(token: try setup.token(for: "alice"))
+        let bob = try setup.client(token: try setup.token(for: "bob"))
+        defer {
+            Task { try? await alice.close() }
+            Task { try? await bob.close() }
+        }
+        let name = try VolumeName("models")
+        _ = try await alice.createVolume(name)
+        let secret = pseudoRandomBytes(count: 100_000, seed: 1)
+        let content = try await alice.uploadBlocks(secret, blockSize: 64 * 1024)
+        _ = try await alice.commit(
+            Changeset([.put(try VolumePath("weights"), FilePut(content: content, size: Int64(secret.count), mtimeNanoseconds: 0))]),
+            to: name, options: CommitOptions(author: "alice")
+        )
+        let hashes = content.blockHashes
+
+        // Bob sees none of it: not the volume, not the blocks, not even that they exist.
+        #expect(try await bob.listVolumes().isEmpty)
+        await #expect(throws: SiloError.self) { _ = try await bob.volume(name) }
+        #expect(try await bob.missingBlocks(hashes) == hashes)
+        do {
+            _ = try await bob.readBlock(hashes[0])
+            Issue.record("bob read a block of alice's workspace")
+        } catch let error as SiloError {
+            #expect(error.code == .missingBlock)
+        }
+        // A volume of the same name in Bob's workspace is his own.
+        _ = try await bob.createVolume(name)
+        #expect(try await bob.tree(.root, in: name, version: nil).isEmpty)
+        #expect(try await alice.missingBlocks(hashes).isEmpty)
+
+        // Only admin tokens manage tokens.
+        do {
+            _ = try await bob.createToken(workspace: "alice", name: nil, admin: true)
+            Issue.record("a plain token created a token")
+        } catch let error as SiloError {
+            #expect(error.code == .forbidden)
+        }
+    }
+
+    @Test func wrongMissingAndRevokedTokensAreRefusedAndChangeNothing() async throws {
+        let setup = try Setup()
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+        for token in ["", "silo_nope", "Bearer", String(repeating: "x", count: 5000)] {
+            let output = try SiloBinary(home: setup.silo.home, environment: ["SILO_SERVER": setup.server.url, "SILO_TOKEN": token])
+                .run(["volume", "create", "w"])
+            #expect(output.status == 7, "token '\(token.prefix(20))': \(output.stderr)")
+            #expect(output.stderr.hasPrefix("silo: error: "))
+        }
+        let carol = try setup.token(for: "default")
+        let asCarol = SiloBinary(home: setup.silo.home).using(setup.server, token: carol)
+        #expect(try asCarol.run(["volume", "list"]).stdout.contains("v"))
+        let id = String(carol.split(separator: "_")[1])
+        #expect(try setup.silo.run(["token", "list"]).stdout.contains(id))
+        #expect(try setup.silo.run(["token", "revoke", id]).status == 0)
+        let refused = try asCarol.run(["volume", "create", "w"])
+        #expect(refused.status == 7)
+        #expect(refused.stderr.contains("revoked"))
+        let list = try setup.silo.run(["volume", "list", "--json"])
+        #expect(!list.stdout.contains("\"w\""))
+        #expect(!(try setup.silo.run(["token", "list"]).stdout.contains(id)))
+    }
+
+    @Test func aCommitRetriedAfterALostAnswerAppliesOnce() async throws {
+        let setup = try Setup()
+        // Between client and server: passes everything, but drops the connection instead of relaying the
+        // answer to the first commit, as a network failure after the server applied it would.
+        let proxy = try DroppingProxy(upstream: setup.server.url, dropAnswerTo: "/commits")
+        defer { proxy.close() }
+        let service = try RemoteVolumeService(url: proxy.url, token: setup.server.adminToken, author: "test")
+        let name = try VolumeName("v")
+        _ = try await service.createVolume(name)
+        let result = try await service.commit(
+            Changeset([.put(try VolumePath("a"), FilePut(content: .inline(Array("one".utf8)), size: 3, mtimeNanoseconds: 0))]),
+            to: name, options: CommitOptions(author: "test")
+        )
+        #expect(proxy.dropped == 1)
+        #expect(result.wasRetry)
+        #expect(result.version.version == Version(1))
+        #expect(try await service.history(of: name).count == 2)
+        try await service.close()
+
+        // The same id sent again by hand returns the same version; a new id makes a new one.
+        let direct = try setup.client()
+        let again = try await direct.commit(
+            Changeset([.put(try VolumePath("a"), FilePut(content: .inline(Array("two".utf8)), size: 3, mtimeNanoseconds: 0))]),
+            to: name, options: CommitOptions(author: "test", commitID: "fixed-id")
+        )
+        let repeated = try await direct.commit(Changeset([]), to: name, options: CommitOptions(author: "test", commitID: "fixed-id"))
+        #expect(repeated.wasRetry && repeated.version.version == again.version.version)
+        #expect(try await direct.history(of: name).count == 3)
+        try await direct.close()
+    }
+
+    @Test func aServerKilledMidPutShowsTheOldVersionOrTheNewOneWhole() throws {
+        let setup = try Setup()
+        try setup.directory.write("small.txt", "before")
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try setup.silo.run(["volume", "put", "v", setup.directory.file("small.txt")]).status == 0)
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        // Kill the server at spread-out moments of a 200 MiB put (new bytes each round, so nothing is
+        // already stored): while blocks upload, around the commit, and after it.
+        for (round, delay) in [0.1, 0.3, 0.6, 1.2].enumerated() {
+            let source = setup.directory.file("big\(round).bin")
+            _ = FileManager.default.createFile(atPath: source, contents: random.readData(ofLength: 200 * 1024 * 1024))
+            let put = try setup.silo.start(["volume", "put", "v", source, "/big\(round).bin"])
+            Thread.sleep(forTimeInterval: delay)  // fault injection: the moment of the kill, not synchronisation
+            setup.server.stop(signal: SIGKILL)
+            put.waitUntilExit()
+            try setup.server.start()
+            let client = setup.silo.using(setup.server)
+            let listing = try client.run(["volume", "ls", "v", "/big\(round).bin"])
+            if listing.status == 0 {
+                // The commit landed: the whole file is there and verifies.
+                let got = try client.run(["volume", "get", "v", "/big\(round).bin", setup.directory.file("got\(round)")])
+                #expect(got.status == 0, "\(got.stderr)")
+                #expect(FileManager.default.contentsEqual(atPath: source, andPath: setup.directory.file("got\(round)")))
+            } else {
+                #expect(listing.status == 3)
+                #expect(put.terminationStatus == 8, "a put that lost its server says the server is unavailable")
+            }
+            // Every committed version reads back whole.
+            let all = try client.run(["volume", "get", "v", "/", setup.directory.file("all\(round)")])
+            #expect(all.status == 0, "\(all.stderr)")
+            #expect(try setup.directory.read("all\(round)/small.txt") == Array("before".utf8))
+            for file in try FileManager.default.contentsOfDirectory(atPath: setup.directory.file("all\(round)")) where file != "small.txt" {
+                #expect(FileManager.default.contentsEqual(atPath: setup.directory.file(file), andPath: setup.directory.file("all\(round)/\(file)")))
+            }
+            try? FileManager.default.removeItem(atPath: setup.directory.file("all\(round)"))
+        }
+    }
+
+    @Test func badRequestsGetAClearJSONErrorAndNeverA5xx() async throws {
+        let setup = try Setup()
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        let token = setup.server.adminToken
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+
+        func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> (Int, String) {
+            var request = HTTPClientRequest(url: setup.server.url + path)
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let response = try await http.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), String(buffer: bytes))
+        }
+
+        let cases: [(HTTPMethod, String, [UInt8]?, Int, String)] = [
+            (.POST, "/v1/volumes", Array("{not json".utf8), 400, "invalid_argument"),
+            (.POST, "/v1/volumes", Array(#"{"name": "../etc"}"#.utf8), 400, "invalid"),
+            (.POST, "/v1/volumes", [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D], 400, "invalid_argument"),
+            (.POST, "/v1/volumes", Array(repeating: 0x20, count: 5 * 1024 * 1024), 413, "too_large"),
+            (.GET, "/v1/volumes/v/list?path=/a/../../etc", nil, 400, "invalid_path"),
+            (.GET, "/v1/volumes/v/list?path=a%00b", nil, 400, "invalid_path"),
+            (.GET, "/v1/volumes/v/list?path=%FF%FE", nil, 400, "invalid_argument"),
+            (.GET, "/v1/volumes/v/list?path=" + String(repeating: "a/", count: 3000), nil, 400, "invalid_path"),
+            (.GET, "/v1/volumes/v/list?version=-1", nil, 400, "invalid_argument"),
+            (.GET, "/v1/volumes/v/list?version=99", nil, 404, "version_not_found"),
+            (.GET, "/v1/volumes/bad%20name", nil, 400, "invalid_name"),
+            (.GET, "/v1/blocks/nothex", nil, 400, "invalid"),
+            (.PUT, "/v1/blocks/" + String(repeating: "0", count: 64), Array("bytes".utf8), 422, "corrupt_block"),
+            (.POST, "/v1/volumes/v/commits", Array(#"{"commitID": "", "author": "", "changes": []}"#.utf8), 400, "invalid_argument"),
+            (
+                .POST, "/v1/volumes/v/commits",
+                Array(#"{"commitID": "c", "author": "", "changes": [{"op": "put", "path": "x", "size": 10, "mtimeNs": 0, "inline": "YQ=="}]}"#.utf8),
+                400, "invalid_argument"
+            ),
+            (
+                .POST, "/v1/volumes/v/commits",
+                Array(#"{"commitID": "c", "author": "", "changes": [{"op": "put", "path": "x", "size": 1, "mtimeNs": 0, "blocks": ["\#(String(repeating: "ab", count: 32))"], "blockSize": 8}]}"#.utf8),
+                422, "missing_block"
+            ),
+            (.GET, "/v1/no-such-route", nil, 404, "not_found"),
+        ]
+        for (method, path, body, status, code) in cases {
+            let (got, text) = try await send(method, path, body: body)
+            #expect(got == status, "\(method) \(path.prefix(60)): \(text)")
+            #expect(text.contains("\"code\":\"\(code)"), "\(method) \(path.prefix(60)): \(text)")
+            #expect(text.contains("\"message\""))
+        }
+        // A header over the limit is refused with a 4xx, and the server stays up.
+        let (headerStatus, _) = (try? await send(.GET, "/v1/volumes", headers: [("X-Big", String(repeating: "h", count: 64 * 1024))])) ?? (400, "")
+        #expect((400..<500).contains(headerStatus))
+        // Nothing of that changed the volume, and the server still answers.
+        #expect(try setup.silo.run(["volume", "history", "v", "--json"]).stdout.components(separatedBy: "\"version\"").count == 2)
+        #expect(try await send(.GET, "/healthz").0 == 200)
+    }
+
+    @Test func filesAndBlocksDownloadWithRanges() async throws {
+        let setup = try Setup()
+        let bytes = pseudoRandomBytes(count: 3 * 1024 * 1024 + 17, seed: 5)
+        try setup.directory.write("f.bin", bytes)
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try setup.silo.run(["volume", "put", "v", setup.directory.file("f.bin")]).status == 0)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        func get(_ range: String?) async throws -> (Int, [UInt8], String?) {
+            var request = HTTPClientRequest(url: setup.server.url + "/v1/volumes/v/file?path=/f.bin")
+            request.headers.add(name: "Authorization", value: "Bearer \(setup.server.adminToken)")
+            if let range { request.headers.add(name: "Range", value: range) }
+            let response = try await http.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            return (Int(response.status.code), Array(buffer: body), response.headers.first(name: "Content-Range"))
+        }
+        let whole = try await get(nil)
+        #expect(whole.0 == 200 && whole.1 == bytes)
+        let middle = try await get("bytes=1000000-2999999")
+        #expect(middle.0 == 206 && middle.1 == Array(bytes[1_000_000..<3_000_000]))
+        #expect(middle.2 == "bytes 1000000-2999999/\(bytes.count)")
+        let tail = try await get("bytes=-17")
+        #expect(tail.1 == Array(bytes.suffix(17)))
+        #expect(try await get("bytes=\(bytes.count)-").0 == 416)
+    }
+
+    @Test func healthMetricsAndTheOpenAPIDocumentNeedNoToken() async throws {
+        let setup = try Setup()
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+        try setup.directory.write("f", "x")
+        #expect(try setup.silo.run(["volume", "put", "v", setup.directory.file("f")]).status == 0)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        func get(_ path: String) async throws -> (Int, String) {
+            let response = try await http.execute(HTTPClientRequest(url: setup.server.url + path), timeout: .seconds(30))
+            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4 << 20)))
+        }
+        #expect(try await get("/healthz") == (200, #"{"status":"ok"}"#))
+        let metrics = try await get("/metrics").1
+        #expect(metrics.contains("silo_commits 1"))
+        #expect(metrics.contains("hb_requests"))
+        let document = try await get("/v1/openapi.json")
+        #expect(document.0 == 200)
+        let parsed = try JSONSerialization.jsonObject(with: Data(document.1.utf8)) as? [String: Any]
+        #expect((parsed?["openapi"] as? String)?.hasPrefix("3.") == true)
+        #expect(try await get("/v1/volumes").0 == 401)
+    }
+}
