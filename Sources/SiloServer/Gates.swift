@@ -7,7 +7,7 @@ actor CommitGate {
     private var drained: [CheckedContinuation<Void, Never>] = []
 
     /// Admits a commit, or throws ``SiloError/Code/unavailable`` once the server is shutting down.
-    func enter() throws(SiloError) {
+    func enter() throws {
         guard !draining else {
             throw SiloError(.unavailable, "the server is shutting down and takes no new commits; retry against it once it is back")
         }
@@ -27,6 +27,7 @@ actor CommitGate {
     }
 
     var commitsInFlight: Int { inFlight }
+    var isDraining: Bool { draining }
 
     private func resumeDrained() {
         for continuation in drained { continuation.resume() }
@@ -48,7 +49,7 @@ actor UploadLimiter {
 
     init(limit: Int) { self.limit = limit }
 
-    func acquire(_ tokenID: String) throws(SiloError) {
+    func acquire(_ tokenID: String) throws {
         let current = inFlight[tokenID, default: 0]
         guard current < limit else {
             throw SiloError(
