@@ -11,30 +11,16 @@ silo=${1:-.build/debug/silo}
 examples=${2:-25}
 command -v schemathesis >/dev/null || { echo "fuzz-api: schemathesis is missing; run scripts/setup.sh" >&2; exit 1; }
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# The server prints its address once it listens; reading that line is the wait.
-mkfifo "$work/out"
-"$silo" serve --data "$work/data" --listen 127.0.0.1:0 --log-level error >"$work/out" 2>"$work/server.log" &
-server_pid=$!
-exec 3<"$work/out"
-read -r line <&3
-url=${line##* }
-token=$(cat "$work/data/admin-token")
+source scripts/lib/server.sh
+start_server "$silo" "$(mktemp -d)"
 
 # Something to find: a volume with a file, so reads reach the store and not only 404s.
-printf 'hello' >"$work/hello.txt"
-SILO_SERVER=$url SILO_TOKEN=$token "$silo" volume create fuzz >/dev/null
-SILO_SERVER=$url SILO_TOKEN=$token "$silo" volume put fuzz "$work/hello.txt" >/dev/null
+printf 'hello' >"$work_dir/hello.txt"
+"$silo" volume create fuzz >/dev/null
+"$silo" volume put fuzz "$work_dir/hello.txt" >/dev/null
 
-schemathesis run "$url/v1/openapi.json" --url "$url" \
-    -H "Authorization: Bearer $token" \
+schemathesis run "$SILO_SERVER/v1/openapi.json" --url "$SILO_SERVER" \
+    -H "Authorization: Bearer $SILO_TOKEN" \
     --checks not_a_server_error,status_code_conformance,response_schema_conformance \
     --max-examples "$examples" --generation-deterministic --no-color
 
