@@ -86,9 +86,11 @@ public enum SiloServer {
             )
         }
         router.get("v1/openapi.json") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes))
+            guard let document = OpenAPIDocument.bytes else {
+                throw SiloError(.notFound, "openapi.json was not installed beside the silo binary (silo_SiloServer.resources/)")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document))
             )
         }
         let api = router.group("v1").add(middleware: AuthMiddleware(tokens: tokens))
@@ -127,12 +129,19 @@ struct CommitDrain: Service {
     }
 }
 
-/// The OpenAPI 3 description of the API, from `openapi.json` beside this file.
+/// The OpenAPI 3 description of the API: `openapi.json` in this target, which the build copies into
+/// `silo_SiloServer.resources` beside the executable.
 enum OpenAPIDocument {
-    static let bytes: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-            let data = try? Data(contentsOf: url)
-        else { return Array(#"{"error": "openapi.json is missing from this build"}"#.utf8) }
-        return Array(data)
+    static let bytes: [UInt8]? = {
+        // Looked up by hand rather than through `Bundle.module`, whose accessor stops the process when
+        // the resource directory was not installed alongside the binary.
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map {
+            URL(fileURLWithPath: $0).deletingLastPathComponent()
+        }
+        for directory in [executable, Bundle.main.bundleURL].compactMap({ $0 }) {
+            let url = directory.appendingPathComponent("silo_SiloServer.resources/openapi.json")
+            if let data = try? Data(contentsOf: url) { return Array(data) }
+        }
+        return nil
     }()
 }
