@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SiloCore", targets: ["SiloCore"]),
         .library(name: "SiloStore", targets: ["SiloStore"]),
         .library(name: "SiloClient", targets: ["SiloClient"]),
+        .library(name: "SiloFUSE", targets: ["SiloFUSE"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -31,6 +32,13 @@ let package = Package(
         .target(
             name: "CSiloCrypto",
             linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        // The kernel's FUSE ABI (linux/fuse.h) and the ioctl and mount calls Swift cannot make directly.
+        .target(name: "CSiloFUSE"),
+        .target(
+            name: "SiloFUSE",
+            dependencies: ["CSiloFUSE"],
+            swiftSettings: strict
         ),
         .target(
             name: "SiloCore",
@@ -104,6 +112,7 @@ let package = Package(
         .testTarget(name: "SiloCoreTests", dependencies: ["SiloCore", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloStoreTests", dependencies: ["SiloStore", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloFUSETests", dependencies: ["SiloFUSE", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloServerTests", dependencies: ["SiloServer", "SiloTesting"], swiftSettings: strict),
         .testTarget(
             name: "SiloCLITests",

@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An error a file system operation answers with: an errno value the kernel passes to the caller.
+public struct FUSEError: Error, Sendable, Equatable {
+    public var errno: Int32
+    public init(_ errno: Int32) { self.errno = errno }
+
+    public static let notFound = FUSEError(ENOENT)
+    public static let notSupported = FUSEError(ENOSYS)
+    public static let readOnly = FUSEError(EROFS)
+    public static let notADirectory = FUSEError(ENOTDIR)
+    public static let isADirectory = FUSEError(EISDIR)
+    public static let io = FUSEError(EIO)
+}
+
+/// What `stat` shows of a node.
+public struct FUSEAttributes: Sendable, Equatable {
+    public var node: UInt64
+    public var size: UInt64
+    /// File type and permission bits, as in `st_mode` (`S_IFREG | 0o644`, …).
+    public var mode: UInt32
+    public var links: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var mtimeNanoseconds: Int64
+
+    public init(node: UInt64, size: UInt64, mode: UInt32, links: UInt32 = 1, uid: UInt32 = 0, gid: UInt32 = 0, mtimeNanoseconds: Int64) {
+        self.node = node
+        self.size = size
+        self.mode = mode
+        self.links = links
+        self.uid = uid
+        self.gid = gid
+        self.mtimeNanoseconds = mtimeNanoseconds
+    }
+}
+
+/// The answer to a lookup: the node a name leads to, and how long the kernel may cache it.
+public struct FUSEEntry: Sendable, Equatable {
+    public var attributes: FUSEAttributes
+    /// Seconds the kernel may keep the name → node mapping and the attributes without asking again.
+    public var entryTimeout: Double
+    public var attributeTimeout: Double
+
+    public init(attributes: FUSEAttributes, entryTimeout: Double, attributeTimeout: Double) {
+        self.attributes = attributes
+        self.entryTimeout = entryTimeout
+        self.attributeTimeout = attributeTimeout
+    }
+}
+
+/// One name in a directory listing.
+public struct FUSEDirectoryEntry: Sendable, Equatable {
+    public var node: UInt64
+    public var name: String
+    /// `st_mode`'s type bits (`S_IFDIR`, `S_IFREG`, `S_IFLNK`).
+    public var type: UInt32
+
+    public init(node: UInt64, name: String, type: UInt32) {
+        self.node = node
+        self.name = name
+        self.type = type
+    }
+}
+
+/// The answer to an open.
+public struct FUSEOpened: Sendable, Equatable {
+    /// A handle the file system chooses; later reads and the release carry it.
+    public var handle: UInt64
+    /// Keep pages cached from earlier opens (the file has not changed since).
+    public var keepCache: Bool
+
+    public init(handle: UInt64, keepCache: Bool) {
+        self.handle = handle
+        self.keepCache = keepCache
+    }
+}
+
+/// Figures `statfs` shows.
+public struct FUSEStatistics: Sendable, Equatable {
+    public var blockSize: UInt32
+    public var blocks: UInt64
+    public var freeBlocks: UInt64
+    public var files: UInt64
+    public var freeFiles: UInt64
+
+    public init(blockSize: UInt32, blocks: UInt64, freeBlocks: UInt64, files: UInt64, freeFiles: UInt64) {
+        self.blockSize = blockSize
+        self.blocks = blocks
+        self.freeBlocks = freeBlocks
+        self.files = files
+        self.freeFiles = freeFiles
+    }
+}
+
+/// The operations a file system answers; nodes are numbers the file system hands out in lookups
+/// (node 1 is the root). Each call runs on one of the session's request threads; an operation this
+/// protocol lists but a file system leaves at its default answers ENOSYS (or EROFS for changes).
+///
+/// This is the kernel protocol's shape without Silo's semantics; `SiloMount` gives it those.
+public protocol FUSEFileSystem: Sendable {
+    func lookup(parent: UInt64, name: String) throws -> FUSEEntry
+    /// The kernel dropped `lookups` references to `node`, which it had from lookups.
+    func forget(node: UInt64, lookups: UInt64)
+    func attributes(of node: UInt64) throws -> FUSEAttributes
+    /// How long the kernel may cache `node`'s attributes.
+    func attributeTimeout(of node: UInt64) -> Double
+    func readLink(_ node: UInt64) throws -> String
+    /// Every entry of a directory, `.` and `..` included; the session pages through it.
+    func listDirectory(_ node: UInt64) throws -> [FUSEDirectoryEntry]
+    func open(_ node: UInt64, flags: Int32) throws -> FUSEOpened
+    func read(_ node: UInt64, handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8]
+    func release(_ node: UInt64, handle: UInt64)
+    func statistics() throws -> FUSEStatistics
+}
+
+extension FUSEFileSystem {
+    public func forget(node: UInt64, lookups: UInt64) {}
+    public func attributeTimeout(of node: UInt64) -> Double { 1 }
+    public func readLink(_ node: UInt64) throws -> String { throw FUSEError(EINVAL) }
+    public func release(_ node: UInt64, handle: UInt64) {}
+    public func statistics() throws -> FUSEStatistics {
+        FUSEStatistics(blockSize: 4096, blocks: 0, freeBlocks: 0, files: 0, freeFiles: 0)
+    }
+}

@@ -1,0 +1,379 @@
+import CSiloFUSE
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One mounted file system: the `/dev/fuse` connection, the kernel protocol spoken over it, and the
+/// threads that read requests and answer them from a ``FUSEFileSystem``.
+public final class FUSESession: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Shown in `mount` output and /proc/mounts.
+        public var source = "silo"
+        public var readOnly = false
+        /// Let users other than the mounting one use the mount (root mounts only).
+        public var allowOther = true
+        /// Largest write the kernel sends in one request, and the read size it asks for.
+        public var maxWrite = 1 << 20
+        public init() {}
+    }
+
+    /// The protocol version this implementation speaks (7.38: the machine's kernel headers).
+    static let protocolMinor: UInt32 = 38
+
+    /// Where the file system is mounted: the absolute path without symlinks or repeated slashes.
+    public private(set) var mountPoint: String
+    let fileSystem: any FUSEFileSystem
+    let options: Options
+    private var device: Int32 = -1
+    private let lock = NSLock()
+    private var mounted = false
+    private var threads: [Thread] = []
+    /// Written to at unmount: wakes every request thread out of its wait for the next request.
+    private var wakeup: (read: Int32, write: Int32) = (-1, -1)
+    private var descriptors: [Int32] = []
+    private let finished = DispatchGroup()
+    /// The kernel's flags from INIT, once it has arrived.
+    public private(set) var kernelMinor: UInt32 = 0
+
+    public init(fileSystem: any FUSEFileSystem, mountPoint: String, options: Options = Options()) {
+        self.fileSystem = fileSystem
+        self.mountPoint = mountPoint
+        self.options = options
+    }
+
+    /// Opens `/dev/fuse` and mounts it at ``mountPoint`` with mount(2) (needs CAP_SYS_ADMIN).
+    public func mount() throws {
+        guard let resolved = realpath(mountPoint, nil) else { throw FUSEError(errno) }
+        mountPoint = String(cString: resolved)
+        free(resolved)
+        device = Glibc.open("/dev/fuse", O_RDWR | O_CLOEXEC)
+        guard device >= 0 else { throw FUSEError(errno) }
+        var info = stat()
+        guard stat(mountPoint, &info) == 0 else {
+            let code = errno
+            Glibc.close(device)
+            throw FUSEError(code)
+        }
+        var text = "fd=\(device),rootmode=\(String(info.st_mode & S_IFMT, radix: 8)),user_id=\(getuid()),group_id=\(getgid())"
+        text += ",default_permissions"
+        if options.allowOther { text += ",allow_other" }
+        guard silo_fuse_mount(mountPoint, options.source, text, options.readOnly ? 1 : 0) == 0 else {
+            let code = errno
+            Glibc.close(device)
+            throw FUSEError(code)
+        }
+        lock.withLock { mounted = true }
+    }
+
+    /// Starts `threads` request readers (each on its own clone of the connection) and returns.
+    public func start(threads count: Int = 2) throws {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw FUSEError(errno) }
+        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        wakeup = (pipeEnds[0], pipeEnds[1])
+        var descriptors = [device]
+        for _ in 1..<max(1, count) {
+            let clone = Glibc.open("/dev/fuse", O_RDWR | O_CLOEXEC)
+            guard clone >= 0, silo_fuse_clone(clone, device) == 0 else {
+                if clone >= 0 { Glibc.close(clone) }
+                break
+            }
+            descriptors.append(clone)
+        }
+        self.descriptors = descriptors
+        for fd in descriptors {
+            finished.enter()
+            let thread = Thread { [self] in
+                serve(fd)
+                finished.leave()
+            }
+            thread.name = "silo-fuse"
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Detaches the mount, ends the connection and waits for the request threads. Files still open on
+    /// the mount fail from then on (ENOTCONN), as they would if the serving process died.
+    public func unmount() {
+        let wasMounted = lock.withLock {
+            defer { mounted = false }
+            return mounted
+        }
+        guard wasMounted else { return }
+        _ = silo_fuse_unmount(mountPoint)
+        // A detached mount lives on while files are open on it. Waking the request threads and closing
+        // every descriptor of the connection ends it now: the kernel aborts a connection whose last
+        // descriptor closes.
+        if wakeup.write >= 0 { _ = Glibc.write(wakeup.write, "x", 1) }
+        finished.wait()
+        for fd in descriptors where fd != device { Glibc.close(fd) }
+        descriptors = []
+        if device >= 0 { Glibc.close(device) }
+        device = -1
+        for fd in [wakeup.read, wakeup.write] where fd >= 0 { Glibc.close(fd) }
+        wakeup = (-1, -1)
+    }
+
+    /// Blocks until the file system is unmounted (by ``unmount()`` or from outside).
+    public func wait() {
+        finished.wait()
+    }
+
+    // MARK: The request loop
+
+    private func serve(_ fd: Int32) {
+        let capacity = options.maxWrite + 64 * 1024
+        var buffer = [UInt8](repeating: 0, count: capacity)
+        var waits = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+        while true {
+            waits[0].revents = 0
+            waits[1].revents = 0
+            guard poll(&waits, 2, -1) >= 0 || errno == EINTR else { return }
+            if waits[1].revents != 0 { return }  // unmounting
+            if waits[0].revents & Int16(POLLIN) == 0 {
+                if waits[0].revents != 0 { return }  // POLLERR: the connection is gone
+                continue
+            }
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, capacity) }
+            if count < 0 {
+                switch errno {
+                case EINTR, EAGAIN, ENOENT: continue  // ENOENT: the request was interrupted before we read it
+                default: return  // ENODEV: unmounted
+                }
+            }
+            guard count >= MemoryLayout<fuse_in_header>.size else { return }
+            buffer.withUnsafeBytes { raw in
+                handle(Request(bytes: UnsafeRawBufferPointer(rebasing: raw[0..<count])), on: fd)
+            }
+        }
+    }
+
+    struct Request {
+        let header: fuse_in_header
+        let body: UnsafeRawBufferPointer
+
+        init(bytes: UnsafeRawBufferPointer) {
+            header = bytes.loadUnaligned(as: fuse_in_header.self)
+            body = UnsafeRawBufferPointer(rebasing: bytes[MemoryLayout<fuse_in_header>.size...])
+        }
+
+        func argument<T>(_ type: T.Type) -> T? {
+            guard body.count >= MemoryLayout<T>.size else { return nil }
+            return body.loadUnaligned(as: T.self)
+        }
+
+        /// The NUL-terminated name at `offset` in the body.
+        func name(at offset: Int = 0) -> String? {
+            guard offset < body.count else { return nil }
+            let bytes = body[(body.startIndex + offset)...]
+            guard let end = bytes.firstIndex(of: 0) else { return nil }
+            return String(decoding: bytes[bytes.startIndex..<end], as: UTF8.self)
+        }
+    }
+
+    private func handle(_ request: Request, on fd: Int32) {
+        let opcode = request.header.opcode
+        let node = request.header.nodeid
+        do {
+            switch opcode {
+            case FUSE_INIT.rawValue:
+                try reply(fd, request, value: initialize(request))
+            case FUSE_DESTROY.rawValue:
+                reply(fd, request, bytes: [])
+            case FUSE_FORGET.rawValue:
+                if let forget = request.argument(fuse_forget_in.self) {
+                    fileSystem.forget(node: node, lookups: forget.nlookup)
+                }
+            case FUSE_BATCH_FORGET.rawValue:
+                forgetBatch(request)
+            case FUSE_INTERRUPT.rawValue:
+                // Requests are answered synchronously; there is nothing in flight to abandon.
+                break
+            case FUSE_LOOKUP.rawValue:
+                guard let name = request.name() else { throw FUSEError(EINVAL) }
+                try reply(fd, request, value: Self.entryOut(try fileSystem.lookup(parent: node, name: name)))
+            case FUSE_GETATTR.rawValue:
+                var out = fuse_attr_out()
+                Self.fill(&out.attr, try fileSystem.attributes(of: node))
+                Self.setTimeout(fileSystem.attributeTimeout(of: node), &out.attr_valid, &out.attr_valid_nsec)
+                try reply(fd, request, value: out)
+            case FUSE_READLINK.rawValue:
+                reply(fd, request, bytes: Array(try fileSystem.readLink(node).utf8))
+            case FUSE_OPEN.rawValue, FUSE_OPENDIR.rawValue:
+                let flags = request.argument(fuse_open_in.self)?.flags ?? 0
+                var out = fuse_open_out()
+                if opcode == FUSE_OPEN.rawValue {
+                    let opened = try fileSystem.open(node, flags: Int32(bitPattern: flags))
+                    out.fh = opened.handle
+                    if opened.keepCache { out.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
+                } else {
+                    _ = try fileSystem.attributes(of: node)
+                }
+                try reply(fd, request, value: out)
+            case FUSE_READ.rawValue:
+                guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
+                reply(fd, request, bytes: try fileSystem.read(node, handle: read.fh, offset: read.offset, size: Int(read.size)))
+            case FUSE_READDIR.rawValue:
+                guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
+                reply(fd, request, bytes: try Self.directoryPage(try fileSystem.listDirectory(node), from: read.offset, size: Int(read.size)))
+            case FUSE_RELEASE.rawValue:
+                if let release = request.argument(fuse_release_in.self) { fileSystem.release(node, handle: release.fh) }
+                reply(fd, request, bytes: [])
+            case FUSE_RELEASEDIR.rawValue, FUSE_FLUSH.rawValue:
+                reply(fd, request, bytes: [])
+            case FUSE_STATFS.rawValue:
+                var out = fuse_statfs_out()
+                let figures = try fileSystem.statistics()
+                out.st.bsize = figures.blockSize
+                out.st.frsize = figures.blockSize
+                out.st.blocks = figures.blocks
+                out.st.bfree = figures.freeBlocks
+                out.st.bavail = figures.freeBlocks
+                out.st.files = figures.files
+                out.st.ffree = figures.freeFiles
+                out.st.namelen = 255
+                try reply(fd, request, value: out)
+            case FUSE_SETATTR.rawValue, FUSE_MKNOD.rawValue, FUSE_MKDIR.rawValue, FUSE_UNLINK.rawValue, FUSE_RMDIR.rawValue,
+                FUSE_RENAME.rawValue, FUSE_RENAME2.rawValue, FUSE_LINK.rawValue, FUSE_SYMLINK.rawValue, FUSE_WRITE.rawValue,
+                FUSE_CREATE.rawValue:
+                throw FUSEError.readOnly
+            default:
+                throw FUSEError.notSupported
+            }
+        } catch let error as FUSEError {
+            replyError(fd, request, error.errno)
+        } catch {
+            replyError(fd, request, EIO)
+        }
+    }
+
+    private func initialize(_ request: Request) throws -> fuse_init_out {
+        guard let input = request.argument(fuse_init_in.self) else { throw FUSEError(EINVAL) }
+        var out = fuse_init_out()
+        out.major = UInt32(FUSE_KERNEL_VERSION)
+        guard input.major == out.major else {
+            // A kernel speaking another major version: answer with ours, as the protocol asks.
+            return out
+        }
+        kernelMinor = min(input.minor, Self.protocolMinor)
+        out.minor = kernelMinor
+        let offered = UInt64(input.flags) | (input.flags & UInt32(FUSE_INIT_EXT) != 0 ? UInt64(input.flags2) << 32 : 0)
+        let wanted: UInt64 =
+            UInt64(FUSE_ASYNC_READ) | UInt64(FUSE_BIG_WRITES) | UInt64(FUSE_MAX_PAGES) | UInt64(FUSE_PARALLEL_DIROPS)
+            | UInt64(FUSE_CACHE_SYMLINKS) | UInt64(FUSE_INIT_EXT)
+        let flags = offered & wanted
+        out.flags = UInt32(truncatingIfNeeded: flags)
+        out.flags2 = UInt32(truncatingIfNeeded: flags >> 32)
+        out.max_readahead = input.max_readahead
+        out.max_write = UInt32(options.maxWrite)
+        out.max_pages = UInt16(options.maxWrite / 4096)
+        out.max_background = 64
+        out.congestion_threshold = 48
+        out.time_gran = 1
+        return out
+    }
+
+    private func forgetBatch(_ request: Request) {
+        guard let batch = request.argument(fuse_batch_forget_in.self) else { return }
+        let start = MemoryLayout<fuse_batch_forget_in>.size
+        let size = MemoryLayout<fuse_forget_one>.size
+        for index in 0..<Int(batch.count) {
+            let offset = start + index * size
+            guard offset + size <= request.body.count else { return }
+            let one = request.body.loadUnaligned(fromByteOffset: offset, as: fuse_forget_one.self)
+            fileSystem.forget(node: one.nodeid, lookups: one.nlookup)
+        }
+    }
+
+    // MARK: Replies
+
+    private func reply<T>(_ fd: Int32, _ request: Request, value: T) throws {
+        withUnsafeBytes(of: value) { send(fd, request.header.unique, error: 0, $0) }
+    }
+
+    private func reply(_ fd: Int32, _ request: Request, bytes: [UInt8]) {
+        bytes.withUnsafeBytes { send(fd, request.header.unique, error: 0, $0) }
+    }
+
+    private func replyError(_ fd: Int32, _ request: Request, _ errno: Int32) {
+        send(fd, request.header.unique, error: -errno, UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    private func send(_ fd: Int32, _ unique: UInt64, error: Int32, _ payload: UnsafeRawBufferPointer) {
+        var header = fuse_out_header()
+        header.unique = unique
+        header.error = error
+        header.len = UInt32(MemoryLayout<fuse_out_header>.size + payload.count)
+        withUnsafeMutableBytes(of: &header) { head in
+            var parts = [
+                iovec(iov_base: head.baseAddress, iov_len: head.count),
+                iovec(iov_base: UnsafeMutableRawPointer(mutating: payload.baseAddress), iov_len: payload.count),
+            ]
+            // A reply the kernel no longer waits for (its request was interrupted) fails with ENOENT;
+            // nothing is to be done about it.
+            _ = writev(fd, &parts, payload.count == 0 ? 1 : 2)
+        }
+    }
+
+    // MARK: Encoding
+
+    static func setTimeout(_ seconds: Double, _ whole: inout UInt64, _ nanoseconds: inout UInt32) {
+        let clamped = max(0, seconds)
+        whole = UInt64(clamped)
+        nanoseconds = UInt32((clamped - Double(whole)) * 1e9)
+    }
+
+    static func fill(_ attr: inout fuse_attr, _ attributes: FUSEAttributes) {
+        attr.ino = attributes.node
+        attr.size = attributes.size
+        attr.blocks = (attributes.size + 511) / 512
+        attr.mode = attributes.mode
+        attr.nlink = attributes.links
+        attr.uid = attributes.uid
+        attr.gid = attributes.gid
+        attr.blksize = 4096
+        let seconds = attributes.mtimeNanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        attr.mtime = UInt64(bitPattern: seconds.quotient)
+        attr.mtimensec = UInt32(seconds.remainder)
+        attr.ctime = attr.mtime
+        attr.ctimensec = attr.mtimensec
+        attr.atime = attr.mtime
+        attr.atimensec = attr.mtimensec
+    }
+
+    static func entryOut(_ entry: FUSEEntry) -> fuse_entry_out {
+        var out = fuse_entry_out()
+        out.nodeid = entry.attributes.node
+        fill(&out.attr, entry.attributes)
+        setTimeout(entry.entryTimeout, &out.entry_valid, &out.entry_valid_nsec)
+        setTimeout(entry.attributeTimeout, &out.attr_valid, &out.attr_valid_nsec)
+        return out
+    }
+
+    /// The `fuse_dirent` records of `entries` from index `offset`, as many as fit in `size` bytes; each
+    /// record's `off` is the index of the entry after it, which the kernel sends back to continue.
+    static func directoryPage(_ entries: [FUSEDirectoryEntry], from offset: UInt64, size: Int) throws -> [UInt8] {
+        var page: [UInt8] = []
+        var index = Int(min(offset, UInt64(entries.count)))
+        let header = MemoryLayout<fuse_dirent>.size
+        while index < entries.count {
+            let entry = entries[index]
+            let name = Array(entry.name.utf8)
+            let length = (header + name.count + 7) & ~7
+            guard page.count + length <= size else { break }
+            var dirent = fuse_dirent()
+            dirent.ino = entry.node
+            dirent.off = UInt64(index + 1)
+            dirent.namelen = UInt32(name.count)
+            dirent.type = entry.type >> 12
+            withUnsafeBytes(of: &dirent) { page += $0.prefix(header) }
+            page += name
+            page += [UInt8](repeating: 0, count: length - header - name.count)
+            index += 1
+        }
+        return page
+    }
+}
