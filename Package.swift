@@ -41,6 +41,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SiloMount",
+            dependencies: ["SiloFUSE", "SiloClient", "SiloCore"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SiloCore",
             dependencies: ["CSiloCrypto"],
             swiftSettings: strict
@@ -86,6 +91,7 @@ let package = Package(
                 "SiloCore",
                 "SiloClient",
                 "SiloServer",
+                "SiloMount",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

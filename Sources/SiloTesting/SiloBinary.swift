@@ -40,6 +40,27 @@ public struct SiloBinary: Sendable {
         return process
     }
 
+    /// Starts `silo ARGS` and returns once it has printed its first line on stdout (servers and mounts
+    /// print one when they are ready: reading it is the synchronisation), with that line. Standard
+    /// error goes to `log`.
+    public func startReadingFirstLine(_ arguments: [String], log: String) throws -> (Process, String) {
+        let process = prepare(arguments, in: nil)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        var line = Data()
+        let reader = out.fileHandleForReading
+        while true {
+            let byte = reader.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        return (process, String(decoding: line, as: UTF8.self))
+    }
+
     /// Runs `silo ARGS` to completion and captures its output.
     @discardableResult
     public func run(_ arguments: [String], in directory: String? = nil) throws -> Output {

@@ -23,28 +23,10 @@ public final class SiloServerProcess: @unchecked Sendable {
 
     /// Starts (or restarts) the server on a new free port.
     public func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: SiloBinary.path)
-        process.arguments = ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"]
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "SILO_SERVER")
-        process.environment = environment
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardInput = FileHandle.nullDevice
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        try process.run()
+        let (process, text) = try SiloBinary(home: dataDirectory).startReadingFirstLine(
+            ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"], log: logPath
+        )
         self.process = process
-        // The first line on stdout names the bound address; reading it is the synchronisation.
-        var line = Data()
-        let reader = out.fileHandleForReading
-        while true {
-            let byte = reader.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        let text = String(decoding: line, as: UTF8.self)
         guard let range = text.range(of: "listening on ") else {
             process.waitUntilExit()
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""

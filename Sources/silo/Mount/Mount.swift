@@ -1,0 +1,175 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SiloClient
+import SiloCore
+import SiloFUSE
+import SiloMount
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Mount: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Attach a volume at a directory (FUSE; needs root).",
+        discussion: """
+            Mounts one version of the volume (the latest unless --version is given) at PATH. Nothing is \
+            listed or fetched up front: directories are listed when first opened and file blocks fetched \
+            when first read. Runs in the background unless --foreground; `silo umount PATH` detaches it. \
+            This release serves read-only mounts (--read-only); writable mounts with commit and reload \
+            come next.
+            """
+    )
+
+    @Argument(help: "The volume.")
+    var volume: String
+
+    @Argument(help: "An existing empty directory to mount at.")
+    var path: String
+
+    @Flag(help: "Refuse every change (EROFS).")
+    var readOnly = false
+
+    @Option(help: "Mount this version instead of the latest.")
+    var version: Int64?
+
+    @Flag(help: "Stay in the foreground until unmounted, SIGTERM or SIGINT.")
+    var foreground = false
+
+    func run() async throws {
+        let name: VolumeName
+        do {
+            name = try VolumeName(volume)
+            guard readOnly else {
+                throw SiloError(.invalidArgument, "writable mounts are not available yet; mount with --read-only")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw SiloError(.localFile, "cannot mount at \(path): not a directory; create it first")
+            }
+        } catch {
+            throw ExitStatus.fail(error)
+        }
+        if foreground {
+            try await serve(name)
+        } else {
+            try detach()
+        }
+    }
+
+    /// Starts this command again in the foreground, with its output in a log file, and returns once
+    /// the mount is in place (the child's first line says so) or the child has failed.
+    private func detach() throws {
+        let logs = SiloEnvironment.home + "/logs"
+        try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let log = logs + "/mount-\(volume)-\(getpid()).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        child.arguments = ["mount", volume, path, "--foreground", "--read-only"] + (version.map { ["--version", "\($0)"] } ?? [])
+        let ready = Pipe()
+        child.standardOutput = ready
+        child.standardInput = FileHandle.nullDevice
+        child.standardError = FileHandle(forWritingAtPath: log)
+        try child.run()
+        let line = String(decoding: ready.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard line.hasPrefix("mounted") else {
+            child.waitUntilExit()
+            let reason = (try? String(contentsOfFile: log, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            FileHandle.standardError.write(Data("\(reason.isEmpty ? "silo: error: the mount did not start" : reason)\n".utf8))
+            throw ExitCode(child.terminationStatus == 0 ? 1 : child.terminationStatus)
+        }
+        Output.line(line.trimmingCharacters(in: .whitespacesAndNewlines) + "; log: \(log)")
+    }
+
+    private func serve(_ name: VolumeName) async throws {
+        var logger = Logger(label: "silo.mount")
+        logger.logLevel = .warning
+        let service: any VolumeService
+        do {
+            service = try await SiloEnvironment.openService(logger: logger)
+        } catch {
+            throw ExitStatus.fail(error)
+        }
+        let session: FUSESession
+        let mounted: Version
+        do {
+            let info = try await service.volume(name)
+            mounted = version.map { Version($0) } ?? info.latestVersion
+            guard mounted <= info.latestVersion, mounted.rawValue >= 0 else {
+                throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(mounted.rawValue)")
+            }
+            let fileSystem = VolumeFileSystem(service: service, volume: name, version: mounted)
+            var options = FUSESession.Options()
+            options.source = "silo:\(name)"
+            options.readOnly = true
+            session = FUSESession(fileSystem: fileSystem, mountPoint: path, options: options)
+            do {
+                try session.mount()
+            } catch let error as FUSEError {
+                throw SiloError(
+                    .localFile,
+                    "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(error.errno == EPERM ? " (mounting needs root)" : "")"
+                )
+            }
+            try session.start(threads: 4)
+        } catch {
+            try? await service.close()
+            throw ExitStatus.fail(error)
+        }
+        // One line on stdout once the mount is usable: the detaching parent (or a script) waits for it.
+        Output.line("mounted '\(name)' version \(mounted.rawValue) at \(session.mountPoint) (pid \(getpid()))")
+        let null = open("/dev/null", O_WRONLY)
+        dup2(null, STDOUT_FILENO)
+        close(null)
+
+        // SIGTERM and SIGINT unmount; so does `silo umount` from outside.
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { session.unmount() }
+            source.resume()
+            sources.append(source)
+        }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                session.wait()
+                done.resume()
+            }
+        }
+        session.unmount()
+        for source in sources { source.cancel() }
+        try? await service.close()
+    }
+}
+
+struct Umount: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Detach a volume mounted with `silo mount`.",
+        discussion: "Programs with files still open there keep them until they close them; new opens fail."
+    )
+
+    @Argument(help: "Where the volume is mounted.")
+    var path: String
+
+    func run() async throws {
+        guard let resolved = realpath(path, nil) else {
+            throw ExitStatus.fail(SiloError(.localFile, "\(path): \(String(cString: strerror(errno)))"))
+        }
+        let mountPoint = String(cString: resolved)
+        free(resolved)
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        let escaped = mountPoint.replacingOccurrences(of: " ", with: "\\040")
+        guard mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().first.map(String.init) == escaped && $0.contains(" fuse.silo ") })
+        else {
+            throw ExitStatus.fail(SiloError(.invalidArgument, "\(mountPoint) is not a silo mount"))
+        }
+        guard umount2(mountPoint, Int32(MNT_DETACH)) == 0 else {
+            throw ExitStatus.fail(SiloError(.localFile, "cannot unmount \(mountPoint): \(String(cString: strerror(errno)))"))
+        }
+        Output.note("unmounted \(mountPoint)")
+    }
+}
