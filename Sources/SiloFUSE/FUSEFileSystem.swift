@@ -95,6 +95,24 @@ public struct FUSEStatistics: Sendable, Equatable {
     }
 }
 
+/// What a SETATTR asks to change; nil fields stay as they are.
+public struct FUSEAttributeChanges: Sendable, Equatable {
+    /// Truncate or extend to this size.
+    public var size: UInt64?
+    /// Permission bits only (the type cannot change).
+    public var mode: UInt32?
+    public var mtimeNanoseconds: Int64?
+    /// The handle of the open file the change came through (ftruncate), if any.
+    public var handle: UInt64?
+
+    public init(size: UInt64? = nil, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, handle: UInt64? = nil) {
+        self.size = size
+        self.mode = mode
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.handle = handle
+    }
+}
+
 /// The operations a file system answers; nodes are numbers the file system hands out in lookups
 /// (node 1 is the root). Each call runs on one of the session's request threads; an operation this
 /// protocol lists but a file system leaves at its default answers ENOSYS (or EROFS for changes).
@@ -114,6 +132,20 @@ public protocol FUSEFileSystem: Sendable {
     func read(_ node: UInt64, handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8]
     func release(_ node: UInt64, handle: UInt64)
     func statistics() throws -> FUSEStatistics
+
+    // Changes: a read-only file system leaves these at their defaults, which answer EROFS.
+    func setAttributes(of node: UInt64, _ changes: FUSEAttributeChanges) throws -> FUSEAttributes
+    /// Creates and opens a regular file (`O_CREAT`); `flags` are the open flags.
+    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened)
+    func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry
+    func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry
+    /// unlink (`directory` false) or rmdir (`directory` true).
+    func remove(parent: UInt64, name: String, directory: Bool) throws
+    /// `flags` are rename2's (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`); 0 for a plain rename.
+    func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws
+    /// Writes `bytes` at `offset`; returns how many were written.
+    func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int
+    func fsync(_ node: UInt64, handle: UInt64) throws
 }
 
 extension FUSEFileSystem {
@@ -124,4 +156,20 @@ extension FUSEFileSystem {
     public func statistics() throws -> FUSEStatistics {
         FUSEStatistics(blockSize: 4096, blocks: 0, freeBlocks: 0, files: 0, freeFiles: 0)
     }
+    public func setAttributes(of node: UInt64, _ changes: FUSEAttributeChanges) throws -> FUSEAttributes {
+        throw FUSEError.readOnly
+    }
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened) {
+        throw FUSEError.readOnly
+    }
+    public func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry { throw FUSEError.readOnly }
+    public func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry { throw FUSEError.readOnly }
+    public func remove(parent: UInt64, name: String, directory: Bool) throws { throw FUSEError.readOnly }
+    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
+        throw FUSEError.readOnly
+    }
+    public func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
+        throw FUSEError.readOnly
+    }
+    public func fsync(_ node: UInt64, handle: UInt64) throws {}
 }

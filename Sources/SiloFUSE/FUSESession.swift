@@ -236,10 +236,70 @@ public final class FUSESession: @unchecked Sendable {
                 out.st.ffree = figures.freeFiles
                 out.st.namelen = 255
                 try reply(fd, request, value: out)
-            case FUSE_SETATTR.rawValue, FUSE_MKNOD.rawValue, FUSE_MKDIR.rawValue, FUSE_UNLINK.rawValue, FUSE_RMDIR.rawValue,
-                FUSE_RENAME.rawValue, FUSE_RENAME2.rawValue, FUSE_LINK.rawValue, FUSE_SYMLINK.rawValue, FUSE_WRITE.rawValue,
-                FUSE_CREATE.rawValue:
-                throw FUSEError.readOnly
+            case FUSE_SETATTR.rawValue:
+                guard let input = request.argument(fuse_setattr_in.self) else { throw FUSEError(EINVAL) }
+                var out = fuse_attr_out()
+                Self.fill(&out.attr, try fileSystem.setAttributes(of: node, Self.changes(input)))
+                Self.setTimeout(fileSystem.attributeTimeout(of: node), &out.attr_valid, &out.attr_valid_nsec)
+                try reply(fd, request, value: out)
+            case FUSE_CREATE.rawValue:
+                guard let input = request.argument(fuse_create_in.self),
+                    let name = request.name(at: MemoryLayout<fuse_create_in>.size)
+                else { throw FUSEError(EINVAL) }
+                let (entry, opened) = try fileSystem.create(
+                    parent: node, name: name, mode: input.mode & ~input.umask, flags: Int32(bitPattern: input.flags)
+                )
+                var open = fuse_open_out()
+                open.fh = opened.handle
+                if opened.keepCache { open.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
+                var payload = withUnsafeBytes(of: Self.entryOut(entry)) { Array($0) }
+                withUnsafeBytes(of: open) { payload += $0 }
+                reply(fd, request, bytes: payload)
+            case FUSE_MKNOD.rawValue:
+                guard let input = request.argument(fuse_mknod_in.self), input.mode & S_IFMT == S_IFREG,
+                    let name = request.name(at: MemoryLayout<fuse_mknod_in>.size)
+                else { throw FUSEError(EPERM) }
+                let (entry, opened) = try fileSystem.create(
+                    parent: node, name: name, mode: input.mode & ~input.umask, flags: O_WRONLY
+                )
+                fileSystem.release(entry.attributes.node, handle: opened.handle)
+                try reply(fd, request, value: Self.entryOut(entry))
+            case FUSE_MKDIR.rawValue:
+                guard let input = request.argument(fuse_mkdir_in.self),
+                    let name = request.name(at: MemoryLayout<fuse_mkdir_in>.size)
+                else { throw FUSEError(EINVAL) }
+                let entry = try fileSystem.makeDirectory(parent: node, name: name, mode: input.mode & ~input.umask & 0o7777)
+                try reply(fd, request, value: Self.entryOut(entry))
+            case FUSE_SYMLINK.rawValue:
+                guard let name = request.name(), let target = request.name(at: name.utf8.count + 1) else { throw FUSEError(EINVAL) }
+                try reply(fd, request, value: Self.entryOut(try fileSystem.makeSymlink(parent: node, name: name, target: target)))
+            case FUSE_UNLINK.rawValue, FUSE_RMDIR.rawValue:
+                guard let name = request.name() else { throw FUSEError(EINVAL) }
+                try fileSystem.remove(parent: node, name: name, directory: opcode == FUSE_RMDIR.rawValue)
+                reply(fd, request, bytes: [])
+            case FUSE_RENAME.rawValue, FUSE_RENAME2.rawValue:
+                let plain = opcode == FUSE_RENAME.rawValue
+                let size = plain ? MemoryLayout<fuse_rename_in>.size : MemoryLayout<fuse_rename2_in>.size
+                guard let input = request.argument(fuse_rename_in.self), let name = request.name(at: size),
+                    let newName = request.name(at: size + name.utf8.count + 1)
+                else { throw FUSEError(EINVAL) }
+                let flags = plain ? 0 : request.argument(fuse_rename2_in.self)?.flags ?? 0
+                try fileSystem.rename(parent: node, name: name, to: input.newdir, newName: newName, flags: flags)
+                reply(fd, request, bytes: [])
+            case FUSE_WRITE.rawValue:
+                guard let input = request.argument(fuse_write_in.self) else { throw FUSEError(EINVAL) }
+                let start = MemoryLayout<fuse_write_in>.size
+                guard request.body.count >= start + Int(input.size) else { throw FUSEError(EINVAL) }
+                let data = UnsafeRawBufferPointer(rebasing: request.body[(request.body.startIndex + start)..<(request.body.startIndex + start + Int(input.size))])
+                var out = fuse_write_out()
+                out.size = UInt32(try fileSystem.write(node, handle: input.fh, offset: input.offset, bytes: data))
+                try reply(fd, request, value: out)
+            case FUSE_FSYNC.rawValue:
+                let handle = request.argument(fuse_fsync_in.self)?.fh ?? 0
+                try fileSystem.fsync(node, handle: handle)
+                reply(fd, request, bytes: [])
+            case FUSE_LINK.rawValue:
+                throw FUSEError(EPERM)
             default:
                 throw FUSEError.notSupported
             }
@@ -342,6 +402,22 @@ public final class FUSESession: @unchecked Sendable {
         attr.ctimensec = attr.mtimensec
         attr.atime = attr.mtime
         attr.atimensec = attr.mtimensec
+    }
+
+    static func changes(_ input: fuse_setattr_in) -> FUSEAttributeChanges {
+        var changes = FUSEAttributeChanges()
+        let valid = Int32(bitPattern: input.valid)
+        if valid & FATTR_SIZE != 0 { changes.size = input.size }
+        if valid & FATTR_MODE != 0 { changes.mode = input.mode & 0o7777 }
+        if valid & FATTR_FH != 0 { changes.handle = input.fh }
+        if valid & FATTR_MTIME_NOW != 0 {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            changes.mtimeNanoseconds = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        } else if valid & FATTR_MTIME != 0 {
+            changes.mtimeNanoseconds = Int64(bitPattern: input.mtime) * 1_000_000_000 + Int64(input.mtimensec)
+        }
+        return changes
     }
 
     static func entryOut(_ entry: FUSEEntry) -> fuse_entry_out {

@@ -7,43 +7,57 @@ import SiloFUSE
 import Glibc
 #endif
 
-/// One version of a volume as a read-only file system, served lazily: nothing is listed at attach;
-/// a directory is listed when first looked into, a file's blocks are fetched when first read.
+/// A volume as a file system: one version (the base), served lazily, and, when writable, a layer of
+/// local changes on top of it.
 ///
-/// A version never changes, so the kernel may cache names, attributes and pages for as long as it
-/// likes (long timeouts, `keepCache`).
+/// Nothing of the base is listed at attach: a directory is listed when first looked into, a file's
+/// blocks are fetched when first read. A version never changes, so the kernel may cache the base's
+/// names, attributes and pages for as long as it likes. Changes copy a file up into a local file under
+/// the mount's scratch directory on first write, and record exactly which paths changed (``Overlay``),
+/// so a commit never rescans the volume.
 public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     public let service: any VolumeService
     public let volume: VolumeName
     public let version: Version
+    public let writable: Bool
 
-    /// How long the kernel may trust what it learnt: a version is immutable.
+    /// How long the kernel may trust what it learnt of an unchanged base.
     static let cacheSeconds = 24 * 3600.0
+    /// How long it may trust attributes in a writable mount, where files change under it.
+    static let writableSeconds = 1.0
 
-    private let lock = NSLock()
-    private let nodes = NodeTable()
+    let lock = NSLock()
+    let nodes = NodeTable()
     private var listings: [VolumePath: [Entry]] = [:]
     private var entries: [VolumePath: Entry] = [:]
     private let blocks: BlockCache
-    private let owner: (uid: UInt32, gid: UInt32)
+    let owner: (uid: UInt32, gid: UInt32)
+    let overlay: Overlay?
 
-    /// Mounts `version` of `volume` (resolve "latest" before calling).
-    public init(service: any VolumeService, volume: VolumeName, version: Version, cachedBlocks: Int = 8) {
+    /// Mounts `version` of `volume` (resolve "latest" before calling). With `scratch`, a directory of
+    /// this mount's own, the mount is writable and keeps its local changes there.
+    public init(service: any VolumeService, volume: VolumeName, version: Version, scratch: String? = nil, cachedBlocks: Int = 8) throws {
         self.service = service
         self.volume = volume
         self.version = version
         self.blocks = BlockCache(capacity: cachedBlocks)
         self.owner = (getuid(), getgid())
+        self.overlay = try scratch.map { try Overlay(scratch: $0) }
+        self.writable = scratch != nil
     }
 
-    // MARK: FUSEFileSystem
+    var timeout: Double { writable ? Self.writableSeconds : Self.cacheSeconds }
+
+    /// How many paths carry changes not yet committed.
+    public var changedPaths: Int { overlay?.changedPaths ?? 0 }
+
+    // MARK: Reading
 
     public func lookup(parent: UInt64, name: String) throws -> FUSEEntry {
         let directory = try nodes.path(of: parent)
-        guard let path = try? directory.appending(name) else { throw FUSEError.notFound }
-        guard let entry = try listing(of: directory).first(where: { $0.path == path }) else { throw FUSEError.notFound }
+        guard let path = try? directory.appending(name), let entry = try merged(path) else { throw FUSEError.notFound }
         let node = nodes.reference(path)
-        return FUSEEntry(attributes: attributes(entry, node: node), entryTimeout: Self.cacheSeconds, attributeTimeout: Self.cacheSeconds)
+        return FUSEEntry(attributes: attributes(entry, node: node), entryTimeout: timeout, attributeTimeout: timeout)
     }
 
     public func forget(node: UInt64, lookups: UInt64) {
@@ -51,14 +65,16 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     }
 
     public func attributes(of node: UInt64) throws -> FUSEAttributes {
-        attributes(try entry(at: try nodes.path(of: node)), node: node)
+        guard let entry = try merged(try nodes.path(of: node)) else { throw FUSEError.notFound }
+        return attributes(entry, node: node)
     }
 
-    public func attributeTimeout(of node: UInt64) -> Double { Self.cacheSeconds }
+    public func attributeTimeout(of node: UInt64) -> Double { timeout }
 
     public func readLink(_ node: UInt64) throws -> String {
-        let entry = try entry(at: try nodes.path(of: node))
-        guard entry.kind == .symlink, let target = entry.symlinkTarget else { throw FUSEError(EINVAL) }
+        guard let entry = try merged(try nodes.path(of: node)), entry.kind == .symlink, let target = entry.symlinkTarget else {
+            throw FUSEError(EINVAL)
+        }
         return target
     }
 
@@ -68,50 +84,250 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
             FUSEDirectoryEntry(node: node, name: ".", type: S_IFDIR),
             FUSEDirectoryEntry(node: nodes.identifier(path.parent), name: "..", type: S_IFDIR),
         ]
-        for entry in try listing(of: path) {
+        for entry in try mergedListing(of: path) {
             result.append(FUSEDirectoryEntry(node: nodes.identifier(entry.path), name: entry.path.name, type: Self.type(entry.kind)))
         }
         return result
     }
 
     public func open(_ node: UInt64, flags: Int32) throws -> FUSEOpened {
-        guard flags & O_ACCMODE == O_RDONLY, flags & O_TRUNC == 0 else { throw FUSEError.readOnly }
-        let entry = try entry(at: try nodes.path(of: node))
+        let path = try nodes.path(of: node)
+        guard let entry = try merged(path) else { throw FUSEError.notFound }
         guard entry.kind == .file else { throw FUSEError.isADirectory }
+        let writing = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+        guard let overlay else {
+            guard !writing else { throw FUSEError.readOnly }
+            return FUSEOpened(handle: 0, keepCache: true)
+        }
+        if writing {
+            if flags & O_TRUNC != 0, overlay.localFile(at: path) == nil {
+                _ = try overlay.newFile(at: path, mode: entry.mode, now: Self.now())  // nothing to copy
+            } else {
+                try copyUp(path, entry)
+            }
+        }
+        if let local = overlay.localFile(at: path) {
+            let handle = try overlay.open(local, truncate: flags & O_TRUNC != 0)
+            return FUSEOpened(handle: handle, keepCache: false)
+        }
         return FUSEOpened(handle: 0, keepCache: true)
     }
 
     public func read(_ node: UInt64, handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8] {
-        let entry = try file(at: try nodes.path(of: node))
+        if handle != 0, let overlay { return try overlay.read(handle, offset: offset, size: size) }
+        let path = try nodes.path(of: node)
+        guard let listed = try merged(path) else { throw FUSEError.notFound }
+        let entry = try withContent(listed)
         guard offset < UInt64(entry.size), size > 0 else { return [] }
-        let range = Int64(offset)..<min(entry.size, Int64(offset) + Int64(size))
-        switch entry.content {
-        case .inline(let bytes)?:
-            return Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
-        case .blocks(let hashes, let blockSize)?:
-            var result: [UInt8] = []
-            result.reserveCapacity(range.count)
-            for index in BlockLayout(blockSize: blockSize).blocks(covering: range) {
-                guard index < hashes.count else { throw FUSEError.io }
-                let block = try self.block(hashes[index])
-                let start = Int64(index) * Int64(blockSize)
-                let low = Int(max(range.lowerBound, start) - start)
-                let high = Int(min(range.upperBound, start + Int64(block.count)) - start)
-                guard low <= high, high <= block.count else { throw FUSEError.io }
-                result += block[low..<high]
-            }
-            return result
-        case nil:
-            throw FUSEError.io
-        }
+        return try bytes(of: entry, Int64(offset)..<min(entry.size, Int64(offset) + Int64(size)))
+    }
+
+    public func release(_ node: UInt64, handle: UInt64) {
+        if handle != 0 { overlay?.close(handle) }
     }
 
     public func statistics() throws -> FUSEStatistics {
-        // A read-only version has no free space; figures for its size would need a walk of the tree.
-        FUSEStatistics(blockSize: 4096, blocks: 0, freeBlocks: 0, files: 0, freeFiles: 0)
+        guard let overlay else {
+            // A read-only version has no free space; figures for its size would need a walk of the tree.
+            return FUSEStatistics(blockSize: 4096, blocks: 0, freeBlocks: 0, files: 0, freeFiles: 0)
+        }
+        // Writes land in the scratch directory: its disk's figures are the real ones.
+        var figures = statvfs()
+        guard statvfs(overlay.scratch, &figures) == 0 else { throw FUSEError(errno) }
+        return FUSEStatistics(
+            blockSize: UInt32(figures.f_frsize), blocks: UInt64(figures.f_blocks), freeBlocks: UInt64(figures.f_bavail),
+            files: UInt64(figures.f_files), freeFiles: UInt64(figures.f_favail)
+        )
     }
 
-    // MARK: Fetching
+    // MARK: Changing
+
+    public func setAttributes(of node: UInt64, _ changes: FUSEAttributeChanges) throws -> FUSEAttributes {
+        let overlay = try changeable()
+        let path = try nodes.path(of: node)
+        guard var entry = try merged(path) else { throw FUSEError.notFound }
+        if let size = changes.size {
+            guard entry.kind == .file else { throw FUSEError.isADirectory }
+            try copyUp(path, entry)
+            try overlay.truncate(path, to: size)
+            entry = try merged(path)!
+        }
+        if changes.mode != nil || changes.mtimeNanoseconds != nil {
+            overlay.setMetadata(
+                path, entry: entry, mode: changes.mode, mtime: changes.mtimeNanoseconds, baseHas: try baseEntry(path) != nil
+            )
+            entry = try merged(path)!
+        }
+        return attributes(entry, node: node)
+    }
+
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened) {
+        let overlay = try changeable()
+        let path = try newPath(parent, name)
+        let local = try overlay.newFile(at: path, mode: mode & 0o7777, now: Self.now())
+        let handle = try overlay.open(local, truncate: false)
+        let node = nodes.reference(path)
+        let entry = try merged(path)!
+        return (
+            FUSEEntry(attributes: attributes(entry, node: node), entryTimeout: timeout, attributeTimeout: timeout),
+            FUSEOpened(handle: handle, keepCache: false)
+        )
+    }
+
+    public func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry {
+        let overlay = try changeable()
+        let path = try newPath(parent, name)
+        overlay.put(path, .directory(opaque: overlay.isDeleted(path)), mode: mode, mtime: Self.now())
+        return try entryReply(path)
+    }
+
+    public func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry {
+        let overlay = try changeable()
+        let path = try newPath(parent, name)
+        overlay.put(path, .symlink(target), mode: 0o777, mtime: Self.now())
+        return try entryReply(path)
+    }
+
+    public func remove(parent: UInt64, name: String, directory: Bool) throws {
+        let overlay = try changeable()
+        guard let path = try? nodes.path(of: parent).appending(name), let entry = try merged(path) else { throw FUSEError.notFound }
+        if directory {
+            guard entry.kind == .directory else { throw FUSEError.notADirectory }
+            guard try mergedListing(of: path).isEmpty else { throw FUSEError(ENOTEMPTY) }
+        } else if entry.kind == .directory {
+            throw FUSEError.isADirectory
+        }
+        overlay.remove(path, baseHas: try baseEntry(path) != nil)
+    }
+
+    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
+        let overlay = try changeable()
+        guard let source = try? nodes.path(of: parent).appending(name), let moving = try merged(source) else {
+            throw FUSEError.notFound
+        }
+        guard let target = try? nodes.path(of: newParent).appending(newName) else { throw FUSEError(EINVAL) }
+        guard flags & ~UInt32(1) == 0 else { throw FUSEError(EINVAL) }  // RENAME_NOREPLACE only; no EXCHANGE
+        guard source != target else { return }
+        guard !target.isWithin(source) else { throw FUSEError(EINVAL) }
+        if let existing = try merged(target) {
+            if flags & 1 != 0 { throw FUSEError(EEXIST) }
+            if existing.kind == .directory {
+                guard moving.kind == .directory else { throw FUSEError.isADirectory }
+                guard try mergedListing(of: target).isEmpty else { throw FUSEError(ENOTEMPTY) }
+            } else if moving.kind == .directory {
+                throw FUSEError.notADirectory
+            }
+            overlay.remove(target, baseHas: try baseEntry(target) != nil)
+        }
+        // Everything beneath a moved directory moves with it; base content moves without being copied.
+        var moves: [(VolumePath, Entry)] = [(source, moving)]
+        if moving.kind == .directory { moves += try mergedTree(of: source) }
+        moves = try moves.map { path, entry in
+            // A base file moves by reference to its content, which listings leave out for small files.
+            overlay.localFile(at: path) == nil ? (path, try withContent(entry)) : (path, entry)
+        }
+        for (path, entry) in moves {
+            let suffix = path.rawValue.dropFirst(source.rawValue.count)
+            let destination = VolumePath(trusted: target.rawValue + suffix)
+            overlay.move(from: path, entry: entry, to: destination, opaque: path == source)
+        }
+        for (path, _) in moves.reversed() {
+            overlay.remove(path, baseHas: try baseEntry(path) != nil, keepLocal: true)
+        }
+        nodes.rename(source, to: target)
+    }
+
+    public func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
+        let overlay = try changeable()
+        let path = try nodes.path(of: node)
+        return try overlay.write(handle, path: path, offset: offset, bytes: bytes, now: Self.now())
+    }
+
+    public func fsync(_ node: UInt64, handle: UInt64) throws {
+        if handle != 0 { try overlay?.fsync(handle) }
+    }
+
+    // MARK: The merged view
+
+    /// The entry at `path` as this mount shows it: the layer of changes over the base.
+    func merged(_ path: VolumePath) throws -> Entry? {
+        if path.isRoot { return try baseEntry(path) }
+        if let overlay {
+            switch overlay.lookup(path) {
+            case .changed(let entry): return entry
+            case .gone: return nil
+            case .unchanged: break
+            }
+        }
+        return try baseEntry(path)
+    }
+
+    /// A directory's entries in this mount's view, without `.` and `..`.
+    func mergedListing(of path: VolumePath) throws -> [Entry] {
+        guard let directory = try merged(path) else { throw FUSEError.notFound }
+        guard directory.kind == .directory else { throw FUSEError.notADirectory }
+        var result: [VolumePath: Entry] = [:]
+        if overlay?.hidesBase(below: path) != true, try baseEntry(path)?.kind == .directory {
+            for entry in try listing(of: path) { result[entry.path] = entry }
+        }
+        if let overlay {
+            for child in overlay.children(of: path) {
+                result[child] = try merged(child)
+            }
+        }
+        return result.values.sorted { $0.path < $1.path }
+    }
+
+    /// Everything beneath a directory in this mount's view, parents before children.
+    func mergedTree(of path: VolumePath) throws -> [(VolumePath, Entry)] {
+        var result: [(VolumePath, Entry)] = []
+        for entry in try mergedListing(of: path) {
+            result.append((entry.path, entry))
+            if entry.kind == .directory { result += try mergedTree(of: entry.path) }
+        }
+        return result
+    }
+
+    /// The base's entry at `path`, unless the layer of changes hides it.
+    func baseEntry(_ path: VolumePath) throws -> Entry? {
+        if path.isRoot { return try entry(at: path) }
+        if overlay?.hidesBase(below: path.parent) == true { return nil }
+        guard let parent = try baseEntry(path.parent), parent.kind == .directory else { return nil }
+        return try listing(of: path.parent).first { $0.path == path }
+    }
+
+    private func changeable() throws -> Overlay {
+        guard let overlay else { throw FUSEError.readOnly }
+        return overlay
+    }
+
+    private func newPath(_ parent: UInt64, _ name: String) throws -> VolumePath {
+        let directory = try nodes.path(of: parent)
+        guard let path = try? directory.appending(name) else { throw FUSEError(EINVAL) }
+        guard try merged(directory)?.kind == .directory else { throw FUSEError.notADirectory }
+        guard try merged(path) == nil else { throw FUSEError(EEXIST) }
+        return path
+    }
+
+    private func entryReply(_ path: VolumePath) throws -> FUSEEntry {
+        let node = nodes.reference(path)
+        return FUSEEntry(attributes: attributes(try merged(path)!, node: node), entryTimeout: timeout, attributeTimeout: timeout)
+    }
+
+    /// Makes `path` a local file holding its current bytes, so it can be written in place.
+    private func copyUp(_ path: VolumePath, _ entry: Entry) throws {
+        guard let overlay, overlay.localFile(at: path) == nil else { return }
+        let full = try withContent(entry)
+        try overlay.copyUp(path, entry: full) { range in try self.bytes(of: full, range) }
+    }
+
+    static func now() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    // MARK: Fetching the base
 
     private func listing(of directory: VolumePath) throws -> [Entry] {
         if let cached = lock.withLock({ listings[directory] }) { return cached }
@@ -134,16 +350,39 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
         return entry
     }
 
-    /// The entry of a file with its content: listings leave small files' inline bytes out.
-    private func file(at path: VolumePath) throws -> Entry {
-        let listed = try entry(at: path)
+    /// `entry` with its content: listings leave small files' inline bytes out.
+    private func withContent(_ listed: Entry) throws -> Entry {
         guard listed.kind == .file, listed.content == nil else { return listed }
         let (service, volume, version) = (self.service, self.volume, self.version)
+        let path = listed.path
         guard let entry = try Bridge.wait({ try await service.entry(at: path, in: volume, version: version) }) else {
             throw FUSEError.notFound
         }
-        lock.withLock { entries[path] = entry }
         return entry
+    }
+
+    /// Bytes `range` of a file entry of the base (or moved from it), block by block.
+    private func bytes(of entry: Entry, _ range: Range<Int64>) throws -> [UInt8] {
+        switch entry.content {
+        case .inline(let bytes)?:
+            return Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        case .blocks(let hashes, let blockSize)?:
+            guard !range.isEmpty else { return [] }
+            var result: [UInt8] = []
+            result.reserveCapacity(range.count)
+            for index in BlockLayout(blockSize: blockSize).blocks(covering: range) {
+                guard index < hashes.count else { throw FUSEError.io }
+                let block = try self.block(hashes[index])
+                let start = Int64(index) * Int64(blockSize)
+                let low = Int(max(range.lowerBound, start) - start)
+                let high = Int(min(range.upperBound, start + Int64(block.count)) - start)
+                guard low <= high, high <= block.count else { throw FUSEError.io }
+                result += block[low..<high]
+            }
+            return result
+        case nil:
+            throw FUSEError.io
+        }
     }
 
     private func block(_ hash: BlockHash) throws -> [UInt8] {
@@ -194,6 +433,19 @@ final class NodeTable: @unchecked Sendable {
             let node = number(path)
             lookups[node, default: 0] += 1
             return node
+        }
+    }
+
+    /// `source` and everything beneath it now live under `target`; their numbers stay.
+    func rename(_ source: VolumePath, to target: VolumePath) {
+        lock.withLock {
+            if let replaced = numbers.removeValue(forKey: target) { paths[replaced] = nil }
+            for (path, node) in numbers where path.isWithin(source) {
+                let moved = VolumePath(trusted: target.rawValue + path.rawValue.dropFirst(source.rawValue.count))
+                numbers[path] = nil
+                numbers[moved] = node
+                paths[node] = moved
+            }
         }
     }
 

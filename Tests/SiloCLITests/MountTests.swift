@@ -103,7 +103,6 @@ import Glibc
         let point = setup.directory.file("mnt")
         try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
         let cases: [([String], Int32, String)] = [
-            (["mount", "v", point], 2, "--read-only"),
             (["mount", "v", setup.directory.file("nowhere"), "--read-only"], 2, "not a directory"),
             (["mount", "v", point, "--read-only", "--version", "5"], 3, "versions 0 to 0"),
             (["mount", "nope", point, "--read-only"], 3, "does not exist"),
@@ -116,4 +115,165 @@ import Glibc
         }
         #expect(!Self.isMounted(URL(fileURLWithPath: point).resolvingSymlinksInPath().path))
     }
+
+    @Test(arguments: Store.allCases) func randomChangesInAMountAgreeWithAModel(_ store: Store) throws {
+        let setup = try Setup(store)
+        // A base version with a directory tree, a small file and a file of two 8 MiB blocks.
+        try setup.directory.write("base/docs/a.txt", "alpha")
+        try setup.directory.write("base/docs/deep/b.txt", "beta")
+        let large = pseudoRandomBytes(count: 9 * 1024 * 1024, seed: 21)
+        try setup.directory.write("base/large.bin", large)
+        _ = try setup.ok("volume", "create", "v")
+        _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
+        let (process, root) = try setup.mount("v", at: "mnt")
+        defer {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+
+        var model = FileModel()
+        model.files["base/docs/a.txt"] = Array("alpha".utf8)
+        model.files["base/docs/deep/b.txt"] = Array("beta".utf8)
+        model.files["base/large.bin"] = large
+        model.directories = ["base", "base/docs", "base/docs/deep"]
+        try model.verify(root)
+
+        var random = SplitMix(seed: store == .embedded ? 1 : 2)
+        for step in 0..<400 {
+            try model.applyRandomOperation(root, &random)
+            if step % 50 == 49 { try model.verify(root) }
+        }
+        try model.verify(root)
+    }
+}
+
+/// What a mount should contain, changed alongside it by the same operations.
+struct FileModel {
+    var files: [String: [UInt8]] = [:]
+    var links: [String: String] = [:]
+    var directories: Set<String> = []
+
+    func exists(_ path: String) -> Bool { files[path] != nil || links[path] != nil || directories.contains(path) }
+
+    func parent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<slash])
+    }
+
+    func children(_ directory: String) -> [String] {
+        let all = Array(files.keys) + Array(links.keys) + Array(directories)
+        return all.filter { parent($0) == directory }.sorted()
+    }
+
+    /// Every directory's listing, every file's bytes and every link's target, read through the mount.
+    func verify(_ root: String) throws {
+        for directory in [""] + directories.sorted() {
+            let listed = try FileManager.default.contentsOfDirectory(atPath: root + "/" + directory).sorted()
+            let expected = children(directory).map { String($0.split(separator: "/").last!) }.sorted()
+            #expect(listed == expected, "listing of /\(directory)")
+        }
+        for (path, bytes) in files {
+            let read = FileManager.default.contents(atPath: root + "/" + path).map(Array.init)
+            let same = read == bytes  // compared outside the expectation, which would print both arrays
+            #expect(same, "content of /\(path): \(read?.count ?? -1) bytes read, \(bytes.count) expected")
+        }
+        for (path, target) in links {
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + path)) == target, "link /\(path)")
+        }
+    }
+
+    mutating func applyRandomOperation(_ root: String, _ random: inout SplitMix) throws {
+        let directoriesList = [""] + directories.sorted()
+        let filesList = files.keys.sorted()
+        let anyPath = (Array(files.keys) + Array(links.keys) + Array(directories)).sorted()
+        func newPath() -> String {
+            let directory = directoriesList[random.below(directoriesList.count)]
+            let name = "n\(random.below(40))"
+            return directory.isEmpty ? name : directory + "/" + name
+        }
+        switch random.below(9) {
+        case 0, 1:  // create (or overwrite) a file
+            let path = newPath()
+            guard !directories.contains(path), links[path] == nil else { return }
+            let bytes = pseudoRandomBytes(count: random.below(20_000), seed: random.next())
+            try Data(bytes).write(to: URL(fileURLWithPath: root + "/" + path))
+            files[path] = bytes
+        case 2, 3:  // write at an offset, possibly past the end
+            guard !filesList.isEmpty else { return }
+            let path = filesList[random.below(filesList.count)]
+            var bytes = files[path]!
+            let offset = random.below(bytes.count + 100)
+            let data = pseudoRandomBytes(count: 1 + random.below(5000), seed: random.next())
+            let fd = open(root + "/" + path, O_WRONLY)
+            #expect(fd >= 0, "open /\(path) for writing")
+            guard fd >= 0 else { return }
+            #expect(pwrite(fd, data, data.count, off_t(offset)) == data.count)
+            close(fd)
+            if bytes.count < offset + data.count { bytes += [UInt8](repeating: 0, count: offset + data.count - bytes.count) }
+            bytes.replaceSubrange(offset..<(offset + data.count), with: data)
+            files[path] = bytes
+        case 4:  // truncate
+            guard !filesList.isEmpty else { return }
+            let path = filesList[random.below(filesList.count)]
+            let size = random.below((files[path]!.count) + 50)
+            #expect(truncate(root + "/" + path, off_t(size)) == 0)
+            var bytes = files[path]!
+            if size < bytes.count { bytes.removeLast(bytes.count - size) } else { bytes += [UInt8](repeating: 0, count: size - bytes.count) }
+            files[path] = bytes
+        case 5:  // rename a file, link or directory to a free name
+            guard !anyPath.isEmpty else { return }
+            let source = anyPath[random.below(anyPath.count)]
+            let target = newPath()
+            guard !exists(target), !(target + "/").hasPrefix(source + "/") else { return }
+            #expect(rename(root + "/" + source, root + "/" + target) == 0, "rename /\(source) /\(target): \(errno)")
+            func moved(_ path: String) -> String? {
+                path == source ? target : path.hasPrefix(source + "/") ? target + path.dropFirst(source.count) : nil
+            }
+            files = Dictionary(uniqueKeysWithValues: files.map { (moved($0.key) ?? $0.key, $0.value) })
+            links = Dictionary(uniqueKeysWithValues: links.map { (moved($0.key) ?? $0.key, $0.value) })
+            directories = Set(directories.map { moved($0) ?? $0 })
+        case 6:  // remove a file or link
+            let removable = (Array(files.keys) + Array(links.keys)).sorted()
+            guard !removable.isEmpty else { return }
+            let path = removable[random.below(removable.count)]
+            #expect(unlink(root + "/" + path) == 0)
+            files[path] = nil
+            links[path] = nil
+        case 7:  // make a directory or a symlink
+            let path = newPath()
+            guard !exists(path) else { return }
+            if random.below(2) == 0 {
+                #expect(mkdir(root + "/" + path, 0o755) == 0)
+                directories.insert(path)
+            } else {
+                let target = "target-\(random.below(100))"
+                #expect(symlink(target, root + "/" + path) == 0)
+                links[path] = target
+            }
+        default:  // remove a directory: refused while it holds anything
+            guard !directories.isEmpty else { return }
+            let path = directories.sorted()[random.below(directories.count)]
+            let result = rmdir(root + "/" + path)
+            if children(path).isEmpty {
+                #expect(result == 0, "rmdir /\(path)")
+                directories.remove(path)
+            } else {
+                #expect(result == -1 && errno == ENOTEMPTY, "rmdir of non-empty /\(path)")
+            }
+        }
+    }
+}
+
+/// A small seeded generator, so a failing sequence can be replayed.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(next() % UInt64(bound)) }
 }

@@ -18,8 +18,8 @@ struct Mount: AsyncParsableCommand {
             Mounts one version of the volume (the latest unless --version is given) at PATH. Nothing is \
             listed or fetched up front: directories are listed when first opened and file blocks fetched \
             when first read. Runs in the background unless --foreground; `silo umount PATH` detaches it. \
-            This release serves read-only mounts (--read-only); writable mounts with commit and reload \
-            come next.
+            Without --read-only, programs may change files there; the changes stay local to the mount \
+            and are discarded at unmount (committing them from a mount comes next).
             """
     )
 
@@ -42,9 +42,6 @@ struct Mount: AsyncParsableCommand {
         let name: VolumeName
         do {
             name = try VolumeName(volume)
-            guard readOnly else {
-                throw SiloError(.invalidArgument, "writable mounts are not available yet; mount with --read-only")
-            }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw SiloError(.localFile, "cannot mount at \(path): not a directory; create it first")
@@ -68,7 +65,8 @@ struct Mount: AsyncParsableCommand {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        child.arguments = ["mount", volume, path, "--foreground", "--read-only"] + (version.map { ["--version", "\($0)"] } ?? [])
+        child.arguments = ["mount", volume, path, "--foreground"] + (readOnly ? ["--read-only"] : [])
+            + (version.map { ["--version", "\($0)"] } ?? [])
         let ready = Pipe()
         child.standardOutput = ready
         child.standardInput = FileHandle.nullDevice
@@ -95,17 +93,21 @@ struct Mount: AsyncParsableCommand {
         }
         let session: FUSESession
         let mounted: Version
+        var fileSystem: VolumeFileSystem?
         do {
             let info = try await service.volume(name)
             mounted = version.map { Version($0) } ?? info.latestVersion
             guard mounted <= info.latestVersion, mounted.rawValue >= 0 else {
                 throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(mounted.rawValue)")
             }
-            let fileSystem = VolumeFileSystem(service: service, volume: name, version: mounted)
+            fileSystem = try VolumeFileSystem(
+                service: service, volume: name, version: mounted, scratch: readOnly ? nil : scratch
+            )
+
             var options = FUSESession.Options()
             options.source = "silo:\(name)"
-            options.readOnly = true
-            session = FUSESession(fileSystem: fileSystem, mountPoint: path, options: options)
+            options.readOnly = readOnly
+            session = FUSESession(fileSystem: fileSystem!, mountPoint: path, options: options)
             do {
                 try session.mount()
             } catch let error as FUSEError {
@@ -142,8 +144,17 @@ struct Mount: AsyncParsableCommand {
         }
         session.unmount()
         for source in sources { source.cancel() }
+        if let changed = fileSystem?.changedPaths, changed > 0 {
+            FileHandle.standardError.write(
+                Data("silo: \(changed) changed path(s) in \(session.mountPoint) were not committed and are discarded\n".utf8)
+            )
+        }
+        try? FileManager.default.removeItem(atPath: scratch)
         try? await service.close()
     }
+
+    /// Where a writable mount keeps its local changes while it runs.
+    private var scratch: String { SiloEnvironment.home + "/mounts/\(getpid())" }
 }
 
 struct Umount: AsyncParsableCommand {

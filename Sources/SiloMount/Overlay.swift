@@ -1,0 +1,276 @@
+import Foundation
+import SiloCore
+import SiloFUSE
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A writable mount's changes over its base version: exactly the paths that changed, each with what
+/// it is now (a local file, base content under a new name, a directory, a symlink, or removed).
+///
+/// File data lives in local files under `scratch/data`, named by a counter, so renames never move
+/// data. A commit reads the changed paths from here and never rescans the volume.
+final class Overlay: @unchecked Sendable {
+    enum Kind {
+        /// Bytes in a local file (created here or copied up from the base on first write).
+        case file(local: String)
+        /// A base file's content under this path (renamed or with new metadata): no data copied.
+        case moved(Entry)
+        /// `opaque`: nothing of the base below this path shows (it replaced a removed path, or it
+        /// was moved here whole).
+        case directory(opaque: Bool)
+        case symlink(String)
+        /// Removed: hides the base's entry and everything beneath it.
+        case deleted
+    }
+
+    struct Item {
+        var kind: Kind
+        var mode: UInt32
+        var mtime: Int64
+    }
+
+    enum Lookup {
+        case changed(Entry)
+        case gone
+        case unchanged
+    }
+
+    let scratch: String
+    private let lock = NSLock()
+    private var items: [VolumePath: Item] = [:]
+    private var children: [VolumePath: Set<VolumePath>] = [:]
+    private var nextLocal = 0
+    private var nextHandle: UInt64 = 1
+    private var handles: [UInt64: Int32] = [:]
+
+    init(scratch: String) throws {
+        self.scratch = scratch
+        try FileManager.default.createDirectory(atPath: scratch + "/data", withIntermediateDirectories: true)
+    }
+
+    /// How many paths carry changes.
+    var changedPaths: Int { lock.withLock { items.count } }
+
+    // MARK: Looking
+
+    func lookup(_ path: VolumePath) -> Lookup {
+        lock.withLock {
+            guard let item = items[path] else {
+                return hidden(path.parent) ? .gone : .unchanged
+            }
+            return entry(path, item).map(Lookup.changed) ?? .gone
+        }
+    }
+
+    /// Whether nothing of the base shows below `directory`.
+    func hidesBase(below directory: VolumePath) -> Bool {
+        lock.withLock { hidden(directory) }
+    }
+
+    func isDeleted(_ path: VolumePath) -> Bool {
+        lock.withLock {
+            if case .deleted? = items[path]?.kind { return true }
+            return false
+        }
+    }
+
+    /// Changed paths directly in `directory` (removed ones too, which hide base entries).
+    func children(of directory: VolumePath) -> [VolumePath] {
+        lock.withLock { Array(children[directory] ?? []) }
+    }
+
+    func localFile(at path: VolumePath) -> String? {
+        lock.withLock {
+            if case .file(let local)? = items[path]?.kind { return local }
+            return nil
+        }
+    }
+
+    private func hidden(_ directory: VolumePath) -> Bool {
+        var current = directory
+        while !current.isRoot {
+            if let item = items[current] {
+                switch item.kind {
+                case .directory(let opaque): if opaque { return true }
+                default: return true
+                }
+            }
+            current = current.parent
+        }
+        return false
+    }
+
+    private func entry(_ path: VolumePath, _ item: Item) -> Entry? {
+        switch item.kind {
+        case .deleted:
+            return nil
+        case .file(let local):
+            var info = stat()
+            let size = stat(local, &info) == 0 ? Int64(info.st_size) : 0
+            return Entry(path: path, kind: .file, size: size, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty)
+        case .moved(let base):
+            var entry = base
+            entry.path = path
+            entry.mode = item.mode
+            entry.mtimeNanoseconds = item.mtime
+            return entry
+        case .directory:
+            return Entry(path: path, kind: .directory, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty)
+        case .symlink(let target):
+            return Entry(
+                path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: item.mtime,
+                version: .empty, symlinkTarget: target
+            )
+        }
+    }
+
+    // MARK: Changing
+
+    func put(_ path: VolumePath, _ kind: Kind, mode: UInt32, mtime: Int64) {
+        lock.withLock { set(path, Item(kind: kind, mode: mode & 0o7777, mtime: mtime)) }
+    }
+
+    private func set(_ path: VolumePath, _ item: Item?) {
+        items[path] = item
+        if item != nil {
+            children[path.parent, default: []].insert(path)
+        } else {
+            children[path.parent]?.remove(path)
+        }
+    }
+
+    /// A new empty local file at `path`; returns its local name.
+    func newFile(at path: VolumePath, mode: UInt32, now: Int64) throws -> String {
+        let local = try makeLocal()
+        put(path, .file(local: local), mode: mode, mtime: now)
+        return local
+    }
+
+    private func makeLocal() throws -> String {
+        let local = lock.withLock {
+            nextLocal += 1
+            return "\(scratch)/data/\(nextLocal)"
+        }
+        let fd = Glibc.open(local, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FUSEError(errno) }
+        Glibc.close(fd)
+        return local
+    }
+
+    /// Makes `path` a local file with `entry`'s bytes, read through `fetch` a block's worth at a time.
+    func copyUp(_ path: VolumePath, entry: Entry, fetch: (Range<Int64>) throws -> [UInt8]) throws {
+        let local = try makeLocal()
+        let fd = Glibc.open(local, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FUSEError(errno) }
+        defer { Glibc.close(fd) }
+        let step = Int64(8 * 1024 * 1024)
+        var offset: Int64 = 0
+        while offset < entry.size {
+            let bytes = try fetch(offset..<min(entry.size, offset + step))
+            let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            guard written == bytes.count else { throw FUSEError(written < 0 ? errno : EIO) }
+            offset += Int64(bytes.count)
+        }
+        put(path, .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+    }
+
+    func truncate(_ path: VolumePath, to size: UInt64) throws {
+        guard let local = localFile(at: path) else { throw FUSEError.io }
+        guard Glibc.truncate(local, off_t(size)) == 0 else { throw FUSEError(errno) }
+        touch(path, VolumeFileSystem.now())
+    }
+
+    /// New permission bits or modification time; a base file gets an item that keeps its content.
+    func setMetadata(_ path: VolumePath, entry: Entry, mode: UInt32?, mtime: Int64?, baseHas: Bool) {
+        lock.withLock {
+            var item = items[path] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+            if let mode { item.mode = mode & 0o7777 }
+            if let mtime { item.mtime = mtime }
+            set(path, item)
+        }
+    }
+
+    private static func kind(of entry: Entry) -> Kind {
+        switch entry.kind {
+        case .file: .moved(entry)
+        case .directory: .directory(opaque: false)
+        case .symlink: .symlink(entry.symlinkTarget ?? "")
+        }
+    }
+
+    /// Removes `path` (and changes recorded beneath it); leaves a marker when the base has the path.
+    func remove(_ path: VolumePath, baseHas: Bool, keepLocal: Bool = false) {
+        lock.withLock {
+            for (changed, item) in items where changed.isWithin(path) {
+                if !keepLocal, case .file(let local) = item.kind { unlink(local) }
+                set(changed, nil)
+            }
+            if baseHas { set(path, Item(kind: .deleted, mode: 0, mtime: 0)) }
+        }
+    }
+
+    /// Records `entry` (as this mount shows it at `source`) at `target`, for a rename.
+    func move(from source: VolumePath, entry: Entry, to target: VolumePath, opaque: Bool) {
+        lock.withLock {
+            var item = items[source] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+            if case .directory = item.kind { item.kind = .directory(opaque: true) }
+            set(target, item)
+        }
+    }
+
+    private func touch(_ path: VolumePath, _ now: Int64) {
+        lock.withLock {
+            if var item = items[path] {
+                item.mtime = now
+                items[path] = item
+            }
+        }
+    }
+
+    // MARK: Open files
+
+    /// Opens a local file for reading and writing (the kernel checked the caller's access and turns
+    /// appends into writes at the end); `truncate` empties it first.
+    func open(_ local: String, truncate: Bool) throws -> UInt64 {
+        let fd = Glibc.open(local, O_RDWR | O_CLOEXEC | (truncate ? O_TRUNC : 0))
+        guard fd >= 0 else { throw FUSEError(errno) }
+        return lock.withLock {
+            let handle = nextHandle
+            nextHandle += 1
+            handles[handle] = fd
+            return handle
+        }
+    }
+
+    private func descriptor(_ handle: UInt64) throws -> Int32 {
+        guard let fd = lock.withLock({ handles[handle] }) else { throw FUSEError(EBADF) }
+        return fd
+    }
+
+    func read(_ handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8] {
+        let fd = try descriptor(handle)
+        var buffer = [UInt8](repeating: 0, count: size)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
+        guard count >= 0 else { throw FUSEError(errno) }
+        buffer.removeLast(size - count)
+        return buffer
+    }
+
+    func write(_ handle: UInt64, path: VolumePath, offset: UInt64, bytes: UnsafeRawBufferPointer, now: Int64) throws -> Int {
+        let fd = try descriptor(handle)
+        let count = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
+        guard count >= 0 else { throw FUSEError(errno) }
+        touch(path, now)
+        return count
+    }
+
+    func fsync(_ handle: UInt64) throws {
+        guard Glibc.fsync(try descriptor(handle)) == 0 else { throw FUSEError(errno) }
+    }
+
+    func close(_ handle: UInt64) {
+        if let fd = lock.withLock({ handles.removeValue(forKey: handle) }) { Glibc.close(fd) }
+    }
+}
