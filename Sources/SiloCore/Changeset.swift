@@ -55,6 +55,9 @@ public enum Change: Sendable, Hashable {
     /// Removes a path; a non-empty directory only with `recursive`, and then everything it holds when
     /// the removal applies.
     case remove(VolumePath, recursive: Bool, precondition: Precondition? = nil)
+    /// Removes a path and everything beneath it if it exists when the commit applies, and does nothing
+    /// otherwise: what a mount sends for a path it deleted, which another writer may have removed first.
+    case removeIfPresent(VolumePath)
     /// Creates a directory (and missing parents); an existing directory is left as it is.
     case makeDirectory(VolumePath, mode: UInt32 = 0o755, mtimeNanoseconds: Int64)
     /// Creates or replaces a symbolic link.
@@ -62,7 +65,8 @@ public enum Change: Sendable, Hashable {
 
     public var path: VolumePath {
         switch self {
-        case .put(let path, _, _), .remove(let path, _, _), .makeDirectory(let path, _, _), .symlink(let path, _, _):
+        case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _),
+            .symlink(let path, _, _):
             path
         }
     }

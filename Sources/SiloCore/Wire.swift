@@ -93,7 +93,7 @@ extension Precondition: Codable {
 extension Change: Codable {
     private enum Operation: String, Codable { case put, remove, mkdir, symlink }
     private enum CodingKeys: String, CodingKey {
-        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target
+        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent
     }
 
     public init(from decoder: any Decoder) throws {
@@ -115,6 +115,10 @@ extension Change: Codable {
             )
             self = .put(path, file, precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
         case .remove:
+            if try container.decodeIfPresent(Bool.self, forKey: .ifPresent) == true {
+                self = .removeIfPresent(path)
+                return
+            }
             self = .remove(
                 path,
                 recursive: try container.decodeIfPresent(Bool.self, forKey: .recursive) ?? false,
@@ -149,6 +153,10 @@ extension Change: Codable {
             try container.encode(Operation.remove, forKey: .op)
             try container.encode(recursive, forKey: .recursive)
             try container.encodeIfPresent(precondition, forKey: .precondition)
+        case .removeIfPresent:
+            try container.encode(Operation.remove, forKey: .op)
+            try container.encode(true, forKey: .recursive)
+            try container.encode(true, forKey: .ifPresent)
         case .makeDirectory(_, let mode, let mtime):
             try container.encode(Operation.mkdir, forKey: .op)
             try container.encode(mode, forKey: .mode)

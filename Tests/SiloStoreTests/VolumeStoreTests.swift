@@ -207,6 +207,25 @@ import Testing
     }
 
     @Test(arguments: Backend.allCases)
+    func aRemovalIfPresentTakesWhatIsThereAndIgnoresWhatIsNot(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            try await service.put(["dir/a": "a", "dir/sub/b": "b", "keep": "k"], in: name)
+            // A mount deleted "dir" and "gone"; another writer had already removed "gone" (never there).
+            let result = try await service.commit(
+                Changeset([.removeIfPresent(try VolumePath("dir")), .removeIfPresent(try VolumePath("gone"))]),
+                to: name, options: CommitOptions(author: "t")
+            )
+            #expect(result.version.version == 2 && result.version.filesRemoved == 2)
+            #expect(try await service.list(.root, in: name, version: nil).map(\.path.name) == ["keep"])
+            // It travels through the HTTP API's JSON as a removal with ifPresent.
+            let encoded = try JSONEncoder().encode(Change.removeIfPresent(try VolumePath("x")))
+            #expect(try JSONDecoder().decode(Change.self, from: encoded) == .removeIfPresent(try VolumePath("x")))
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func pathsOfTheWrongKindAreRefused(backend: Backend) async throws {
         try await StoreFixture.with(backend) { fixture in
             let service = fixture.service

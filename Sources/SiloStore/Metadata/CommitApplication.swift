@@ -111,6 +111,15 @@ struct CommitApplication {
                 try createParents(of: path)
                 set(path, directoryEntry(path, mode: mode, mtime: mtime))
             }
+        case .removeIfPresent(let path):
+            guard !path.isRoot else {
+                throw SiloError(.invalidArgument, "cannot remove the root of volume '\(volume.info.name)'; delete the volume instead")
+            }
+            guard let entry = slot(path).entry else { return }
+            if entry.kind == .directory {
+                for child in try await descendants(of: path) { remove(child) }
+            }
+            remove(path)
         case .remove(let path, let recursive, let precondition):
             check(precondition, at: path)
             guard !path.isRoot else {
