@@ -160,6 +160,31 @@ public struct Uploader: Sendable {
         }
     }
 
+    /// Uploads what the store lacks of local files and returns each one's content and size as they were
+    /// read, keyed by local path: for callers that build their own changeset (a mount's commit).
+    public func uploadContents(of paths: [String]) async throws -> [String: (content: FileContent, size: Int64)] {
+        var items: [LocalItem] = []
+        for path in paths {
+            guard let item = try LocalFiles.lstatItem(path, relative: []), item.kind == .file else {
+                throw SiloError(.localFile, "\(path) is not a regular file")
+            }
+            items.append(item)
+        }
+        let total = TransferProgress(filesDone: 0, filesTotal: items.count, bytesDone: 0, bytesTotal: items.reduce(0) { $0 + $1.size })
+        let contents = try await upload(items, total: total, progress: nil)
+        var result: [String: (content: FileContent, size: Int64)] = [:]
+        for item in items {
+            let content = contents[item.path]!
+            // A small file is sent as read, whatever its size was a moment before.
+            if case .inline(let bytes) = content {
+                result[item.path] = (content, Int64(bytes.count))
+            } else {
+                result[item.path] = (content, item.size)
+            }
+        }
+        return result
+    }
+
     private func upload(_ files: [LocalItem], total: TransferProgress, progress: TransferProgress.Handler?) async throws -> [String: FileContent] {
         var contents: [String: FileContent] = [:]
         var done = total

@@ -173,3 +173,11 @@ extension FUSEFileSystem {
     }
     public func fsync(_ node: UInt64, handle: UInt64) throws {}
 }
+
+/// What a file system can ask of the kernel outside any request: to drop what it cached.
+public protocol FUSEInvalidator: AnyObject, Sendable {
+    func invalidate(node: UInt64)
+    func invalidate(entry name: String, in parent: UInt64)
+}
+
+extension FUSESession: FUSEInvalidator {}

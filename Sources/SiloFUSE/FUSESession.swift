@@ -378,6 +378,33 @@ public final class FUSESession: @unchecked Sendable {
         }
     }
 
+    // MARK: Notifications
+
+    /// Tells the kernel to forget what it cached of `node`: attributes and file pages.
+    public func invalidate(node: UInt64) {
+        var out = fuse_notify_inval_inode_out()
+        out.ino = node
+        out.off = 0
+        out.len = -1
+        notify(FUSE_NOTIFY_INVAL_INODE.rawValue, withUnsafeBytes(of: out) { Array($0) })
+    }
+
+    /// Tells the kernel to forget the name `name` in directory `parent` (it looks it up again).
+    public func invalidate(entry name: String, in parent: UInt64) {
+        var out = fuse_notify_inval_entry_out()
+        out.parent = parent
+        out.namelen = UInt32(name.utf8.count)
+        notify(FUSE_NOTIFY_INVAL_ENTRY.rawValue, withUnsafeBytes(of: out) { Array($0) } + Array(name.utf8) + [0])
+    }
+
+    /// A notification is a reply with no request: `unique` 0 and the notification's code as the error.
+    /// The kernel answers ENOENT for what it does not hold, which is nothing to act on.
+    private func notify(_ code: UInt32, _ payload: [UInt8]) {
+        let fd = lock.withLock { mounted ? device : -1 }
+        guard fd >= 0 else { return }
+        payload.withUnsafeBytes { send(fd, 0, error: Int32(code), $0) }
+    }
+
     // MARK: Encoding
 
     static func setTimeout(_ seconds: Double, _ whole: inout UInt64, _ nanoseconds: inout UInt32) {

@@ -29,6 +29,12 @@ final class Overlay: @unchecked Sendable {
         var kind: Kind
         var mode: UInt32
         var mtime: Int64
+        /// The path was removed before this was put there: a commit removes what the volume holds
+        /// there first (a file where a directory was, say).
+        var replaces = false
+        /// Bumped by every change; a commit clears `dirty` only if nothing changed since it read the item.
+        var generation: UInt64 = 0
+        var dirty = true
     }
 
     enum Lookup {
@@ -42,6 +48,7 @@ final class Overlay: @unchecked Sendable {
     private var items: [VolumePath: Item] = [:]
     private var children: [VolumePath: Set<VolumePath>] = [:]
     private var nextLocal = 0
+    private var generation: UInt64 = 0
     private var nextHandle: UInt64 = 1
     private var handles: [UInt64: Int32] = [:]
 
@@ -50,8 +57,35 @@ final class Overlay: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: scratch + "/data", withIntermediateDirectories: true)
     }
 
-    /// How many paths carry changes.
-    var changedPaths: Int { lock.withLock { items.count } }
+    /// How many paths carry changes not yet committed.
+    var changedPaths: Int { lock.withLock { items.values.filter(\.dirty).count } }
+
+    /// The uncommitted changes, in path order (parents before children).
+    func dirtyItems() -> [(VolumePath, Item)] {
+        lock.withLock { items.filter { $0.value.dirty }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+
+    /// Forgets committed changes (a reload's new base holds them, or a later writer's version of them)
+    /// and returns their paths.
+    func dropCommitted() -> [VolumePath] {
+        lock.withLock {
+            let clean = items.filter { !$0.value.dirty }
+            for (path, item) in clean {
+                if case .file(let local) = item.kind { unlink(local) }
+                set(path, nil)
+            }
+            return Array(clean.keys)
+        }
+    }
+
+    /// Marks the items a commit carried as committed, unless they changed while it ran.
+    func markCommitted(_ committed: [(VolumePath, Item)]) {
+        lock.withLock {
+            for (path, item) in committed where items[path]?.generation == item.generation {
+                items[path]?.dirty = false
+            }
+        }
+    }
 
     // MARK: Looking
 
@@ -133,12 +167,24 @@ final class Overlay: @unchecked Sendable {
     }
 
     private func set(_ path: VolumePath, _ item: Item?) {
+        var item = item
+        if item != nil {
+            generation += 1
+            item!.generation = generation
+            item!.dirty = true
+            if case .deleted? = items[path]?.kind, !isDeletion(item!) { item!.replaces = true }
+        }
         items[path] = item
         if item != nil {
             children[path.parent, default: []].insert(path)
         } else {
             children[path.parent]?.remove(path)
         }
+    }
+
+    private func isDeletion(_ item: Item) -> Bool {
+        if case .deleted = item.kind { return true }
+        return false
     }
 
     /// A new empty local file at `path`; returns its local name.
@@ -216,6 +262,7 @@ final class Overlay: @unchecked Sendable {
         lock.withLock {
             var item = items[source] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
             if case .directory = item.kind { item.kind = .directory(opaque: true) }
+            item.replaces = false
             set(target, item)
         }
     }
@@ -224,7 +271,7 @@ final class Overlay: @unchecked Sendable {
         lock.withLock {
             if var item = items[path] {
                 item.mtime = now
-                items[path] = item
+                set(path, item)
             }
         }
     }

@@ -18,8 +18,12 @@ import Glibc
 public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     public let service: any VolumeService
     public let volume: VolumeName
-    public let version: Version
+    /// The base version shown, which a reload moves to the latest.
+    public var version: Version { lock.withLock { base } }
+    private var base: Version
     public let writable: Bool
+    /// The session serving this file system, told what to drop from the kernel's caches on reload.
+    public weak var invalidator: (any FUSEInvalidator)?
 
     /// How long the kernel may trust what it learnt of an unchanged base.
     static let cacheSeconds = 24 * 3600.0
@@ -39,7 +43,7 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     public init(service: any VolumeService, volume: VolumeName, version: Version, scratch: String? = nil, cachedBlocks: Int = 8) throws {
         self.service = service
         self.volume = volume
-        self.version = version
+        self.base = version
         self.blocks = BlockCache(capacity: cachedBlocks)
         self.owner = (getuid(), getgid())
         self.overlay = try scratch.map { try Overlay(scratch: $0) }
@@ -110,6 +114,7 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
             let handle = try overlay.open(local, truncate: flags & O_TRUNC != 0)
             return FUSEOpened(handle: handle, keepCache: false)
         }
+        // A writable mount's base moves on reload, which drops changed files' pages explicitly.
         return FUSEOpened(handle: 0, keepCache: true)
     }
 
@@ -247,6 +252,31 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
         if handle != 0 { try overlay?.fsync(handle) }
     }
 
+    // MARK: Reload
+
+    /// Moves the mount to the volume's latest version, keeping uncommitted changes on top, and tells
+    /// the kernel to drop what it cached of the paths that differ, and only those. Returns the version
+    /// now shown. Readers meanwhile see the old version or the new one, never a mix of one listing.
+    public func reload() throws -> Version {
+        let (service, volume, from) = (self.service, self.volume, self.version)
+        let latest = try Bridge.run { try await service.volume(volume).latestVersion }
+        let changed = latest == from ? [] : try Bridge.run { try await service.changes(in: volume, from: from, to: latest) }
+        var affected = Set(changed.map(\.path))
+        lock.withLock {
+            base = latest
+            listings.removeAll()
+            entries.removeAll()
+        }
+        if let overlay { affected.formUnion(overlay.dropCommitted()) }
+        if let invalidator {
+            for path in affected.sorted() where !path.isRoot {
+                if let node = nodes.existing(path) { invalidator.invalidate(node: node) }
+                if let parent = nodes.existing(path.parent) { invalidator.invalidate(entry: path.name, in: parent) }
+            }
+        }
+        return latest
+    }
+
     // MARK: The merged view
 
     /// The entry at `path` as this mount shows it: the layer of changes over the base.
@@ -330,10 +360,13 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     // MARK: Fetching the base
 
     private func listing(of directory: VolumePath) throws -> [Entry] {
-        if let cached = lock.withLock({ listings[directory] }) { return cached }
-        let (service, volume, version) = (self.service, self.volume, self.version)
+        let (cached, version) = lock.withLock { (listings[directory], base) }
+        if let cached { return cached }
+        let (service, volume) = (self.service, self.volume)
         let listed = try Bridge.wait { try await service.list(directory, in: volume, version: version) }
         lock.withLock {
+            // A reload while this was fetched moved the base on: keep the answer out of the new cache.
+            guard base == version else { return }
             listings[directory] = listed
             for entry in listed { entries[entry.path] = entry }
         }
@@ -341,12 +374,13 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     }
 
     private func entry(at path: VolumePath) throws -> Entry {
-        if let cached = lock.withLock({ entries[path] }) { return cached }
-        let (service, volume, version) = (self.service, self.volume, self.version)
+        let (cached, version) = lock.withLock { (entries[path], base) }
+        if let cached { return cached }
+        let (service, volume) = (self.service, self.volume)
         guard let entry = try Bridge.wait({ try await service.entry(at: path, in: volume, version: version) }) else {
             throw FUSEError.notFound
         }
-        lock.withLock { entries[path] = entry }
+        lock.withLock { if base == version { entries[path] = entry } }
         return entry
     }
 
@@ -420,6 +454,11 @@ final class NodeTable: @unchecked Sendable {
     func path(of node: UInt64) throws -> VolumePath {
         guard let path = lock.withLock({ paths[node] }) else { throw FUSEError.notFound }
         return path
+    }
+
+    /// The number of `path` if the kernel may know it.
+    func existing(_ path: VolumePath) -> UInt64? {
+        lock.withLock { numbers[path] }
     }
 
     /// The number of `path`, made if needed, without counting a lookup (for directory listings).
@@ -502,7 +541,17 @@ final class BlockCache: @unchecked Sendable {
 enum Bridge {
     final class Box<T>: @unchecked Sendable { var result: Result<T, any Error>? }
 
+    /// Runs `body` and waits for it, for a file system operation: store errors become errnos.
     static func wait<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        do {
+            return try run(body)
+        } catch let error as SiloError {
+            throw FUSEError(errno(for: error.code))
+        }
+    }
+
+    /// Runs `body` and waits for it, passing its errors on as they are.
+    static func run<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = Box<T>()
         let done = DispatchSemaphore(value: 0)
         Task {
@@ -510,11 +559,7 @@ enum Bridge {
             done.signal()
         }
         done.wait()
-        do {
-            return try box.result!.get()
-        } catch let error as SiloError {
-            throw FUSEError(errno(for: error.code))
-        }
+        return try box.result!.get()
     }
 
     /// The errno a program sees for each store error.

@@ -101,13 +101,14 @@ struct Mount: AsyncParsableCommand {
                 throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(mounted.rawValue)")
             }
             fileSystem = try VolumeFileSystem(
-                service: service, volume: name, version: mounted, scratch: readOnly ? nil : scratch
+                service: service, volume: name, version: mounted, scratch: readOnly ? nil : runtime + "/scratch"
             )
 
             var options = FUSESession.Options()
             options.source = "silo:\(name)"
             options.readOnly = readOnly
             session = FUSESession(fileSystem: fileSystem!, mountPoint: path, options: options)
+            fileSystem!.invalidator = session
             do {
                 try session.mount()
             } catch let error as FUSEError {
@@ -120,6 +121,16 @@ struct Mount: AsyncParsableCommand {
         } catch {
             try? await service.close()
             throw ExitStatus.fail(error)
+        }
+        var control: Int32 = -1
+        if let fileSystem, fileSystem.writable {
+            do {
+                control = try Self.startControl(fileSystem, runtime: runtime, mountPoint: session.mountPoint, volume: name)
+            } catch {
+                session.unmount()
+                try? await service.close()
+                throw ExitStatus.fail(error)
+            }
         }
         // One line on stdout once the mount is usable: the detaching parent (or a script) waits for it.
         Output.line("mounted '\(name)' version \(mounted.rawValue) at \(session.mountPoint) (pid \(getpid()))")
@@ -149,12 +160,41 @@ struct Mount: AsyncParsableCommand {
                 Data("silo: \(changed) changed path(s) in \(session.mountPoint) were not committed and are discarded\n".utf8)
             )
         }
-        try? FileManager.default.removeItem(atPath: scratch)
+        if control >= 0 { close(control) }
+        try? FileManager.default.removeItem(atPath: runtime)
         try? await service.close()
     }
 
-    /// Where a writable mount keeps its local changes while it runs.
-    private var scratch: String { SiloEnvironment.home + "/mounts/\(getpid())" }
+    /// Where a writable mount keeps its local changes, its control socket and its record while it runs.
+    private var runtime: String { SiloEnvironment.home + "/mounts/\(getpid())" }
+
+    /// Answers `silo volume commit` (and reload) for this mount over a socket in `runtime`, and records
+    /// where to find it.
+    static func startControl(_ fileSystem: VolumeFileSystem, runtime: String, mountPoint: String, volume: VolumeName) throws -> Int32 {
+        let socket = runtime + "/control.sock"
+        let listener = try MountControl.serve(at: socket) { request in
+            do {
+                switch request.action {
+                case "commit":
+                    let pending = fileSystem.changedPaths
+                    let result = try fileSystem.commit(author: request.author ?? SiloEnvironment.author)
+                    return MountControl.Answer(version: result?.version.version.rawValue, changedPaths: result == nil ? 0 : pending)
+                case "reload":
+                    let version = try fileSystem.reload()
+                    return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
+                default:
+                    throw SiloError(.invalidArgument, "a mount answers 'commit' and 'reload', not '\(request.action)'")
+                }
+            } catch let error as SiloError {
+                return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(error))
+            } catch {
+                return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(SiloError(.io, "\(error)")))
+            }
+        }
+        let record = MountControl.Record(mountPoint: mountPoint, volume: volume.rawValue, pid: getpid(), socket: socket)
+        try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: runtime + "/mount.json"))
+        return listener
+    }
 }
 
 struct Umount: AsyncParsableCommand {

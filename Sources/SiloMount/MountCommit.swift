@@ -1,0 +1,51 @@
+import Foundation
+import SiloClient
+import SiloCore
+import SiloFUSE
+
+extension VolumeFileSystem {
+    /// Commits this mount's uncommitted changes as one new version of the volume and returns it, or
+    /// nil when there is nothing to commit.
+    ///
+    /// Only the changed paths are read: new and rewritten files are hashed and their missing blocks
+    /// uploaded; renamed base files travel as references to the blocks they already have. The mount
+    /// stays usable throughout, and files open for writing are taken as written so far. The commit
+    /// applies on top of the volume's latest version (last writer wins per path); this mount's view
+    /// does not change: other writers' commits show only after a reload.
+    public func commit(author: String) throws -> CommitResult? {
+        guard let overlay else {
+            throw SiloError(.invalidArgument, "this mount is read-only; there is nothing to commit")
+        }
+        let changed = overlay.dirtyItems()
+        guard !changed.isEmpty else { return nil }
+        let locals = changed.compactMap { _, item -> String? in
+            if case .file(let local) = item.kind { return local }
+            return nil
+        }
+        let service = self.service
+        let uploaded = try Bridge.run { try await Uploader(service: service, workers: 2).uploadContents(of: locals) }
+        var changes: [Change] = []
+        for (path, item) in changed {
+            if item.replaces { changes.append(.removeIfPresent(path)) }
+            switch item.kind {
+            case .deleted:
+                changes.append(.removeIfPresent(path))
+            case .directory:
+                changes.append(.makeDirectory(path, mode: item.mode, mtimeNanoseconds: item.mtime))
+            case .symlink(let target):
+                changes.append(.symlink(path, target: target, mtimeNanoseconds: item.mtime))
+            case .file(let local):
+                guard let file = uploaded[local] else { throw FUSEError.io }
+                changes.append(.put(path, FilePut(content: file.content, size: file.size, mode: item.mode, mtimeNanoseconds: item.mtime)))
+            case .moved(let entry):
+                guard let content = entry.content else { throw FUSEError.io }
+                changes.append(.put(path, FilePut(content: content, size: entry.size, mode: item.mode, mtimeNanoseconds: item.mtime)))
+            }
+        }
+        let (volume, options) = (self.volume, CommitOptions(author: author, commitID: UUID().uuidString))
+        let changeset = Changeset(changes)
+        let result = try Bridge.run { try await service.commit(changeset, to: volume, options: options) }
+        overlay.markCommitted(changed)
+        return result
+    }
+}

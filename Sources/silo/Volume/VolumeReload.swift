@@ -1,0 +1,26 @@
+import ArgumentParser
+import SiloCore
+import SiloMount
+
+struct VolumeReload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Move a mount to its volume's latest version, keeping its uncommitted changes.",
+        discussion: "PATH is the mount point (or a path inside it) of a writable `silo mount`."
+    )
+
+    @Argument(help: "Where the volume is mounted.")
+    var path: String
+
+    func run() async throws {
+        do {
+            let record = try MountControl.find(path, under: SiloEnvironment.home + "/mounts")
+            let answer = try MountControl.send(.init(action: "reload"), to: record.socket)
+            if let error = answer.error { throw error.error }
+            let kept = answer.changedPaths == 0 ? "" : "; \(answer.changedPaths) uncommitted change(s) kept on top"
+            Output.line("\(record.mountPoint) shows version \(answer.version ?? 0) of '\(record.volume)'\(kept)")
+        } catch {
+            throw ExitStatus.fail(error)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import SiloTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writable mounts: commit and reload as the seed's `Volume` has them, through real mounts.
+@Suite struct MountCommitTests {
+    typealias Setup = MountTests.Setup
+
+    static func stop(_ mount: Process) {
+        kill(mount.processIdentifier, SIGTERM)
+        mount.waitUntilExit()
+    }
+
+    @Test(arguments: Store.allCases) func theSeedsReloadExample(_ store: Store) throws {
+        let setup = try Setup(store)
+        _ = try setup.ok("volume", "create", "my-volume")
+        let (a, rootA) = try setup.mount("my-volume", at: "a")
+        let (b, rootB) = try setup.mount("my-volume", at: "b")
+        defer { Self.stop(a); Self.stop(b) }
+
+        // B does not see bar.txt; A writes and commits it; B still does not; B reloads and reads hello.
+        #expect(!FileManager.default.fileExists(atPath: rootB + "/bar.txt"))
+        try "hello".write(toFile: rootA + "/bar.txt", atomically: false, encoding: .utf8)
+        #expect(!FileManager.default.fileExists(atPath: rootB + "/bar.txt"))
+        #expect(try setup.ok("volume", "commit", rootA).stdout.contains("as version 1"))
+        #expect(!FileManager.default.fileExists(atPath: rootB + "/bar.txt"))
+        #expect(try setup.ok("volume", "reload", rootB).stdout.contains("shows version 1"))
+        #expect(try String(contentsOfFile: rootB + "/bar.txt", encoding: .utf8) == "hello")
+
+        // A rewrite of the same length: B's cached pages must go on reload, and only then.
+        try "world".write(toFile: rootA + "/bar.txt", atomically: false, encoding: .utf8)
+        _ = try setup.ok("volume", "commit", rootA)
+        #expect(try String(contentsOfFile: rootB + "/bar.txt", encoding: .utf8) == "hello")
+        // B's own uncommitted change survives its reload.
+        try "mine".write(toFile: rootB + "/mine.txt", atomically: false, encoding: .utf8)
+        #expect(try setup.ok("volume", "reload", rootB).stdout.contains("1 uncommitted change(s) kept"))
+        #expect(try String(contentsOfFile: rootB + "/bar.txt", encoding: .utf8) == "world")
+        #expect(try String(contentsOfFile: rootB + "/mine.txt", encoding: .utf8) == "mine")
+        #expect(try setup.ok("volume", "get", "my-volume", "/bar.txt", "-").stdout == "world")
+    }
+
+    @Test func aCommitTakesAFileStillOpenForWritingAsWrittenSoFar() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "v")
+        let (mount, root) = try setup.mount("v", at: "m")
+        defer { Self.stop(mount) }
+        let fd = open(root + "/log.txt", O_CREAT | O_WRONLY, 0o644)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        #expect(write(fd, "first\n", 6) == 6)
+        #expect(try setup.ok("volume", "commit", root).stdout.contains("as version 1"))
+        #expect(try setup.ok("volume", "get", "v", "/log.txt", "-").stdout == "first\n")
+        #expect(write(fd, "second\n", 7) == 7)
+        #expect(try setup.ok("volume", "commit", root).stdout.contains("as version 2"))
+        #expect(try setup.ok("volume", "get", "v", "/log.txt", "-").stdout == "first\nsecond\n")
+        #expect(try setup.ok("volume", "commit", root).stdout.contains("nothing to commit"))
+    }
+
+    @Test func manyMountsCommittingAtOnceAllLandAndTheLastWriterOfAFileWinsWhole() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "shared")
+        let count = 20
+        var mounts: [(Process, String)] = []
+        for index in 0..<count { mounts.append(try setup.mount("shared", at: "m\(index)")) }
+        defer { for (mount, _) in mounts { Self.stop(mount) } }
+        for (index, (_, root)) in mounts.enumerated() {
+            try Data(pseudoRandomBytes(count: 1000 + index, seed: UInt64(index))).write(to: URL(fileURLWithPath: root + "/own-\(index)"))
+            try "writer \(index) ".appending(String(repeating: "x", count: 100 * index)).write(toFile: root + "/same", atomically: false, encoding: .utf8)
+        }
+        let commits = try mounts.map { try setup.silo.start(["volume", "commit", $0.1]) }
+        for commit in commits {
+            commit.waitUntilExit()
+            #expect(commit.terminationStatus == 0)
+        }
+        let listing = try setup.ok("volume", "ls", "shared", "/", "--json").stdout
+        for index in 0..<count { #expect(listing.contains("\"own-\(index)\"")) }
+        // The last commit's "same" is there whole: one writer's text, at that writer's length.
+        let history = try setup.ok("volume", "history", "shared", "--json").stdout
+        #expect(history.components(separatedBy: "\"version\"").count == count + 2)
+        let same = try setup.ok("volume", "get", "shared", "/same", "-").stdout
+        let writer = Int(same.split(separator: " ")[1])!
+        #expect(same == "writer \(writer) " + String(repeating: "x", count: 100 * writer))
+    }
+
+    @Test func unmountingWithoutACommitDiscardsTheChangesAndSaysHowMany() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "v")
+        let (mount, root) = try setup.mount("v", at: "m")
+        try "a".write(toFile: root + "/a", atomically: false, encoding: .utf8)
+        try "b".write(toFile: root + "/b", atomically: false, encoding: .utf8)
+        Self.stop(mount)
+        #expect(mount.terminationStatus == 0)
+        let log = try String(contentsOfFile: setup.directory.file("m.log"), encoding: .utf8)
+        #expect(log.contains("2 changed path(s)") && log.contains("discarded"))
+        #expect(try setup.ok("volume", "history", "v", "--json").stdout.components(separatedBy: "\"version\"").count == 2)
+    }
+
+    @Test func programsUseAMountAsALocalDisk() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "v")
+        let (mount, root) = try setup.mount("v", at: "m")
+        defer { Self.stop(mount) }
+        let script = """
+            import mmap, os, shutil, sqlite3, sys
+            root = sys.argv[1]
+            with open(f"{root}/data.bin", "wb") as f:
+                f.write(b"\\0" * 65536)
+            with open(f"{root}/data.bin", "r+b") as f:
+                m = mmap.mmap(f.fileno(), 0)
+                m[100:105] = b"hello"
+                m.flush()
+                assert m[100:105] == b"hello"
+                m.close()
+            with open(f"{root}/tmp.json", "w") as f:
+                f.write('{"step": 7}')
+            os.replace(f"{root}/tmp.json", f"{root}/state.json")
+            os.makedirs(f"{root}/junk/a/b")
+            open(f"{root}/junk/a/b/c", "w").write("c")
+            shutil.rmtree(f"{root}/junk")
+            db = sqlite3.connect(f"{root}/rows.db")
+            db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+            db.executemany("INSERT INTO t (name) VALUES (?)", [(f"row {i}",) for i in range(10000)])
+            db.commit()
+            assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 10000
+            db.close()
+            print("ok")
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", script, root]
+        let out = Pipe()
+        python.standardOutput = out
+        try python.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0 && printed == "ok\n")
+        _ = try setup.ok("volume", "commit", root)
+        #expect(try setup.ok("volume", "get", "v", "/state.json", "-").stdout == #"{"step": 7}"#)
+        _ = try setup.ok("volume", "get", "v", "/rows.db", setup.directory.file("rows.db"))
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM t').fetchone()[0])", setup.directory.file("rows.db")]
+        let checked = Pipe()
+        check.standardOutput = checked
+        try check.run()
+        #expect(String(decoding: checked.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "10000\n")
+        check.waitUntilExit()
+        let listing = try setup.ok("volume", "ls", "v", "/").stdout
+        #expect(!listing.contains("junk") && !listing.contains("tmp.json"))
+        let data = try setup.ok("volume", "get", "v", "/data.bin", "-").stdoutBytes
+        #expect(data.count == 65536 && Array(data[100..<105]) == Array("hello".utf8))
+    }
+}
