@@ -154,4 +154,32 @@ import Glibc
         let data = try setup.ok("volume", "get", "v", "/data.bin", "-").stdoutBytes
         #expect(data.count == 65536 && Array(data[100..<105]) == Array("hello".utf8))
     }
+
+    @Test func aMountProcessKilledMidCommitLeavesNoStaleMountAndNoHalfVersion() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "v")
+        let big = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 64 * 1024 * 1024)
+        for round in 0..<3 {
+            let (mount, root) = try setup.mount("v", at: "m\(round)")
+            try big.write(to: URL(fileURLWithPath: root + "/big\(round).bin"))
+            let commit = try setup.silo.start(["volume", "commit", root])
+            Thread.sleep(forTimeInterval: [0.05, 0.2, 0.5][round])  // fault injection: when to kill, not synchronisation
+            kill(mount.processIdentifier, SIGKILL)
+            mount.waitUntilExit()
+            commit.waitUntilExit()
+            // The mount's guard detaches it once the process is gone; wait for that, with a deadline.
+            let deadline = Date().addingTimeInterval(10)
+            while MountTests.isMounted(root) && Date() < deadline { usleep(10_000) }
+            #expect(!MountTests.isMounted(root), "a killed mount was left mounted")
+            #expect(FileManager.default.isReadableFile(atPath: root))
+            let listing = try setup.silo.run(["volume", "ls", "v", "/big\(round).bin"])
+            if listing.status == 0 {
+                let copy = setup.directory.file("got\(round)")
+                _ = try setup.ok("volume", "get", "v", "/big\(round).bin", copy)
+                #expect(FileManager.default.contents(atPath: copy) == big, "a committed file must read back whole")
+            } else {
+                #expect(listing.status == 3)
+            }
+        }
+    }
 }

@@ -32,7 +32,10 @@ import Glibc
                 ["mount", volume, point, "--foreground"] + extra, log: directory.file("\(name).log")
             )
             try #require(line.hasPrefix("mounted '\(volume)'"), "silo mount: \(line) \((try? String(contentsOfFile: directory.file("\(name).log"), encoding: .utf8)) ?? "")")
-            return (process, point)
+            // The mount point as the kernel lists it: "… at PATH (pid N)".
+            let at = try #require(line.range(of: " at "))
+            let pid = try #require(line.range(of: " (pid ", options: .backwards))
+            return (process, String(line[at.upperBound..<pid.lowerBound]))
         }
 
         deinit {

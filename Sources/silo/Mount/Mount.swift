@@ -94,6 +94,7 @@ struct Mount: AsyncParsableCommand {
         let session: FUSESession
         let mounted: Version
         var fileSystem: VolumeFileSystem?
+        var guardPipe: Int32 = -1
         do {
             let info = try await service.volume(name)
             mounted = version.map { Version($0) } ?? info.latestVersion
@@ -118,6 +119,7 @@ struct Mount: AsyncParsableCommand {
                 )
             }
             try session.start(threads: 4)
+            guardPipe = try UnmountGuard.start(for: session.mountPoint)
         } catch {
             try? await service.close()
             throw ExitStatus.fail(error)
@@ -161,6 +163,7 @@ struct Mount: AsyncParsableCommand {
             )
         }
         if control >= 0 { close(control) }
+        if guardPipe >= 0 { close(guardPipe) }
         try? FileManager.default.removeItem(atPath: runtime)
         try? await service.close()
     }
