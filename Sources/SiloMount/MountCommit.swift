@@ -16,6 +16,9 @@ extension VolumeFileSystem {
         guard let overlay else {
             throw SiloError(.invalidArgument, "this mount is read-only; there is nothing to commit")
         }
+        // One commit at a time (a background commit and `silo volume commit` may meet).
+        commitLock.lock()
+        defer { commitLock.unlock() }
         let changed = overlay.dirtyItems()
         guard !changed.isEmpty else { return nil }
         let locals = changed.compactMap { _, item -> String? in

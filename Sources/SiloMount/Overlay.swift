@@ -35,6 +35,8 @@ final class Overlay: @unchecked Sendable {
         /// Bumped by every change; a commit clears `dirty` only if nothing changed since it read the item.
         var generation: UInt64 = 0
         var dirty = true
+        /// A commit has carried this path: the volume holds it now, even if the base does not.
+        var committed = false
     }
 
     enum Lookup {
@@ -83,6 +85,7 @@ final class Overlay: @unchecked Sendable {
         lock.withLock {
             for (path, item) in committed where items[path]?.generation == item.generation {
                 items[path]?.dirty = false
+                items[path]?.committed = true
             }
         }
     }
@@ -172,7 +175,13 @@ final class Overlay: @unchecked Sendable {
             generation += 1
             item!.generation = generation
             item!.dirty = true
-            if case .deleted? = items[path]?.kind, !isDeletion(item!) { item!.replaces = true }
+            if let existing = items[path] {
+                if isDeletion(existing) {
+                    if !isDeletion(item!) { item!.replaces = true }
+                } else {
+                    item!.committed = item!.committed || existing.committed
+                }
+            }
         }
         items[path] = item
         if item != nil {
@@ -246,14 +255,16 @@ final class Overlay: @unchecked Sendable {
         }
     }
 
-    /// Removes `path` (and changes recorded beneath it); leaves a marker when the base has the path.
+    /// Removes `path` (and changes recorded beneath it); leaves a marker when the volume may hold the
+    /// path: the base has it, or a commit from this mount carried it.
     func remove(_ path: VolumePath, baseHas: Bool, keepLocal: Bool = false) {
         lock.withLock {
+            let inVolume = baseHas || items[path]?.committed == true
             for (changed, item) in items where changed.isWithin(path) {
                 if !keepLocal, case .file(let local) = item.kind { unlink(local) }
                 set(changed, nil)
             }
-            if baseHas { set(path, Item(kind: .deleted, mode: 0, mtime: 0)) }
+            if inVolume { set(path, Item(kind: .deleted, mode: 0, mtime: 0)) }
         }
     }
 
@@ -263,6 +274,7 @@ final class Overlay: @unchecked Sendable {
             var item = items[source] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
             if case .directory = item.kind { item.kind = .directory(opaque: true) }
             item.replaces = false
+            item.committed = false
             set(target, item)
         }
     }

@@ -31,6 +31,7 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     static let writableSeconds = 1.0
 
     let lock = NSLock()
+    let commitLock = NSLock()
     let nodes = NodeTable()
     private var listings: [VolumePath: [Entry]] = [:]
     private var entries: [VolumePath: Entry] = [:]

@@ -182,4 +182,29 @@ import Glibc
             }
         }
     }
+
+    @Test func backgroundCommitsLandWhileMountedAndOnceMoreAtUnmount() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "v")
+        let (writer, root) = try setup.mount("v", at: "w", "--background-commits", "--commit-interval", "1")
+        try "step 1".write(toFile: root + "/checkpoint", atomically: false, encoding: .utf8)
+        // No commit call: within ten seconds a background commit carries it.
+        let deadline = Date().addingTimeInterval(10)
+        var seen = ""
+        while Date() < deadline {
+            seen = try setup.silo.run(["volume", "get", "v", "/checkpoint", "-"]).stdout
+            if seen == "step 1" { break }
+            usleep(100_000)
+        }
+        #expect(seen == "step 1")
+        // Written just before the mount stops: the commit at unmount carries it.
+        try "step 2".write(toFile: root + "/checkpoint", atomically: false, encoding: .utf8)
+        try "late".write(toFile: root + "/late", atomically: false, encoding: .utf8)
+        Self.stop(writer)
+        #expect(writer.terminationStatus == 0)
+        #expect(try setup.ok("volume", "get", "v", "/checkpoint", "-").stdout == "step 2")
+        #expect(try setup.ok("volume", "get", "v", "/late", "-").stdout == "late")
+        let log = try String(contentsOfFile: setup.directory.file("w.log"), encoding: .utf8)
+        #expect(log.contains("(at unmount)") && !log.contains("discarded"))
+    }
 }

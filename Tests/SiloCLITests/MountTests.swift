@@ -141,10 +141,21 @@ import Glibc
         model.directories = ["base", "base/docs", "base/docs/deep"]
         try model.verify(root)
 
+        // A second mount of the same volume follows through commits and reloads.
+        let (follower, other) = try setup.mount("v", at: "other")
+        defer {
+            kill(follower.processIdentifier, SIGTERM)
+            follower.waitUntilExit()
+        }
         var random = SplitMix(seed: store == .embedded ? 1 : 2)
         for step in 0..<400 {
             try model.applyRandomOperation(root, &random)
             if step % 50 == 49 { try model.verify(root) }
+            if step % 100 == 99 {
+                _ = try setup.ok("volume", "commit", root)
+                _ = try setup.ok("volume", "reload", other)
+                try model.verify(other)
+            }
         }
         try model.verify(root)
     }

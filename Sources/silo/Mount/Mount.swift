@@ -38,6 +38,17 @@ struct Mount: AsyncParsableCommand {
     @Flag(help: "Stay in the foreground until unmounted, SIGTERM or SIGINT.")
     var foreground = false
 
+    @Flag(help: "Commit changes every few seconds while there are any, and once more at unmount.")
+    var backgroundCommits = false
+
+    @Option(help: "Seconds between background commits.")
+    var commitInterval: Double = 5
+
+    func validate() throws {
+        if backgroundCommits && readOnly { throw ValidationError("--background-commits needs a writable mount (no --read-only)") }
+        if commitInterval <= 0 { throw ValidationError("--commit-interval must be positive") }
+    }
+
     func run() async throws {
         let name: VolumeName
         do {
@@ -66,6 +77,7 @@ struct Mount: AsyncParsableCommand {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         child.arguments = ["mount", volume, path, "--foreground"] + (readOnly ? ["--read-only"] : [])
+            + (backgroundCommits ? ["--background-commits", "--commit-interval", "\(commitInterval)"] : [])
             + (version.map { ["--version", "\($0)"] } ?? [])
         let ready = Pipe()
         child.standardOutput = ready
@@ -149,6 +161,14 @@ struct Mount: AsyncParsableCommand {
             source.resume()
             sources.append(source)
         }
+        var timer: (any DispatchSourceTimer)?
+        if backgroundCommits, let fileSystem {
+            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.background-commits"))
+            source.schedule(deadline: .now() + commitInterval, repeating: commitInterval)
+            source.setEventHandler { Self.commitInBackground(fileSystem, when: "background") }
+            source.resume()
+            timer = source
+        }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
                 session.wait()
@@ -157,6 +177,11 @@ struct Mount: AsyncParsableCommand {
         }
         session.unmount()
         for source in sources { source.cancel() }
+        timer?.cancel()
+        if backgroundCommits, let fileSystem {
+            // The last commit, after the mount is gone: nothing can change beneath it any more.
+            Self.commitInBackground(fileSystem, when: "at unmount")
+        }
         if let changed = fileSystem?.changedPaths, changed > 0 {
             FileHandle.standardError.write(
                 Data("silo: \(changed) changed path(s) in \(session.mountPoint) were not committed and are discarded\n".utf8)
@@ -166,6 +191,20 @@ struct Mount: AsyncParsableCommand {
         if guardPipe >= 0 { close(guardPipe) }
         try? FileManager.default.removeItem(atPath: runtime)
         try? await service.close()
+    }
+
+    static func commitInBackground(_ fileSystem: VolumeFileSystem, when: String) {
+        guard fileSystem.changedPaths > 0 else { return }
+        let pending = fileSystem.changedPaths
+        do {
+            if let result = try fileSystem.commit(author: SiloEnvironment.author) {
+                FileHandle.standardError.write(
+                    Data("silo: committed \(pending) changed path(s) as version \(result.version.version.rawValue) (\(when))\n".utf8)
+                )
+            }
+        } catch {
+            FileHandle.standardError.write(Data("silo: \(when) commit failed, will retry: \(error)\n".utf8))
+        }
     }
 
     /// Where a writable mount keeps its local changes, its control socket and its record while it runs.
