@@ -297,15 +297,15 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     func mergedListing(of path: VolumePath) throws -> [Entry] {
         guard let directory = try merged(path) else { throw FUSEError.notFound }
         guard directory.kind == .directory else { throw FUSEError.notADirectory }
+        let hidden = overlay?.hidesBase(below: path) == true
+        var base: [Entry] = []
+        if !hidden, try baseEntry(path)?.kind == .directory { base = try listing(of: path) }
+        let changed = overlay?.children(of: path) ?? []
+        // Unchanged directories (every directory of a read-only mount) are the base's listing as it is.
+        if changed.isEmpty && !hidden { return base }
         var result: [VolumePath: Entry] = [:]
-        if overlay?.hidesBase(below: path) != true, try baseEntry(path)?.kind == .directory {
-            for entry in try listing(of: path) { result[entry.path] = entry }
-        }
-        if let overlay {
-            for child in overlay.children(of: path) {
-                result[child] = try merged(child)
-            }
-        }
+        for entry in base { result[entry.path] = entry }
+        for child in changed { result[child] = try merged(child) }
         return result.values.sorted { $0.path < $1.path }
     }
 
@@ -324,7 +324,13 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
         if path.isRoot { return try entry(at: path) }
         if overlay?.hidesBase(below: path.parent) == true { return nil }
         guard let parent = try baseEntry(path.parent), parent.kind == .directory else { return nil }
-        return try listing(of: path.parent).first { $0.path == path }
+        // The parent's listing holds every child: once it is cached, a name not among the cached
+        // entries is absent (a lookup is a dictionary hit, not a scan of the directory).
+        let listed = try listing(of: path.parent)
+        let (found, cached) = lock.withLock { (entries[path], listings[path.parent] != nil) }
+        if found != nil || cached { return found }
+        // A reload moved the base on while the listing was fetched, so it was not cached.
+        return listed.first { $0.path == path }
     }
 
     private func changeable() throws -> Overlay {

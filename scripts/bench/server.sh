@@ -13,6 +13,7 @@ swift build -c release --product silo >&2
 silo=$PWD/.build/release/silo
 
 source scripts/lib/server.sh
+source scripts/lib/timing.sh
 start_server "$silo" "$(mktemp -d "${BENCH_DIR:-/var/tmp}/silo-bench-server.XXXXXX")"
 work=$work_dir
 
@@ -20,16 +21,6 @@ head -c $((1024 * 1024 * 1024)) /dev/urandom >"$work/big.bin"
 mkdir "$work/small"
 for i in $(seq 0 9999); do head -c 1024 /dev/urandom >"$work/small/f$i"; done
 sync
-
-# seconds COMMAND...: wall time of one run, in seconds.
-seconds() {
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.4f\n", b - a }'
-}
-best() { printf '%s\n' "$@" | sort -g | head -1; }
 
 copy_big() { rm -rf "$work/copy"; cp "$work/big.bin" "$work/copy" && sync; }
 copy_small() { rm -rf "$work/copy"; cp -r "$work/small" "$work/copy" && sync; }
@@ -55,10 +46,6 @@ done
 get_big "$rounds" && cmp "$work/big.bin" "$work/got"
 get_small "$rounds" && diff -r "$work/small" "$work/got" >/dev/null
 
-report() {
-    awk -v what="$1" -v s="$2" -v c="$3" -v bytes="$4" \
-        'BEGIN { printf "%-24s %8.3f s %8.1f MB/s   cp %8.3f s   %.2fx cp time\n", what, s, bytes / s / 1e6, c, s / c }'
-}
 echo "server transfers on loopback, best of $rounds (ratio < 1: faster than cp)"
 report "put 1 GiB file" "$(best "${pb[@]}")" "$(best "${cb[@]}")" $((1024 * 1024 * 1024))
 report "get 1 GiB file" "$(best "${gb[@]}")" "$(best "${cb[@]}")" $((1024 * 1024 * 1024))
