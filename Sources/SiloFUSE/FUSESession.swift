@@ -34,6 +34,7 @@ public final class FUSESession: @unchecked Sendable {
     private var wakeup: (read: Int32, write: Int32) = (-1, -1)
     private var descriptors: [Int32] = []
     private let finished = DispatchGroup()
+    private let directories = OpenDirectories()
     /// The kernel's flags from INIT, once it has arrived.
     public private(set) var kernelMinor: UInt32 = 0
 
@@ -202,27 +203,39 @@ public final class FUSESession: @unchecked Sendable {
                 try reply(fd, request, value: out)
             case FUSE_READLINK.rawValue:
                 reply(fd, request, bytes: Array(try fileSystem.readLink(node).utf8))
-            case FUSE_OPEN.rawValue, FUSE_OPENDIR.rawValue:
+            case FUSE_OPEN.rawValue:
                 let flags = request.argument(fuse_open_in.self)?.flags ?? 0
                 var out = fuse_open_out()
-                if opcode == FUSE_OPEN.rawValue {
-                    let opened = try fileSystem.open(node, flags: Int32(bitPattern: flags))
-                    out.fh = opened.handle
-                    if opened.keepCache { out.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
-                } else {
-                    _ = try fileSystem.attributes(of: node)
-                }
+                let opened = try fileSystem.open(node, flags: Int32(bitPattern: flags))
+                out.fh = opened.handle
+                if opened.keepCache { out.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
+                try reply(fd, request, value: out)
+            case FUSE_OPENDIR.rawValue:
+                // The listing is taken once per pass over an open directory and paged from memory, so
+                // a directory of n names costs one listing, not one per page.
+                _ = try fileSystem.attributes(of: node)
+                var out = fuse_open_out()
+                out.fh = directories.open()
                 try reply(fd, request, value: out)
             case FUSE_READ.rawValue:
                 guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
                 reply(fd, request, bytes: try fileSystem.read(node, handle: read.fh, offset: read.offset, size: Int(read.size)))
             case FUSE_READDIR.rawValue:
                 guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
-                reply(fd, request, bytes: try Self.directoryPage(try fileSystem.listDirectory(node), from: read.offset, size: Int(read.size)))
+                // A read from the start (the first, or after rewinddir) takes the listing afresh.
+                var entries = read.offset == 0 ? nil : directories.entries(read.fh)
+                if entries == nil {
+                    entries = try fileSystem.listDirectory(node)
+                    directories.replace(read.fh, with: entries!)
+                }
+                reply(fd, request, bytes: try Self.directoryPage(entries!, from: read.offset, size: Int(read.size)))
             case FUSE_RELEASE.rawValue:
                 if let release = request.argument(fuse_release_in.self) { fileSystem.release(node, handle: release.fh) }
                 reply(fd, request, bytes: [])
-            case FUSE_RELEASEDIR.rawValue, FUSE_FLUSH.rawValue:
+            case FUSE_RELEASEDIR.rawValue:
+                if let release = request.argument(fuse_release_in.self) { directories.close(release.fh) }
+                reply(fd, request, bytes: [])
+            case FUSE_FLUSH.rawValue:
                 reply(fd, request, bytes: [])
             case FUSE_STATFS.rawValue:
                 var out = fuse_statfs_out()
@@ -478,5 +491,32 @@ public final class FUSESession: @unchecked Sendable {
             index += 1
         }
         return page
+    }
+}
+
+/// Listings of open directories, by handle, from OPENDIR to RELEASEDIR.
+final class OpenDirectories: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next: UInt64 = 1
+    private var listings: [UInt64: [FUSEDirectoryEntry]] = [:]
+
+    func open() -> UInt64 {
+        lock.withLock {
+            let handle = next
+            next += 1
+            return handle
+        }
+    }
+
+    func replace(_ handle: UInt64, with entries: [FUSEDirectoryEntry]) {
+        lock.withLock { listings[handle] = entries }
+    }
+
+    func entries(_ handle: UInt64) -> [FUSEDirectoryEntry]? {
+        lock.withLock { listings[handle] }
+    }
+
+    func close(_ handle: UInt64) {
+        _ = lock.withLock { listings.removeValue(forKey: handle) }
     }
 }
