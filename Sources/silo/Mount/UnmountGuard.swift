@@ -31,17 +31,30 @@ struct UnmountGuard: ParsableCommand {
 
     /// Starts a guard for the mount at `mountPoint`; keep the returned descriptor open for as long as
     /// the mount should live (it closes by itself when this process ends).
+    ///
+    /// Spawned with posix_spawn, not Foundation's Process: the guard outlives any object that would
+    /// watch it, and nothing in this process should wait for it or hold its descriptors.
     static func start(for mountPoint: String) throws -> Int32 {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { throw FUSEError(errno) }
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        child.arguments = ["unmount-guard", mountPoint]
-        child.standardInput = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, ends[0], STDIN_FILENO)
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        var arguments: [UnsafeMutablePointer<CChar>?] = []
+        for argument in ["silo", "unmount-guard", mountPoint] { arguments.append(strdup(argument)) }
+        arguments.append(nil)
+        defer { for argument in arguments { free(argument) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, "/proc/self/exe", &actions, nil, arguments, environ)
+        close(ends[0])
+        guard status == 0 else {
+            close(ends[1])
+            throw FUSEError(status)
+        }
         return ends[1]
     }
 }
