@@ -207,4 +207,53 @@ import Glibc
         let log = try String(contentsOfFile: setup.directory.file("w.log"), encoding: .utf8)
         #expect(log.contains("(at unmount)") && !log.contains("discarded"))
     }
+
+    @Test func aReaderNeverMissesAPathPresentInBothVersionsWhileCommitsAndReloadsRun() throws {
+        let setup = try Setup(.embedded)
+        for index in 0..<40 { try setup.directory.write("base/d\(index % 4)/f\(index)", "v0-\(index)") }
+        _ = try setup.ok("volume", "create", "v")
+        _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
+        let (writer, rootA) = try setup.mount("v", at: "a")
+        let (reader, rootB) = try setup.mount("v", at: "b")
+        defer { Self.stop(writer); Self.stop(reader) }
+
+        // A reader walks every base file of B in a loop while A commits and B reloads.
+        let paths = (0..<40).map { "base/d\($0 % 4)/f\($0)" }
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock()
+            var misses: [String] = []
+            var reads = 0
+            var stop = false
+        }
+        let tally = Tally()
+        let finished = DispatchSemaphore(value: 0)
+        let loop = Thread {
+            defer { finished.signal() }
+            while !tally.lock.withLock({ tally.stop }) {
+                for path in paths {
+                    let data = FileManager.default.contents(atPath: rootB + "/" + path)
+                    tally.lock.withLock {
+                        tally.reads += 1
+                        if data == nil { tally.misses.append(path) }
+                    }
+                }
+            }
+        }
+        loop.start()
+        for round in 1...5 {
+            for index in stride(from: round, to: 40, by: 5) {
+                try "v\(round)-\(index)".write(toFile: rootA + "/" + paths[index], atomically: false, encoding: .utf8)
+            }
+            try "new \(round)".write(toFile: rootA + "/base/new\(round)", atomically: false, encoding: .utf8)
+            _ = try setup.ok("volume", "commit", rootA)
+            _ = try setup.ok("volume", "reload", rootB)
+        }
+        tally.lock.withLock { tally.stop = true }
+        finished.wait()
+        #expect(tally.reads > 40)
+        #expect(tally.misses.isEmpty, "paths present in every version went missing: \(tally.misses.prefix(5))")
+        // After the last reload B shows A's last commit.
+        #expect(try String(contentsOfFile: rootB + "/" + paths[5], encoding: .utf8) == "v5-5")
+        #expect(try String(contentsOfFile: rootB + "/base/new5", encoding: .utf8) == "new 5")
+    }
 }
