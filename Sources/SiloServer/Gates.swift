@@ -21,13 +21,22 @@ actor CommitGate {
 
     /// Refuses new commits from now on and returns when every admitted one has finished.
     func drain() async {
+        beginDraining()
+        await waitUntilDrained()
+    }
+
+    /// Refuses new commits from now on.
+    func beginDraining() {
         draining = true
+    }
+
+    /// Returns when no admitted commit is left (at once if none is in flight).
+    func waitUntilDrained() async {
         guard inFlight > 0 else { return }
         await withCheckedContinuation { drained.append($0) }
     }
 
     var commitsInFlight: Int { inFlight }
-    var isDraining: Bool { draining }
 
     private func resumeDrained() {
         for continuation in drained { continuation.resume() }

@@ -9,13 +9,15 @@ import Testing
         let gate = CommitGate()
         try await gate.enter()
         try await gate.enter()
-        let drained = Task { await gate.drain() }
         // The drain refuses newcomers at once, while two commits are still inside.
-        await waitUntilDraining(gate)
+        await gate.beginDraining()
         await #expect(throws: SiloError.self) { try await gate.enter() }
+        #expect(await gate.commitsInFlight == 2)
+        let drained = Task { await gate.waitUntilDrained() }
         await gate.leave()
         #expect(await gate.commitsInFlight == 1)
         await gate.leave()
+        // Returns only once both admitted commits have left.
         await drained.value
         #expect(await gate.commitsInFlight == 0)
     }
@@ -41,10 +43,5 @@ import Testing
         await #expect(throws: SiloError.self) { try await limiter.acquire("a") }
         await limiter.release("a")
         try await limiter.acquire("a")
-    }
-
-    /// Polls the actor (no sleeping) until the drain task has begun.
-    private func waitUntilDraining(_ gate: CommitGate) async {
-        while await !gate.isDraining { await Task.yield() }
     }
 }
