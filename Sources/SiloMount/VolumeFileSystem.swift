@@ -411,7 +411,13 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
             guard !range.isEmpty else { return [] }
             var result: [UInt8] = []
             result.reserveCapacity(range.count)
-            for index in BlockLayout(blockSize: blockSize).blocks(covering: range) {
+            let covered = BlockLayout(blockSize: blockSize).blocks(covering: range)
+            let service = self.service
+            for ahead in (covered.upperBound + 1)..<min(hashes.count, covered.upperBound + 1 + Self.readAhead) {
+                let hash = hashes[ahead]
+                blocks.prefetch(hash) { try await service.readBlock(hash).bytes }
+            }
+            for index in covered {
                 guard index < hashes.count else { throw FUSEError.io }
                 let block = try self.block(hashes[index])
                 let start = Int64(index) * Int64(blockSize)
@@ -427,12 +433,13 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     }
 
     private func block(_ hash: BlockHash) throws -> [UInt8] {
-        if let bytes = blocks.get(hash) { return bytes }
         let service = self.service
-        let bytes = try Bridge.wait { try await service.readBlock(hash).bytes }
-        blocks.put(hash, bytes)
-        return bytes
+        return try blocks.get(hash) { try Bridge.wait { try await service.readBlock(hash).bytes } }
     }
+
+    /// Blocks fetched in the background past the end of each read: a sequential reader then finds
+    /// the next ones in memory or on their way.
+    static let readAhead = 2
 
     private func attributes(_ entry: Entry, node: UInt64) -> FUSEAttributes {
         FUSEAttributes(
@@ -517,21 +524,61 @@ final class NodeTable: @unchecked Sendable {
     }
 }
 
-/// The last few blocks read, so a run of small kernel reads inside one block fetches it once.
+/// The last few blocks read, so a run of small kernel reads inside one block fetches it once, and the
+/// blocks being fetched, so a read waits for a fetch already under way (a read-ahead) instead of
+/// starting another.
 final class BlockCache: @unchecked Sendable {
     private let lock = NSLock()
     private let capacity: Int
     private var order: [BlockHash] = []
     private var bytes: [BlockHash: [UInt8]] = [:]
+    private var fetching: [BlockHash: DispatchGroup] = [:]
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
-    func get(_ hash: BlockHash) -> [UInt8]? {
-        lock.withLock {
-            guard let found = bytes[hash] else { return nil }
-            order.removeAll { $0 == hash }
-            order.append(hash)
-            return found
+    /// The block, from memory, from a fetch under way, or fetched now with `load`.
+    func get(_ hash: BlockHash, load: () throws -> [UInt8]) throws -> [UInt8] {
+        while true {
+            let state: (found: [UInt8]?, wait: DispatchGroup?) = lock.withLock {
+                if let found = bytes[hash] {
+                    order.removeAll { $0 == hash }
+                    order.append(hash)
+                    return (found, nil)
+                }
+                return (nil, fetching[hash])
+            }
+            if let found = state.found { return found }
+            guard let wait = state.wait else { break }
+            wait.wait()
+            // The fetch ended: the block is here now, or it failed and this read fetches it itself.
+            if let found = lock.withLock({ bytes[hash] }) { return found }
+            break
+        }
+        let block = try load()
+        put(hash, block)
+        return block
+    }
+
+    /// Starts fetching `hash` in the background unless it is here or already on its way.
+    func prefetch(_ hash: BlockHash, load: @escaping @Sendable () async throws -> [UInt8]) {
+        let group: DispatchGroup? = lock.withLock {
+            guard bytes[hash] == nil, fetching[hash] == nil else { return nil }
+            let group = DispatchGroup()
+            group.enter()
+            fetching[hash] = group
+            return group
+        }
+        guard let group else { return }
+        Task {
+            let block = try? await load()
+            lock.withLock {
+                fetching[hash] = nil
+                if let block {
+                    if bytes.updateValue(block, forKey: hash) == nil { order.append(hash) }
+                    while order.count > capacity { bytes[order.removeFirst()] = nil }
+                }
+            }
+            group.leave()
         }
     }
 
