@@ -46,9 +46,8 @@ public final class FUSESession: @unchecked Sendable {
 
     /// Opens `/dev/fuse` and mounts it at ``mountPoint`` with mount(2) (needs CAP_SYS_ADMIN).
     public func mount() throws {
-        guard let resolved = realpath(mountPoint, nil) else { throw FUSEError(errno) }
-        mountPoint = String(cString: resolved)
-        free(resolved)
+        guard let resolved = MountTable.canonical(mountPoint) else { throw FUSEError(errno) }
+        mountPoint = resolved
         device = Glibc.open("/dev/fuse", O_RDWR | O_CLOEXEC)
         guard device >= 0 else { throw FUSEError(errno) }
         var info = stat()

@@ -1,5 +1,6 @@
 import Foundation
 import SiloCore
+import SiloFUSE
 
 #if canImport(Glibc)
 import Glibc
@@ -132,11 +133,9 @@ public enum MountControl {
     /// The record of the mount at `path` (or containing it) among those under `runtime`
     /// (`$SILO_HOME/mounts`), the innermost when mounts nest.
     public static func find(_ path: String, under runtime: String) throws -> Record {
-        guard let resolved = realpath(path, nil) else {
+        guard let target = MountTable.canonical(path) else {
             throw SiloError(.localFile, "\(path): \(String(cString: strerror(errno)))")
         }
-        let target = String(cString: resolved)
-        free(resolved)
         var best: Record?
         for name in (try? FileManager.default.contentsOfDirectory(atPath: runtime)) ?? [] {
             guard let data = FileManager.default.contents(atPath: "\(runtime)/\(name)/mount.json"),

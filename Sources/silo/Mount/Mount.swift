@@ -249,15 +249,10 @@ struct Umount: AsyncParsableCommand {
     var path: String
 
     func run() async throws {
-        guard let resolved = realpath(path, nil) else {
+        guard let mountPoint = MountTable.canonical(path) else {
             throw ExitStatus.fail(SiloError(.localFile, "\(path): \(String(cString: strerror(errno)))"))
         }
-        let mountPoint = String(cString: resolved)
-        free(resolved)
-        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-        let escaped = mountPoint.replacingOccurrences(of: " ", with: "\\040")
-        guard mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().first.map(String.init) == escaped && $0.contains(" fuse.silo ") })
-        else {
+        guard MountTable.hasSiloMount(at: mountPoint) else {
             throw ExitStatus.fail(SiloError(.invalidArgument, "\(mountPoint) is not a silo mount"))
         }
         guard umount2(mountPoint, Int32(MNT_DETACH)) == 0 else {

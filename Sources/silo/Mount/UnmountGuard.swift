@@ -22,9 +22,7 @@ struct UnmountGuard: ParsableCommand {
             let count = read(STDIN_FILENO, &byte, 1)
             if count == 0 || (count < 0 && errno != EINTR) { break }
         }
-        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-        let escaped = mountPoint.replacingOccurrences(of: " ", with: "\\040")
-        if mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().first.map(String.init) == escaped && $0.contains(" fuse.silo ") }) {
+        if MountTable.hasSiloMount(at: mountPoint) {
             _ = umount2(mountPoint, Int32(MNT_DETACH))
         }
     }
