@@ -3,16 +3,23 @@ import SiloClient
 import SiloCore
 import SiloFUSE
 
+/// What a commit from a mount made.
+public struct MountCommit: Sendable {
+    public var result: CommitResult
+    /// The changed paths it carried.
+    public var changedPaths: Int
+}
+
 extension VolumeFileSystem {
-    /// Commits this mount's uncommitted changes as one new version of the volume and returns it, or
-    /// nil when there is nothing to commit.
+    /// Commits this mount's uncommitted changes as one new version of the volume and returns it with
+    /// the number of changed paths it carried, or nil when there is nothing to commit.
     ///
     /// Only the changed paths are read: new and rewritten files are hashed and their missing blocks
     /// uploaded; renamed base files travel as references to the blocks they already have. The mount
     /// stays usable throughout, and files open for writing are taken as written so far. The commit
     /// applies on top of the volume's latest version (last writer wins per path); this mount's view
     /// does not change: other writers' commits show only after a reload.
-    public func commit(author: String) throws -> CommitResult? {
+    public func commit(author: String) throws -> MountCommit? {
         guard let overlay else {
             throw SiloError(.invalidArgument, "this mount is read-only; there is nothing to commit")
         }
@@ -49,6 +56,6 @@ extension VolumeFileSystem {
         let changeset = Changeset(changes)
         let result = try Bridge.run { try await service.commit(changeset, to: volume, options: options) }
         overlay.markCommitted(changed)
-        return result
+        return MountCommit(result: result, changedPaths: changed.count)
     }
 }

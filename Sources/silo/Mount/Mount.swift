@@ -194,12 +194,11 @@ struct Mount: AsyncParsableCommand {
     }
 
     static func commitInBackground(_ fileSystem: VolumeFileSystem, when: String) {
-        guard fileSystem.changedPaths > 0 else { return }
-        let pending = fileSystem.changedPaths
         do {
-            if let result = try fileSystem.commit(author: SiloEnvironment.author) {
+            if let commit = try fileSystem.commit(author: SiloEnvironment.author) {
+                let version = commit.result.version.version.rawValue
                 FileHandle.standardError.write(
-                    Data("silo: committed \(pending) changed path(s) as version \(result.version.version.rawValue) (\(when))\n".utf8)
+                    Data("silo: committed \(commit.changedPaths) changed path(s) as version \(version) (\(when))\n".utf8)
                 )
             }
         } catch {
@@ -218,9 +217,8 @@ struct Mount: AsyncParsableCommand {
             do {
                 switch request.action {
                 case "commit":
-                    let pending = fileSystem.changedPaths
-                    let result = try fileSystem.commit(author: request.author ?? SiloEnvironment.author)
-                    return MountControl.Answer(version: result?.version.version.rawValue, changedPaths: result == nil ? 0 : pending)
+                    let commit = try fileSystem.commit(author: request.author ?? SiloEnvironment.author)
+                    return MountControl.Answer(version: commit?.result.version.version.rawValue, changedPaths: commit?.changedPaths ?? 0)
                 case "reload":
                     let version = try fileSystem.reload()
                     return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
