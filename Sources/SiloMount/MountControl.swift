@@ -130,6 +130,15 @@ public enum MountControl {
         return address
     }
 
+    /// Sends `request` to the mount at (or containing) `path`, found under `runtime`, and returns its
+    /// record and answer; an answer that carries an error is thrown as that error.
+    public static func ask(_ request: Request, mountAt path: String, runtime: String) throws -> (Record, Answer) {
+        let record = try find(path, under: runtime)
+        let answer = try send(request, to: record.socket)
+        if let error = answer.error { throw error.error }
+        return (record, answer)
+    }
+
     /// The record of the mount at `path` (or containing it) among those under `runtime`
     /// (`$SILO_HOME/mounts`), the innermost when mounts nest.
     public static func find(_ path: String, under runtime: String) throws -> Record {

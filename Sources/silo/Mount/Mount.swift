@@ -207,7 +207,7 @@ struct Mount: AsyncParsableCommand {
     }
 
     /// Where a writable mount keeps its local changes, its control socket and its record while it runs.
-    private var runtime: String { SiloEnvironment.home + "/mounts/\(getpid())" }
+    private var runtime: String { SiloEnvironment.mounts + "/\(getpid())" }
 
     /// Answers `silo volume commit` (and reload) for this mount over a socket in `runtime`, and records
     /// where to find it.

@@ -38,6 +38,9 @@ enum SiloEnvironment {
         return NSHomeDirectory() + "/.local/share/silo"
     }
 
+    /// Where running mounts keep their runtime directories (`PID/`: changes, control socket, record).
+    static var mounts: String { home + "/mounts" }
+
     /// Recorded as the author of each commit: `user@host`.
     static var author: String {
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()

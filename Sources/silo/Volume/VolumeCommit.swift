@@ -18,9 +18,9 @@ struct VolumeCommit: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let record = try MountControl.find(path, under: SiloEnvironment.home + "/mounts")
-            let answer = try MountControl.send(.init(action: "commit", author: SiloEnvironment.author), to: record.socket)
-            if let error = answer.error { throw error.error }
+            let (record, answer) = try MountControl.ask(
+                .init(action: "commit", author: SiloEnvironment.author), mountAt: path, runtime: SiloEnvironment.mounts
+            )
             if let version = answer.version {
                 Output.line("committed \(answer.changedPaths) changed path(s) in \(record.mountPoint) as version \(version) of '\(record.volume)'")
             } else {

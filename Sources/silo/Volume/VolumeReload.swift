@@ -14,9 +14,7 @@ struct VolumeReload: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let record = try MountControl.find(path, under: SiloEnvironment.home + "/mounts")
-            let answer = try MountControl.send(.init(action: "reload"), to: record.socket)
-            if let error = answer.error { throw error.error }
+            let (record, answer) = try MountControl.ask(.init(action: "reload"), mountAt: path, runtime: SiloEnvironment.mounts)
             let kept = answer.changedPaths == 0 ? "" : "; \(answer.changedPaths) uncommitted change(s) kept on top"
             Output.line("\(record.mountPoint) shows version \(answer.version ?? 0) of '\(record.volume)'\(kept)")
         } catch {
