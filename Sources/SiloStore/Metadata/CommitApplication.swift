@@ -112,32 +112,35 @@ struct CommitApplication {
                 set(path, directoryEntry(path, mode: mode, mtime: mtime))
             }
         case .removeIfPresent(let path):
-            guard !path.isRoot else {
-                throw SiloError(.invalidArgument, "cannot remove the root of volume '\(volume.info.name)'; delete the volume instead")
-            }
-            guard let entry = slot(path).entry else { return }
-            if entry.kind == .directory {
-                for child in try await descendants(of: path) { remove(child) }
-            }
-            remove(path)
+            try await removeTree(path, recursive: true, ifAbsent: {})
         case .remove(let path, let recursive, let precondition):
             check(precondition, at: path)
-            guard !path.isRoot else {
-                throw SiloError(.invalidArgument, "cannot remove the root of volume '\(volume.info.name)'; delete the volume instead")
-            }
-            guard let entry = slot(path).entry else {
+            let name = volume.info.name
+            try await removeTree(path, recursive: recursive) {
                 if precondition != nil { return }  // already recorded as a conflict
-                throw SiloError(.pathNotFound, "cannot remove \(path): it does not exist in volume '\(volume.info.name)'")
+                throw SiloError(.pathNotFound, "cannot remove \(path): it does not exist in volume '\(name)'")
             }
-            if entry.kind == .directory {
-                let inside = try await descendants(of: path)
-                if !inside.isEmpty && !recursive {
-                    throw SiloError(.directoryNotEmpty, "cannot remove \(path): the directory is not empty; remove it recursively (`silo volume rm -r`)")
-                }
-                for child in inside { remove(child) }
-            }
-            remove(path)
         }
+    }
+
+    /// Removes `path` and, for a directory, what it holds now (only when `recursive`, or if it is
+    /// empty); runs `ifAbsent` when nothing is there.
+    private mutating func removeTree(_ path: VolumePath, recursive: Bool, ifAbsent: () throws -> Void) async throws {
+        guard !path.isRoot else {
+            throw SiloError(.invalidArgument, "cannot remove the root of volume '\(volume.info.name)'; delete the volume instead")
+        }
+        guard let entry = slot(path).entry else {
+            try ifAbsent()
+            return
+        }
+        if entry.kind == .directory {
+            let inside = try await descendants(of: path)
+            if !inside.isEmpty && !recursive {
+                throw SiloError(.directoryNotEmpty, "cannot remove \(path): the directory is not empty; remove it recursively (`silo volume rm -r`)")
+            }
+            for child in inside { remove(child) }
+        }
+        remove(path)
     }
 
     private mutating func check(_ precondition: Precondition?, at path: VolumePath) {
