@@ -277,4 +277,25 @@ import Testing
         #expect((parsed?["openapi"] as? String)?.hasPrefix("3.") == true)
         #expect(try await get("/v1/volumes").0 == 401)
     }
+
+    @Test func aBlockDamagedOnTheServersDiskIsAnErrorNeverBadData() throws {
+        let setup = try Setup()
+        let bytes = pseudoRandomBytes(count: 100_000, seed: 8)
+        try setup.directory.write("f.bin", bytes)
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try setup.silo.run(["volume", "put", "v", setup.directory.file("f.bin")]).status == 0)
+        // Flip one byte of the block file the server keeps (blocks/WORKSPACE/ab/HASH).
+        let blocks = setup.server.dataDirectory + "/blocks/default"
+        let shard = try #require(try FileManager.default.contentsOfDirectory(atPath: blocks).first)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: blocks + "/" + shard).first)
+        let path = blocks + "/" + shard + "/" + name
+        var damaged = try #require(FileManager.default.contents(atPath: path))
+        damaged[damaged.count / 2] ^= 0xFF
+        try damaged.write(to: URL(fileURLWithPath: path))
+
+        let got = try setup.silo.run(["volume", "get", "v", "/f.bin", setup.directory.file("copy.bin")])
+        #expect(got.status == 5, "\(got.stderr)")
+        #expect(got.stderr.contains("corrupt"))
+        #expect(!FileManager.default.fileExists(atPath: setup.directory.file("copy.bin")))
+    }
 }
