@@ -71,10 +71,17 @@ public struct FUSEOpened: Sendable, Equatable {
     public var handle: UInt64
     /// Keep pages cached from earlier opens (the file has not changed since).
     public var keepCache: Bool
+    /// A descriptor of a local regular file that holds this file's bytes (opened for writing too if
+    /// the open may write). The session hands it to the kernel, which then reads and writes it
+    /// directly, without a request per read (passthrough), when the connection allows it; either
+    /// way the session closes the descriptor. The file system must still answer reads and writes of
+    /// the handle, for opens that are not passed through.
+    public var backingFile: Int32?
 
-    public init(handle: UInt64, keepCache: Bool) {
+    public init(handle: UInt64, keepCache: Bool, backingFile: Int32? = nil) {
         self.handle = handle
         self.keepCache = keepCache
+        self.backingFile = backingFile
     }
 }
 

@@ -16,11 +16,14 @@ public final class FUSESession: @unchecked Sendable {
         public var allowOther = true
         /// Largest write the kernel sends in one request, and the read size it asks for.
         public var maxWrite = 1 << 20
+        /// Ask for passthrough (Linux 6.9+): opens the file system gives a backing file are then read
+        /// and written by the kernel directly. It needs CAP_SYS_ADMIN; without it opens are served.
+        public var passthrough = true
         public init() {}
     }
 
-    /// The protocol version this implementation speaks (7.38: the machine's kernel headers).
-    static let protocolMinor: UInt32 = 38
+    /// The protocol version this implementation speaks: 7.40, the first with passthrough.
+    static let protocolMinor: UInt32 = 40
 
     /// Where the file system is mounted: the absolute path without symlinks or repeated slashes.
     public private(set) var mountPoint: String
@@ -35,8 +38,30 @@ public final class FUSESession: @unchecked Sendable {
     private var descriptors: [Int32] = []
     private let finished = DispatchGroup()
     private let directories = OpenDirectories()
+    private let files = OpenFiles()
     /// The kernel's flags from INIT, once it has arrived.
     public private(set) var kernelMinor: UInt32 = 0
+    /// Whether opens with a backing file pass through: the kernel agreed at INIT, and registering a
+    /// backing file has not been refused (it is, with EPERM, without CAP_SYS_ADMIN).
+    public var passthroughEnabled: Bool { lock.withLock { passthrough } }
+    private var passthrough = false
+    /// How many opens are passed through to backing files now.
+    public var passthroughOpens: Int { files.passthroughOpens }
+
+    /// What the session has done so far, for status reports.
+    public struct Counters: Sendable, Equatable {
+        /// File opens handed to the kernel with a backing file, and opens the file system served.
+        public var passedThroughOpens: Int
+        public var servedOpens: Int
+        /// Bytes of file data the file system answered reads with (passed-through reads are not seen).
+        public var bytesServed: Int
+    }
+
+    public var counters: Counters {
+        let opens = files.openCounts
+        return Counters(passedThroughOpens: opens.passedThrough, servedOpens: opens.served, bytesServed: lock.withLock { bytesServed })
+    }
+    private var bytesServed = 0
 
     public init(fileSystem: any FUSEFileSystem, mountPoint: String, options: Options = Options()) {
         self.fileSystem = fileSystem
@@ -204,11 +229,8 @@ public final class FUSESession: @unchecked Sendable {
                 reply(fd, request, bytes: Array(try fileSystem.readLink(node).utf8))
             case FUSE_OPEN.rawValue:
                 let flags = request.argument(fuse_open_in.self)?.flags ?? 0
-                var out = fuse_open_out()
                 let opened = try fileSystem.open(node, flags: Int32(bitPattern: flags))
-                out.fh = opened.handle
-                if opened.keepCache { out.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
-                try reply(fd, request, value: out)
+                try reply(fd, request, value: try openOut(node, opened))
             case FUSE_OPENDIR.rawValue:
                 // The listing is taken once per pass over an open directory and paged from memory, so
                 // a directory of n names costs one listing, not one per page.
@@ -218,7 +240,9 @@ public final class FUSESession: @unchecked Sendable {
                 try reply(fd, request, value: out)
             case FUSE_READ.rawValue:
                 guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
-                reply(fd, request, bytes: try fileSystem.read(node, handle: read.fh, offset: read.offset, size: Int(read.size)))
+                let bytes = try fileSystem.read(node, handle: try handle(read.fh), offset: read.offset, size: Int(read.size))
+                lock.withLock { bytesServed += bytes.count }
+                reply(fd, request, bytes: bytes)
             case FUSE_READDIR.rawValue:
                 guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
                 // A read from the start (the first, or after rewinddir) takes the listing afresh.
@@ -229,7 +253,11 @@ public final class FUSESession: @unchecked Sendable {
                 }
                 reply(fd, request, bytes: try Self.directoryPage(entries!, from: read.offset, size: Int(read.size)))
             case FUSE_RELEASE.rawValue:
-                if let release = request.argument(fuse_release_in.self) { fileSystem.release(node, handle: release.fh) }
+                if let release = request.argument(fuse_release_in.self),
+                    let file = files.release(release.fh, unregister: { _ = silo_fuse_backing_close(device, $0) })
+                {
+                    fileSystem.release(node, handle: file.handle)
+                }
                 reply(fd, request, bytes: [])
             case FUSE_RELEASEDIR.rawValue:
                 if let release = request.argument(fuse_release_in.self) { directories.close(release.fh) }
@@ -251,7 +279,9 @@ public final class FUSESession: @unchecked Sendable {
             case FUSE_SETATTR.rawValue:
                 guard let input = request.argument(fuse_setattr_in.self) else { throw FUSEError(EINVAL) }
                 var out = fuse_attr_out()
-                Self.fill(&out.attr, try fileSystem.setAttributes(of: node, Self.changes(input)))
+                var changes = Self.changes(input)
+                if let kernelHandle = changes.handle { changes.handle = try handle(kernelHandle) }
+                Self.fill(&out.attr, try fileSystem.setAttributes(of: node, changes))
                 Self.setTimeout(fileSystem.attributeTimeout(of: node), &out.attr_valid, &out.attr_valid_nsec)
                 try reply(fd, request, value: out)
             case FUSE_CREATE.rawValue:
@@ -261,9 +291,7 @@ public final class FUSESession: @unchecked Sendable {
                 let (entry, opened) = try fileSystem.create(
                     parent: node, name: name, mode: input.mode & ~input.umask, flags: Int32(bitPattern: input.flags)
                 )
-                var open = fuse_open_out()
-                open.fh = opened.handle
-                if opened.keepCache { open.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
+                let open = try openOut(entry.attributes.node, opened)
                 var payload = withUnsafeBytes(of: Self.entryOut(entry)) { Array($0) }
                 withUnsafeBytes(of: open) { payload += $0 }
                 reply(fd, request, bytes: payload)
@@ -274,6 +302,7 @@ public final class FUSESession: @unchecked Sendable {
                 let (entry, opened) = try fileSystem.create(
                     parent: node, name: name, mode: input.mode & ~input.umask, flags: O_WRONLY
                 )
+                if let backing = opened.backingFile { Glibc.close(backing) }
                 fileSystem.release(entry.attributes.node, handle: opened.handle)
                 try reply(fd, request, value: Self.entryOut(entry))
             case FUSE_MKDIR.rawValue:
@@ -304,11 +333,11 @@ public final class FUSESession: @unchecked Sendable {
                 guard request.body.count >= start + Int(input.size) else { throw FUSEError(EINVAL) }
                 let data = UnsafeRawBufferPointer(rebasing: request.body[(request.body.startIndex + start)..<(request.body.startIndex + start + Int(input.size))])
                 var out = fuse_write_out()
-                out.size = UInt32(try fileSystem.write(node, handle: input.fh, offset: input.offset, bytes: data))
+                out.size = UInt32(try fileSystem.write(node, handle: try handle(input.fh), offset: input.offset, bytes: data))
                 try reply(fd, request, value: out)
             case FUSE_FSYNC.rawValue:
-                let handle = request.argument(fuse_fsync_in.self)?.fh ?? 0
-                try fileSystem.fsync(node, handle: handle)
+                let kernelHandle = request.argument(fuse_fsync_in.self)?.fh ?? 0
+                try fileSystem.fsync(node, handle: try handle(kernelHandle))
                 reply(fd, request, bytes: [])
             case FUSE_LINK.rawValue:
                 throw FUSEError(EPERM)
@@ -333,10 +362,18 @@ public final class FUSESession: @unchecked Sendable {
         kernelMinor = min(input.minor, Self.protocolMinor)
         out.minor = kernelMinor
         let offered = UInt64(input.flags) | (input.flags & UInt32(FUSE_INIT_EXT) != 0 ? UInt64(input.flags2) << 32 : 0)
-        let wanted: UInt64 =
+        // No writeback cache: the kernel turns passthrough off when both are asked for, and a commit
+        // must see every write that returned, which a writeback cache would still hold back.
+        var wanted: UInt64 =
             UInt64(FUSE_ASYNC_READ) | UInt64(FUSE_BIG_WRITES) | UInt64(FUSE_MAX_PAGES) | UInt64(FUSE_PARALLEL_DIROPS)
             | UInt64(FUSE_CACHE_SYMLINKS) | UInt64(FUSE_INIT_EXT)
+        if options.passthrough { wanted |= SILO_FUSE_PASSTHROUGH }
         let flags = offered & wanted
+        if flags & SILO_FUSE_PASSTHROUGH != 0 {
+            // Backing files are plain files on a local disk: one level of stacking.
+            out.unused.0 = 1
+            lock.withLock { passthrough = true }
+        }
         out.flags = UInt32(truncatingIfNeeded: flags)
         out.flags2 = UInt32(truncatingIfNeeded: flags >> 32)
         out.max_readahead = input.max_readahead
@@ -346,6 +383,40 @@ public final class FUSESession: @unchecked Sendable {
         out.congestion_threshold = 48
         out.time_gran = 1
         return out
+    }
+
+    /// The open reply for `opened`, passed through to its backing file when the connection allows.
+    /// An open the kernel could not combine with the node's other opens is released and refused.
+    private func openOut(_ node: UInt64, _ opened: FUSEOpened) throws -> fuse_open_out {
+        var out = fuse_open_out()
+        let decision = files.open(node: node, handle: opened.handle, backingFile: opened.backingFile) { fd in
+            guard lock.withLock({ passthrough }) else { return nil }
+            let id = silo_fuse_backing_open(device, fd)
+            if id > 0 { return id }
+            // Refused for want of privilege (or by the kernel): serve every open from now on.
+            if errno == EPERM { lock.withLock { passthrough = false } }
+            return nil
+        }
+        switch decision {
+        case .busy:
+            fileSystem.release(node, handle: opened.handle)
+            throw FUSEError(ETXTBSY)
+        case .passthrough(let kernelHandle, let backing):
+            // The kernel refuses KEEP_CACHE with passthrough: the pages are the backing file's.
+            out.fh = kernelHandle
+            out.open_flags |= SILO_FOPEN_PASSTHROUGH
+            out.padding = UInt32(bitPattern: backing)
+        case .served(let kernelHandle):
+            out.fh = kernelHandle
+            if opened.keepCache { out.open_flags |= UInt32(FOPEN_KEEP_CACHE) }
+        }
+        return out
+    }
+
+    /// The file system's handle for a handle the kernel sent.
+    private func handle(_ kernelHandle: UInt64) throws -> UInt64 {
+        guard let handle = files.handle(kernelHandle) else { throw FUSEError(EBADF) }
+        return handle
     }
 
     private func forgetBatch(_ request: Request) {

@@ -21,7 +21,15 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
     private let lock = NSLock()
     private var nodes: [UInt64: Node] = [1: Node(name: "", parent: 1, mode: S_IFDIR | 0o755)]
     private var lookups: [UInt64: UInt64] = [:]
+    /// Local files holding some files' bytes, offered to the kernel as passthrough backing files.
+    private var backing: [UInt64: String] = [:]
     private(set) var opened = 0
+    private(set) var reads = 0
+
+    /// Offers `file` as the backing file of `node`'s opens.
+    func back(_ node: UInt64, with file: String) {
+        lock.withLock { backing[node] = file }
+    }
 
     /// Adds a file, directory (bytes nil, target nil) or symlink (target) under `parent`.
     @discardableResult
@@ -83,12 +91,16 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
     func open(_ id: UInt64, flags: Int32) throws -> FUSEOpened {
         guard try node(id).mode & S_IFMT == S_IFREG else { throw FUSEError.isADirectory }
         guard flags & O_ACCMODE == O_RDONLY else { throw FUSEError.readOnly }
-        lock.withLock { opened += 1 }
-        return FUSEOpened(handle: id * 10, keepCache: true)
+        let file = lock.withLock {
+            opened += 1
+            return backing[id]
+        }
+        return FUSEOpened(handle: id * 10, keepCache: true, backingFile: file.map { Glibc.open($0, O_RDONLY | O_CLOEXEC) })
     }
 
     func read(_ id: UInt64, handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8] {
         guard handle == id * 10 else { throw FUSEError(EBADF) }
+        lock.withLock { reads += 1 }
         let bytes = try node(id).bytes
         guard offset < UInt64(bytes.count) else { return [] }
         return Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + size)])
@@ -101,16 +113,72 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
 
 /// A real mount through /dev/fuse (root, as CI runs), read with ordinary system calls.
 @Suite(.serialized) struct FUSESessionTests {
-    func withMount(_ tree: MemoryTree, _ body: (String) throws -> Void) throws {
+    func withMount(_ tree: MemoryTree, options: FUSESession.Options = .init(), _ body: (String) throws -> Void) throws {
+        try withSession(tree, options: options) { session in try body(session.mountPoint) }
+    }
+
+    func withSession(_ tree: MemoryTree, options: FUSESession.Options = .init(), _ body: (FUSESession) throws -> Void) throws {
         let directory = try TemporaryDirectory("silo-fuse")
         defer { directory.remove() }
         let mountPoint = directory.file("mnt")
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let session = FUSESession(fileSystem: tree, mountPoint: mountPoint)
+        let session = FUSESession(fileSystem: tree, mountPoint: mountPoint, options: options)
         try session.mount()
         try session.start(threads: 2)
         defer { session.unmount() }
-        try body(session.mountPoint)
+        try body(session)
+    }
+
+    /// A tree with one 3 MiB file whose bytes are also in a local file offered as its backing file.
+    func backedTree(in directory: TemporaryDirectory) throws -> (MemoryTree, [UInt8]) {
+        let bytes = pseudoRandomBytes(count: 3 * 1024 * 1024 + 11, seed: 21)
+        let tree = MemoryTree()
+        let node = tree.add("model.bin", bytes: bytes)
+        let local = directory.file("model.copy")
+        try Data(bytes).write(to: URL(fileURLWithPath: local))
+        tree.back(node, with: local)
+        return (tree, bytes)
+    }
+
+    @Test func opensWithABackingFilePassThroughAndNoReadReachesTheFileSystem() throws {
+        let directory = try TemporaryDirectory("silo-fuse-backing")
+        defer { directory.remove() }
+        let (tree, bytes) = try backedTree(in: directory)
+        try withSession(tree) { session in
+            let path = session.mountPoint + "/model.bin"
+            // Two opens at once share the node's backing file; both read the whole file.
+            let first = Glibc.open(path, O_RDONLY)
+            let second = Glibc.open(path, O_RDONLY)
+            #expect(first >= 0 && second >= 0)
+            #expect(session.passthroughEnabled)
+            #expect(session.passthroughOpens == 2)
+            for fd in [first, second] {
+                var read = [UInt8](repeating: 0, count: bytes.count + 10)
+                let count = read.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+                #expect(count == bytes.count)
+                #expect(Array(read.prefix(max(0, count))) == bytes)
+                close(fd)
+            }
+            #expect(tree.reads == 0)
+            // The file system's own answers still hold: stat comes from it, not from the backing file.
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_size == bytes.count)
+        }
+    }
+
+    @Test func withoutPassthroughTheSameOpensAreServed() throws {
+        let directory = try TemporaryDirectory("silo-fuse-served")
+        defer { directory.remove() }
+        let (tree, bytes) = try backedTree(in: directory)
+        var options = FUSESession.Options()
+        options.passthrough = false
+        try withSession(tree, options: options) { session in
+            let read = try Data(contentsOf: URL(fileURLWithPath: session.mountPoint + "/model.bin"))
+            #expect(Array(read) == bytes)
+            #expect(!session.passthroughEnabled)
+            #expect(session.passthroughOpens == 0)
+            #expect(tree.reads > 0)
+        }
     }
 
     @Test func aTreeReadsBackThroughTheKernel() throws {
