@@ -10,9 +10,13 @@ import SiloCore
 /// connection, 429, 502–504) with backoff: reads; block uploads, which are idempotent by hash; and
 /// commits, which carry a client-chosen commit id so a retry after a lost answer returns the version
 /// the first attempt made instead of applying twice.
+///
+/// With a ``ContentCache``, blocks read are kept on local disk and read from there next time, by
+/// this process and every other one using the same cache.
 public final class RemoteVolumeService: VolumeService {
     public let baseURL: String
     public let author: String
+    public let cache: ContentCache?
     private let token: String
     private let client: HTTPClient
     private let retry: RetryPolicy
@@ -30,7 +34,9 @@ public final class RemoteVolumeService: VolumeService {
     }
 
     /// `url` is the server's base address, `http://host:port`.
-    public init(url: String, token: String, author: String, retry: RetryPolicy = RetryPolicy()) throws(SiloError) {
+    public init(
+        url: String, token: String, author: String, cache: ContentCache? = nil, retry: RetryPolicy = RetryPolicy()
+    ) throws(SiloError) {
         var base = url.trimmingCharacters(in: .whitespaces)
         while base.hasSuffix("/") { base.removeLast() }
         guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
@@ -42,6 +48,7 @@ public final class RemoteVolumeService: VolumeService {
         self.baseURL = base
         self.token = token
         self.author = author
+        self.cache = cache
         self.retry = retry
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: .seconds(10), read: .seconds(120)),
@@ -117,12 +124,16 @@ public final class RemoteVolumeService: VolumeService {
     }
 
     public func readBlock(_ hash: BlockHash) async throws -> Block {
+        if let cached = cache?.block(hash) { return cached }
         let body = try await send(.GET, "blocks/\(hash.hex)", limit: BlockLayout.allowedBlockSizes.upperBound)
+        let block: Block
         do {
-            return try Block(bytes: Array(buffer: body), expected: hash)
+            block = try Block(bytes: Array(buffer: body), expected: hash)
         } catch {
             throw SiloError(.corruptBlock, "block \(hash.hex) arrived from \(baseURL) with bytes that do not match its hash")
         }
+        cache?.store(block)
+        return block
     }
 
     public func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult {

@@ -35,6 +35,8 @@ extension VolumeFileSystem {
         let service = self.service
         let uploaded = try Bridge.run { try await Uploader(service: service, workers: 2).uploadContents(of: locals) }
         var changes: [Change] = []
+        var carried: [(VolumePath, Overlay.Item)] = []
+        var files: [VolumePath: Overlay.CommittedFile] = [:]
         for (path, item) in changed {
             if item.replaces { changes.append(.removeIfPresent(path)) }
             switch item.kind {
@@ -46,16 +48,30 @@ extension VolumeFileSystem {
                 changes.append(.symlink(path, target: target, mtimeNanoseconds: item.mtime))
             case .file(let local):
                 guard let file = uploaded[local] else { throw FUSEError.io }
-                changes.append(.put(path, FilePut(content: file.content, size: file.size, mode: item.mode, mtimeNanoseconds: item.mtime)))
+                let committed = Overlay.CommittedFile(
+                    content: file.content, mode: item.mode, mtime: overlay.modificationTime(of: local) ?? item.mtime
+                )
+                // A file kept open for writing stays uncommitted (writes may pass it by unseen): if
+                // it is as this mount last committed it, there is nothing new to send.
+                if overlay.lastCommitted(path) == committed {
+                    carried.append((path, item))
+                    continue
+                }
+                files[path] = committed
+                changes.append(.put(path, FilePut(content: file.content, size: file.size, mode: item.mode, mtimeNanoseconds: committed.mtime)))
             case .moved(let entry):
                 guard let content = entry.content else { throw FUSEError.io }
                 changes.append(.put(path, FilePut(content: content, size: entry.size, mode: item.mode, mtimeNanoseconds: item.mtime)))
             }
         }
+        guard !changes.isEmpty else {
+            overlay.markCommitted(carried)
+            return nil
+        }
         let (volume, options) = (self.volume, CommitOptions(author: author, commitID: UUID().uuidString))
         let changeset = Changeset(changes)
         let result = try Bridge.run { try await service.commit(changeset, to: volume, options: options) }
-        overlay.markCommitted(changed)
-        return MountCommit(result: result, changedPaths: changed.count)
+        overlay.markCommitted(changed, files: files)
+        return MountCommit(result: result, changedPaths: changed.count - carried.count)
     }
 }

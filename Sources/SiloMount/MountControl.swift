@@ -10,7 +10,7 @@ import Glibc
 /// a Unix socket in the mount's runtime directory, one JSON request and one JSON answer per connection.
 public enum MountControl {
     public struct Request: Codable, Sendable {
-        /// `commit` or `reload`.
+        /// `commit`, `reload` or `status`.
         public var action: String
         public var author: String?
         public init(action: String, author: String? = nil) {
@@ -20,15 +20,37 @@ public enum MountControl {
     }
 
     public struct Answer: Codable, Sendable {
-        /// The version the mount now shows (after a reload) or made (after a commit); nil if unchanged.
+        /// The version the mount now shows (after a reload or status) or made (after a commit); nil
+        /// if unchanged.
         public var version: Int64?
-        /// Paths the commit carried, or local changes a reload kept on top.
+        /// Paths the commit carried, or local changes a reload kept on top (or status counts).
         public var changedPaths: Int
+        public var status: Status?
         public var error: API.ErrorBody?
-        public init(version: Int64?, changedPaths: Int, error: API.ErrorBody? = nil) {
+        public init(version: Int64?, changedPaths: Int, status: Status? = nil, error: API.ErrorBody? = nil) {
             self.version = version
             self.changedPaths = changedPaths
+            self.status = status
             self.error = error
+        }
+    }
+
+    /// What a mount reports of itself.
+    public struct Status: Codable, Sendable, Equatable {
+        public var writable: Bool
+        /// The kernel reads and writes files with a local copy directly (FUSE passthrough).
+        public var passthrough: Bool
+        /// File opens handed to the kernel with a backing file, and opens this mount served itself.
+        public var passedThroughOpens: Int
+        public var servedOpens: Int
+        /// Bytes of file data this mount answered reads with.
+        public var bytesServed: Int
+        public init(writable: Bool, passthrough: Bool, passedThroughOpens: Int, servedOpens: Int, bytesServed: Int) {
+            self.writable = writable
+            self.passthrough = passthrough
+            self.passedThroughOpens = passedThroughOpens
+            self.servedOpens = servedOpens
+            self.bytesServed = bytesServed
         }
     }
 
@@ -155,7 +177,7 @@ public enum MountControl {
             if record.mountPoint.count > (best?.mountPoint.count ?? -1) { best = record }
         }
         guard let best else {
-            throw SiloError(.invalidArgument, "\(target) is not in a writable silo mount (mount one with `silo mount VOLUME PATH`)")
+            throw SiloError(.invalidArgument, "\(target) is not in a silo mount (mount one with `silo mount VOLUME PATH`)")
         }
         return best
     }

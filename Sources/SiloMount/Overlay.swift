@@ -1,3 +1,4 @@
+import CSiloFUSE
 import Foundation
 import SiloCore
 import SiloFUSE
@@ -11,6 +12,10 @@ import Glibc
 ///
 /// File data lives in local files under `scratch/data`, named by a counter, so renames never move
 /// data. A commit reads the changed paths from here and never rescans the volume.
+///
+/// Writes to a local file may pass through the kernel straight to it, unseen here, so a file's size
+/// and modification time are the local file's own, and a file open for writing stays uncommitted
+/// until a commit that starts after its last writer closed it.
 final class Overlay: @unchecked Sendable {
     enum Kind {
         /// Bytes in a local file (created here or copied up from the base on first write).
@@ -28,6 +33,7 @@ final class Overlay: @unchecked Sendable {
     struct Item {
         var kind: Kind
         var mode: UInt32
+        /// For local files, the local file's own time is the one shown and committed.
         var mtime: Int64
         /// The path was removed before this was put there: a commit removes what the volume holds
         /// there first (a file where a directory was, say).
@@ -52,7 +58,10 @@ final class Overlay: @unchecked Sendable {
     private var nextLocal = 0
     private var generation: UInt64 = 0
     private var nextHandle: UInt64 = 1
-    private var handles: [UInt64: Int32] = [:]
+    private var handles: [UInt64: (fd: Int32, local: String, writing: Bool)] = [:]
+    /// Open handles that may write, by local file.
+    private var writers: [String: Int] = [:]
+    private var committedFiles: [VolumePath: CommittedFile] = [:]
 
     init(scratch: String) throws {
         self.scratch = scratch
@@ -80,10 +89,26 @@ final class Overlay: @unchecked Sendable {
         }
     }
 
-    /// Marks the items a commit carried as committed, unless they changed while it ran.
-    func markCommitted(_ committed: [(VolumePath, Item)]) {
+    /// A file as a commit from this mount carried it.
+    struct CommittedFile: Equatable {
+        var content: FileContent
+        var mode: UInt32
+        var mtime: Int64
+    }
+
+    /// The file this mount last committed at `path`, if any.
+    func lastCommitted(_ path: VolumePath) -> CommittedFile? {
+        lock.withLock { committedFiles[path] }
+    }
+
+    /// Marks the items a commit carried as committed, unless they changed while it ran or are open
+    /// for writing (writes that pass through the kernel are not seen here); `files` are the files
+    /// it sent, as sent.
+    func markCommitted(_ committed: [(VolumePath, Item)], files: [VolumePath: CommittedFile] = [:]) {
         lock.withLock {
+            committedFiles.merge(files) { $1 }
             for (path, item) in committed where items[path]?.generation == item.generation {
+                if case .file(let local) = item.kind, writers[local, default: 0] > 0 { continue }
                 items[path]?.dirty = false
                 items[path]?.committed = true
             }
@@ -145,8 +170,13 @@ final class Overlay: @unchecked Sendable {
             return nil
         case .file(let local):
             var info = stat()
-            let size = stat(local, &info) == 0 ? Int64(info.st_size) : 0
-            return Entry(path: path, kind: .file, size: size, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty)
+            guard stat(local, &info) == 0 else {
+                return Entry(path: path, kind: .file, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty)
+            }
+            return Entry(
+                path: path, kind: .file, size: Int64(info.st_size), mode: item.mode, mtimeNanoseconds: Self.mtime(info),
+                version: .empty
+            )
         case .moved(let base):
             var entry = base
             entry.path = path
@@ -214,27 +244,60 @@ final class Overlay: @unchecked Sendable {
         return local
     }
 
-    /// Makes `path` a local file with `entry`'s bytes, read through `fetch` a block's worth at a time.
-    func copyUp(_ path: VolumePath, entry: Entry, fetch: (Range<Int64>) throws -> [UInt8]) throws {
+    /// Makes `path` a local file with `entry`'s bytes: copied from `copy` (a local file holding them)
+    /// when given, else read through `fetch` a block's worth at a time.
+    func copyUp(_ path: VolumePath, entry: Entry, from copy: String?, fetch: (Range<Int64>) throws -> [UInt8]) throws {
         let local = try makeLocal()
         let fd = Glibc.open(local, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FUSEError(errno) }
         defer { Glibc.close(fd) }
-        let step = Int64(8 * 1024 * 1024)
-        var offset: Int64 = 0
-        while offset < entry.size {
-            let bytes = try fetch(offset..<min(entry.size, offset + step))
-            let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-            guard written == bytes.count else { throw FUSEError(written < 0 ? errno : EIO) }
-            offset += Int64(bytes.count)
+        if let copy, try Self.copyFile(copy, to: fd, size: entry.size) {
+        } else {
+            let step = Int64(8 * 1024 * 1024)
+            var offset: Int64 = 0
+            while offset < entry.size {
+                let bytes = try fetch(offset..<min(entry.size, offset + step))
+                let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+                guard written == bytes.count else { throw FUSEError(written < 0 ? errno : EIO) }
+                offset += Int64(bytes.count)
+            }
         }
+        Self.setTime(fd, entry.mtimeNanoseconds)
         put(path, .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+    }
+
+    /// Copies `size` bytes of `source` into `fd` in the kernel (no user-space copy; a reflink where the
+    /// file system shares extents). False if `source` cannot be opened; the caller then fetches.
+    private static func copyFile(_ source: String, to fd: Int32, size: Int64) throws -> Bool {
+        let input = Glibc.open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { Glibc.close(input) }
+        var copied: Int64 = 0
+        while copied < size {
+            let count = silo_copy_file_range(input, fd, UInt(size - copied))
+            guard count > 0 else {
+                if count < 0 && errno == EINTR { continue }
+                throw FUSEError(count < 0 ? errno : EIO)
+            }
+            copied += Int64(count)
+        }
+        return true
+    }
+
+    private static func setTime(_ fd: Int32, _ nanoseconds: Int64) {
+        let time = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        let times = [time, time]
+        _ = futimens(fd, times)
+    }
+
+    static func mtime(_ info: stat) -> Int64 {
+        Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
     }
 
     func truncate(_ path: VolumePath, to size: UInt64) throws {
         guard let local = localFile(at: path) else { throw FUSEError.io }
         guard Glibc.truncate(local, off_t(size)) == 0 else { throw FUSEError(errno) }
-        touch(path, VolumeFileSystem.now())
+        touch(path)
     }
 
     /// New permission bits or modification time; a base file gets an item that keeps its content.
@@ -242,7 +305,16 @@ final class Overlay: @unchecked Sendable {
         lock.withLock {
             var item = items[path] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
             if let mode { item.mode = mode & 0o7777 }
-            if let mtime { item.mtime = mtime }
+            if let mtime {
+                item.mtime = mtime
+                if case .file(let local) = item.kind {
+                    let fd = Glibc.open(local, O_WRONLY | O_CLOEXEC)
+                    if fd >= 0 {
+                        Self.setTime(fd, mtime)
+                        Glibc.close(fd)
+                    }
+                }
+            }
             set(path, item)
         }
     }
@@ -279,32 +351,41 @@ final class Overlay: @unchecked Sendable {
         }
     }
 
-    private func touch(_ path: VolumePath, _ now: Int64) {
+    /// Records that `path` changed (its bytes did: the local file has the new time itself).
+    private func touch(_ path: VolumePath) {
         lock.withLock {
-            if var item = items[path] {
-                item.mtime = now
-                set(path, item)
-            }
+            if let item = items[path] { set(path, item) }
         }
     }
 
     // MARK: Open files
 
     /// Opens a local file for reading and writing (the kernel checked the caller's access and turns
-    /// appends into writes at the end); `truncate` empties it first.
-    func open(_ local: String, truncate: Bool) throws -> UInt64 {
+    /// appends into writes at the end); `truncate` empties it first. An open that may write keeps
+    /// `path` uncommitted until it is closed.
+    func open(_ local: String, at path: VolumePath, truncate: Bool, writing: Bool) throws -> UInt64 {
         let fd = Glibc.open(local, O_RDWR | O_CLOEXEC | (truncate ? O_TRUNC : 0))
         guard fd >= 0 else { throw FUSEError(errno) }
-        return lock.withLock {
+        let handle = lock.withLock {
             let handle = nextHandle
             nextHandle += 1
-            handles[handle] = fd
+            handles[handle] = (fd, local, writing)
+            if writing { writers[local, default: 0] += 1 }
             return handle
         }
+        if writing || truncate { touch(path) }
+        return handle
+    }
+
+    /// A descriptor of the handle's local file for the kernel to pass reads and writes through to.
+    func backingFile(_ handle: UInt64) -> Int32? {
+        guard let fd = try? descriptor(handle) else { return nil }
+        let copy = dup(fd)
+        return copy >= 0 ? copy : nil
     }
 
     private func descriptor(_ handle: UInt64) throws -> Int32 {
-        guard let fd = lock.withLock({ handles[handle] }) else { throw FUSEError(EBADF) }
+        guard let fd = lock.withLock({ handles[handle]?.fd }) else { throw FUSEError(EBADF) }
         return fd
     }
 
@@ -317,11 +398,11 @@ final class Overlay: @unchecked Sendable {
         return buffer
     }
 
-    func write(_ handle: UInt64, path: VolumePath, offset: UInt64, bytes: UnsafeRawBufferPointer, now: Int64) throws -> Int {
+    func write(_ handle: UInt64, path: VolumePath, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
         let fd = try descriptor(handle)
         let count = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
         guard count >= 0 else { throw FUSEError(errno) }
-        touch(path, now)
+        touch(path)
         return count
     }
 
@@ -329,7 +410,22 @@ final class Overlay: @unchecked Sendable {
         guard Glibc.fsync(try descriptor(handle)) == 0 else { throw FUSEError(errno) }
     }
 
-    func close(_ handle: UInt64) {
-        if let fd = lock.withLock({ handles.removeValue(forKey: handle) }) { Glibc.close(fd) }
+    /// Closes the handle; the last writer's close of `path` counts as a change, since what it wrote
+    /// may have passed through unseen.
+    func close(_ handle: UInt64, at path: VolumePath?) {
+        guard let open = lock.withLock({ handles.removeValue(forKey: handle) }) else { return }
+        Glibc.close(open.fd)
+        guard open.writing else { return }
+        lock.withLock {
+            writers[open.local, default: 1] -= 1
+            if writers[open.local] == 0 { writers[open.local] = nil }
+        }
+        if let path, localFile(at: path) == open.local { touch(path) }
+    }
+
+    /// The modification time of a local file, as committed.
+    func modificationTime(of local: String) -> Int64? {
+        var info = stat()
+        return stat(local, &info) == 0 ? Self.mtime(info) : nil
     }
 }

@@ -7,7 +7,7 @@ struct VolumeCommand: AsyncParsableCommand {
         subcommands: [
             VolumeCreate.self, VolumeList.self, VolumeDelete.self, VolumeRename.self,
             VolumePut.self, VolumeGet.self, VolumeLs.self, VolumeRm.self, VolumeCp.self,
-            VolumeHistory.self, VolumeDiff.self, VolumeCommit.self, VolumeReload.self,
+            VolumeHistory.self, VolumeDiff.self, VolumeCommit.self, VolumeReload.self, VolumeStatus.self,
         ]
     )
 }

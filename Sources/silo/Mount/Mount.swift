@@ -19,7 +19,10 @@ struct Mount: AsyncParsableCommand {
             listed or fetched up front: directories are listed when first opened and file blocks fetched \
             when first read. Runs in the background unless --foreground; `silo umount PATH` detaches it. \
             Without --read-only, programs may change files there; the changes stay local to the mount \
-            and are discarded at unmount (committing them from a mount comes next).
+            until `silo volume commit PATH` (or --background-commits), and are discarded at unmount \
+            otherwise. Files read through are kept whole in the machine's cache ($SILO_CACHE, else \
+            $SILO_HOME/cache, at most $SILO_CACHE_SIZE bytes), and later opens read them at the local \
+            disk's speed (FUSE passthrough).
             """
     )
 
@@ -43,6 +46,9 @@ struct Mount: AsyncParsableCommand {
 
     @Option(help: "Seconds between background commits.")
     var commitInterval: Double = 5
+
+    @Flag(inversion: .prefixedNo, help: "Let the kernel read and write cached and local files directly (FUSE passthrough).")
+    var passthrough = true
 
     func validate() throws {
         if backgroundCommits && readOnly { throw ValidationError("--background-commits needs a writable mount (no --read-only)") }
@@ -78,7 +84,7 @@ struct Mount: AsyncParsableCommand {
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         child.arguments = ["mount", volume, path, "--foreground"] + (readOnly ? ["--read-only"] : [])
             + (backgroundCommits ? ["--background-commits", "--commit-interval", "\(commitInterval)"] : [])
-            + (version.map { ["--version", "\($0)"] } ?? [])
+            + (version.map { ["--version", "\($0)"] } ?? []) + (passthrough ? [] : ["--no-passthrough"])
         let ready = Pipe()
         child.standardOutput = ready
         child.standardInput = FileHandle.nullDevice
@@ -98,8 +104,10 @@ struct Mount: AsyncParsableCommand {
         var logger = Logger(label: "silo.mount")
         logger.logLevel = .warning
         let service: any VolumeService
+        let cache: ContentCache
         do {
-            service = try await SiloEnvironment.openService(logger: logger)
+            cache = try SiloEnvironment.contentCache()
+            service = try await SiloEnvironment.openService(logger: logger, cache: cache)
         } catch {
             throw ExitStatus.fail(error)
         }
@@ -114,12 +122,13 @@ struct Mount: AsyncParsableCommand {
                 throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(mounted.rawValue)")
             }
             fileSystem = try VolumeFileSystem(
-                service: service, volume: name, version: mounted, scratch: readOnly ? nil : runtime + "/scratch"
+                service: service, volume: name, version: mounted, scratch: readOnly ? nil : runtime + "/scratch", cache: cache
             )
 
             var options = FUSESession.Options()
             options.source = "silo:\(name)"
             options.readOnly = readOnly
+            options.passthrough = passthrough
             session = FUSESession(fileSystem: fileSystem!, mountPoint: path, options: options)
             fileSystem!.invalidator = session
             do {
@@ -137,9 +146,9 @@ struct Mount: AsyncParsableCommand {
             throw ExitStatus.fail(error)
         }
         var control: Int32 = -1
-        if let fileSystem, fileSystem.writable {
+        if let fileSystem {
             do {
-                control = try Self.startControl(fileSystem, runtime: runtime, mountPoint: session.mountPoint, volume: name)
+                control = try Self.startControl(fileSystem, session: session, runtime: runtime, volume: name)
             } catch {
                 session.unmount()
                 try? await service.close()
@@ -206,12 +215,14 @@ struct Mount: AsyncParsableCommand {
         }
     }
 
-    /// Where a writable mount keeps its local changes, its control socket and its record while it runs.
+    /// Where a mount keeps its local changes, its control socket and its record while it runs.
     private var runtime: String { SiloEnvironment.mounts + "/\(getpid())" }
 
-    /// Answers `silo volume commit` (and reload) for this mount over a socket in `runtime`, and records
-    /// where to find it.
-    static func startControl(_ fileSystem: VolumeFileSystem, runtime: String, mountPoint: String, volume: VolumeName) throws -> Int32 {
+    /// Answers `silo volume commit`, `reload` and `status` for this mount over a socket in `runtime`,
+    /// and records where to find it.
+    static func startControl(_ fileSystem: VolumeFileSystem, session: FUSESession, runtime: String, volume: VolumeName) throws -> Int32 {
+        let mountPoint = session.mountPoint
+        try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
         let socket = runtime + "/control.sock"
         let listener = try MountControl.serve(at: socket) { request in
             do {
@@ -222,8 +233,15 @@ struct Mount: AsyncParsableCommand {
                 case "reload":
                     let version = try fileSystem.reload()
                     return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
+                case "status":
+                    let counters = session.counters
+                    let status = MountControl.Status(
+                        writable: fileSystem.writable, passthrough: session.passthroughEnabled,
+                        passedThroughOpens: counters.passedThroughOpens, servedOpens: counters.servedOpens, bytesServed: counters.bytesServed
+                    )
+                    return MountControl.Answer(version: fileSystem.version.rawValue, changedPaths: fileSystem.changedPaths, status: status)
                 default:
-                    throw SiloError(.invalidArgument, "a mount answers 'commit' and 'reload', not '\(request.action)'")
+                    throw SiloError(.invalidArgument, "a mount answers 'commit', 'reload' and 'status', not '\(request.action)'")
                 }
             } catch let error as SiloError {
                 return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(error))

@@ -14,9 +14,10 @@ enum SiloEnvironment {
 
     static var token: String { ProcessInfo.processInfo.environment["SILO_TOKEN"] ?? "" }
 
-    static func openService(logger: Logger) async throws -> any VolumeService {
+    /// With `cache`, a server's blocks are kept in it as they are read (mounts read through it).
+    static func openService(logger: Logger, cache: ContentCache? = nil) async throws -> any VolumeService {
         if let server {
-            return try RemoteVolumeService(url: server, token: token, author: author)
+            return try RemoteVolumeService(url: server, token: token, author: author, cache: cache)
         }
         return try await EmbeddedVolumeService.open(home: home, author: author, logger: logger)
     }
@@ -40,6 +41,36 @@ enum SiloEnvironment {
 
     /// Where running mounts keep their runtime directories (`PID/`: changes, control socket, record).
     static var mounts: String { home + "/mounts" }
+
+    /// The machine's content cache, shared by every mount using it: `$SILO_CACHE`, else
+    /// `$SILO_HOME/cache`; it holds at most `$SILO_CACHE_SIZE` bytes (`500M`, `20G`, …), else a tenth
+    /// of its disk.
+    static func contentCache() throws -> ContentCache {
+        let environment = ProcessInfo.processInfo.environment
+        let root = environment["SILO_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/cache"
+        var capacity = ContentCache.defaultCapacity(for: root)
+        if let text = environment["SILO_CACHE_SIZE"], !text.isEmpty {
+            guard let bytes = byteCount(text) else {
+                throw SiloError(.invalidArgument, "SILO_CACHE_SIZE '\(text)' is not a size like 500M or 20G")
+            }
+            capacity = bytes
+        }
+        return try ContentCache(root: root, capacity: capacity)
+    }
+
+    /// `123`, `500K`, `20G`, … (powers of 1024) as bytes.
+    static func byteCount(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = text.uppercased()
+        var unit: Int64 = 1
+        if let last = digits.last, let scale = units[last] {
+            unit = scale
+            digits.removeLast()
+        }
+        guard let number = Int64(digits), number > 0 else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
+    }
 
     /// Recorded as the author of each commit: `user@host`.
     static var author: String {
