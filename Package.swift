@@ -125,6 +125,7 @@ let package = Package(
             dependencies: [
                 "SiloTesting",
                 "SiloClient",
+                "SiloMount",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict

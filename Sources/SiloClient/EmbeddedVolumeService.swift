@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SiloCore
 import SiloStore
@@ -14,6 +15,15 @@ public struct EmbeddedVolumeService: VolumeService {
     public init(store: VolumeStore, author: String) {
         self.store = store
         self.author = author
+    }
+
+    /// Where the embedded store lives unless told otherwise: `$SILO_HOME`, else `$XDG_DATA_HOME/silo`,
+    /// else `~/.local/share/silo`. Mounts keep their runtime directories beneath it too.
+    public static var defaultHome: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let home = environment["SILO_HOME"], !home.isEmpty { return home }
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return data + "/silo" }
+        return NSHomeDirectory() + "/.local/share/silo"
     }
 
     public static func open(home: String, author: String, logger: Logger) async throws -> EmbeddedVolumeService {

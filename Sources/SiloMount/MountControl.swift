@@ -54,6 +54,10 @@ public enum MountControl {
         }
     }
 
+    /// Where the mounts started with SILO_HOME `home` keep their runtime directories (`PID/`: local
+    /// changes, control socket, `mount.json`).
+    public static func runtimeDirectory(home: String) -> String { home + "/mounts" }
+
     /// What a running mount records about itself in its runtime directory (`mount.json`).
     public struct Record: Codable, Sendable {
         public var mountPoint: String

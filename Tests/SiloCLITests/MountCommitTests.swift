@@ -1,4 +1,6 @@
 import Foundation
+import SiloCore
+import SiloMount
 import SiloTesting
 import Testing
 
@@ -41,6 +43,103 @@ import Glibc
         #expect(try String(contentsOfFile: rootB + "/bar.txt", encoding: .utf8) == "world")
         #expect(try String(contentsOfFile: rootB + "/mine.txt", encoding: .utf8) == "mine")
         #expect(try setup.ok("volume", "get", "my-volume", "/bar.txt", "-").stdout == "world")
+    }
+
+    @Test func theSwiftAPICommitsAndReloadsAMount() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "my-volume")
+        let (a, rootA) = try setup.mount("my-volume", at: "a")
+        let (b, rootB) = try setup.mount("my-volume", at: "b")
+        defer { for mount in [a, b] { Self.stop(mount) } }
+        let home = setup.silo.home
+        let volumeA = try Volume(mountedAt: rootA, home: home)
+        let volumeB = try Volume(mountedAt: rootB + "/", home: home)
+        #expect(volumeA.mount.volume == "my-volume" && volumeA.mount.mountPoint == rootA)
+        #expect(try volumeA.commit() == nil)
+
+        try "hello".write(toFile: rootA + "/bar.txt", atomically: false, encoding: .utf8)
+        #expect(try volumeA.status().changedPaths == 1)
+        #expect(try volumeA.commit(author: "trainer") == Version(1))
+        #expect(!FileManager.default.fileExists(atPath: rootB + "/bar.txt"))
+        #expect(try volumeB.reload() == Version(1))
+        #expect(try String(contentsOfFile: rootB + "/bar.txt", encoding: .utf8) == "hello")
+        #expect(try setup.ok("volume", "history", "my-volume").stdout.contains("trainer"))
+        #expect(throws: SiloError.self) { try Volume(mountedAt: setup.directory.path, home: home) }
+    }
+
+    @Test func overwritingAndAppendingToACommittedLargeFileCommitsWhole() throws {
+        let setup = try Setup(.embedded)
+        // 1 GiB in which every MiB differs (its index at its start), so no two blocks are alike.
+        let mebibyte = 1 << 20
+        let count = 1024
+        var chunk = pseudoRandomBytes(count: mebibyte, seed: 41)
+        let source = setup.directory.file("big.bin")
+        _ = FileManager.default.createFile(atPath: source, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: source))
+        func stamp(_ index: Int) { withUnsafeBytes(of: UInt64(index).littleEndian) { chunk.replaceSubrange(0..<8, with: $0) } }
+        for index in 0..<count {
+            stamp(index)
+            out.write(Data(chunk))
+        }
+        try out.close()
+        _ = try setup.ok("volume", "create", "v")
+        _ = try setup.ok("volume", "put", "v", source, "/big.bin")
+
+        let (mount, root) = try setup.mount("v", at: "m")
+        defer { Self.stop(mount) }
+        let fd = open(root + "/big.bin", O_WRONLY)
+        try #require(fd >= 0, "open for writing: \(String(cString: strerror(errno)))")
+        #expect(pwrite(fd, "PATCH", 5, off_t(500 * mebibyte + 3)) == 5)
+        close(fd)
+        let appender = open(root + "/big.bin", O_WRONLY | O_APPEND)
+        try #require(appender >= 0)
+        #expect(write(appender, "TAIL", 4) == 4)
+        close(appender)
+        #expect(try setup.ok("volume", "commit", root).stdout.contains("as version 2"))
+
+        let back = setup.directory.file("back.bin")
+        _ = try setup.ok("volume", "get", "v", "/big.bin", back)
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: back))
+        defer { try? input.close() }
+        #expect(try input.seekToEnd() == UInt64(count * mebibyte + 4))
+        for index in [0, 499, 500, 501, 1023] {
+            try input.seek(toOffset: UInt64(index * mebibyte))
+            var expected = chunk
+            withUnsafeBytes(of: UInt64(index).littleEndian) { expected.replaceSubrange(0..<8, with: $0) }
+            if index == 500 { expected.replaceSubrange(3..<8, with: Array("PATCH".utf8)) }
+            #expect(Array(try input.read(upToCount: mebibyte) ?? Data()) == expected, "MiB \(index)")
+        }
+        #expect(Array(try input.readToEnd() ?? Data()) == Array("TAIL".utf8))
+    }
+
+    @Test func aSparseFileOfFiveGiBCommitsAndReadsBack() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "v")
+        let size = 5 << 30
+        do {
+            let (mount, root) = try setup.mount("v", at: "m")
+            defer { Self.stop(mount) }
+            let fd = open(root + "/sparse.bin", O_CREAT | O_WRONLY, 0o644)
+            try #require(fd >= 0)
+            #expect(pwrite(fd, "start", 5, 0) == 5)
+            #expect(pwrite(fd, "end", 3, off_t(size - 3)) == 3)
+            close(fd)
+            var info = stat()
+            #expect(stat(root + "/sparse.bin", &info) == 0 && info.st_size == size)
+            #expect(try setup.ok("volume", "commit", root).stdout.contains("as version 1"))
+        }
+        let listed = try setup.ok("volume", "ls", "v", "/", "--json").stdout
+        #expect(listed.contains("\(size)"))
+        let (reader, readRoot) = try setup.mount("v", at: "r", "--read-only")
+        defer { Self.stop(reader) }
+        let fd = open(readRoot + "/sparse.bin", O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 1, count: 8)
+        for (offset, expected) in [(0, Array("start".utf8)), (size - 3, Array("end".utf8)), ((4 << 30) + 12345, [UInt8](repeating: 0, count: 8))] {
+            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, expected.count, off_t(offset)) }
+            #expect(got == expected.count && Array(bytes.prefix(expected.count)) == expected, "at \(offset)")
+        }
     }
 
     @Test func aCommitTakesAFileStillOpenForWritingAsWrittenSoFar() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SiloClient
 import SiloCore
+import SiloMount
 
 /// Where the CLI finds its store: the server named by `$SILO_SERVER` (with `$SILO_TOKEN`) when set;
 /// otherwise the embedded store under `$SILO_HOME`, else `$XDG_DATA_HOME/silo`, else `~/.local/share/silo`.
@@ -32,15 +33,10 @@ enum SiloEnvironment {
         return try await withService { service in try await body(service as! RemoteVolumeService) }
     }
 
-    static var home: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let home = environment["SILO_HOME"], !home.isEmpty { return home }
-        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return data + "/silo" }
-        return NSHomeDirectory() + "/.local/share/silo"
-    }
+    static var home: String { EmbeddedVolumeService.defaultHome }
 
     /// Where running mounts keep their runtime directories (`PID/`: changes, control socket, record).
-    static var mounts: String { home + "/mounts" }
+    static var mounts: String { MountControl.runtimeDirectory(home: home) }
 
     /// The machine's content cache, shared by every mount using it: `$SILO_CACHE`, else
     /// `$SILO_HOME/cache`; it holds at most `$SILO_CACHE_SIZE` bytes (`500M`, `20G`, …), else a tenth

@@ -1,0 +1,77 @@
+import Foundation
+import SiloClient
+import SiloCore
+import SiloTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct ContentCacheTests {
+    @Test func blocksAreVerifiedOnReadAndADamagedOneIsDropped() throws {
+        let directory = try TemporaryDirectory("silo-cache")
+        defer { directory.remove() }
+        let cache = try ContentCache(root: directory.path, capacity: 1 << 30)
+        let block = Block(bytes: pseudoRandomBytes(count: 100_000, seed: 1))
+        #expect(cache.block(block.hash) == nil)
+        cache.store(block)
+        #expect(cache.block(block.hash)?.bytes == block.bytes)
+
+        let hex = block.hash.hex
+        let file = directory.path + "/blocks/\(hex.prefix(2))/\(hex)"
+        var damaged = block.bytes
+        damaged[500] ^= 0xFF
+        try Data(damaged).write(to: URL(fileURLWithPath: file))
+        #expect(cache.block(block.hash) == nil)
+        #expect(!FileManager.default.fileExists(atPath: file))
+    }
+
+    @Test func aWholeFileIsStoredOnceEveryBlockIsInWhateverTheOrder() throws {
+        let directory = try TemporaryDirectory("silo-cache")
+        defer { directory.remove() }
+        let cache = try ContentCache(root: directory.path, capacity: 1 << 30)
+        let blockSize = 4096
+        let bytes = pseudoRandomBytes(count: 5 * blockSize + 17, seed: 2)
+        let blocks = stride(from: 0, to: bytes.count, by: blockSize).map { Block(bytes: Array(bytes[$0..<min(bytes.count, $0 + blockSize)])) }
+        let key = ContentCache.key(of: blocks.map(\.hash), size: Int64(bytes.count), blockSize: blockSize)
+        #expect(key != ContentCache.key(of: blocks.map(\.hash), size: Int64(bytes.count), blockSize: blockSize * 2))
+
+        let assembler = try #require(cache.assembler(key: key, size: Int64(bytes.count), blockSize: blockSize, blockCount: blocks.count))
+        for index in [3, 0, 5, 1, 0, 4] {
+            #expect(assembler.add(index, blocks[index].bytes) == nil)
+            #expect(cache.wholeFile(key, size: Int64(bytes.count)) == nil)
+        }
+        let stored = try #require(assembler.add(2, blocks[2].bytes))
+        #expect(cache.wholeFile(key, size: Int64(bytes.count)) == stored)
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: stored))) == bytes)
+        // No temporary file is left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/tmp").isEmpty)
+    }
+
+    @Test func sweepingEvictsTheLeastRecentlyUsedEntriesFirst() throws {
+        let directory = try TemporaryDirectory("silo-cache")
+        defer { directory.remove() }
+        let size = 64 * 1024
+        // One process fills the cache; another, allowed five blocks' worth, sweeps it.
+        let filler = try ContentCache(root: directory.path, capacity: 1 << 30)
+        let cache = try ContentCache(root: directory.path, capacity: Int64(size) * 5)
+        let blocks = (0..<8).map { Block(bytes: pseudoRandomBytes(count: size, seed: UInt64(10 + $0))) }
+        for (index, block) in blocks.enumerated() {
+            filler.store(block)
+            // Each stored block's use is set to a distinct time, oldest first.
+            let hex = block.hash.hex
+            let time = timespec(tv_sec: 1_000_000 + index, tv_nsec: 0)
+            _ = utimensat(AT_FDCWD, directory.path + "/blocks/\(hex.prefix(2))/\(hex)", [time, time], 0)
+        }
+        // Reading block 0 makes it the most recently used.
+        #expect(cache.block(blocks[0].hash) != nil)
+        cache.sweep()
+        let kept = blocks.indices.filter { index in
+            let hex = blocks[index].hash.hex
+            return FileManager.default.fileExists(atPath: directory.path + "/blocks/\(hex.prefix(2))/\(hex)")
+        }
+        // Nine tenths of five blocks' room holds four: block 0 and the three used last.
+        #expect(kept == [0, 5, 6, 7])
+    }
+}
