@@ -32,3 +32,11 @@ int silo_fuse_backing_close(int device, int backing_id) {
 long silo_copy_file_range(int from, int to, unsigned long length) {
     return (long)copy_file_range(from, NULL, to, NULL, length, 0);
 }
+
+int silo_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
+}
+
+short silo_spawn_setsid_flag(void) {
+    return POSIX_SPAWN_SETSID;
+}

@@ -64,11 +64,15 @@ public enum MountControl {
         public var volume: String
         public var pid: Int32
         public var socket: String
-        public init(mountPoint: String, volume: String, pid: Int32, socket: String) {
+        /// The mount's device (``MountTable/siloMountDevice(at:)``), which tells it apart from a
+        /// mount at the same path in another mount namespace (another container).
+        public var device: UInt64
+        public init(mountPoint: String, volume: String, pid: Int32, socket: String, device: UInt64) {
             self.mountPoint = mountPoint
             self.volume = volume
             self.pid = pid
             self.socket = socket
+            self.device = device
         }
     }
 
@@ -176,7 +180,10 @@ public enum MountControl {
             guard let data = FileManager.default.contents(atPath: "\(runtime)/\(name)/mount.json"),
                 let record = try? JSONDecoder().decode(Record.self, from: data),
                 kill(record.pid, 0) == 0 || errno == EPERM,
-                target == record.mountPoint || target.hasPrefix(record.mountPoint + "/")
+                target == record.mountPoint || target.hasPrefix(record.mountPoint + "/"),
+                // This very mount, as this process sees it: containers mount at the same paths in
+                // namespaces of their own, and their records sit in the same directory.
+                MountTable.siloMountDevice(at: record.mountPoint) == record.device
             else { continue }
             if record.mountPoint.count > (best?.mountPoint.count ?? -1) { best = record }
         }

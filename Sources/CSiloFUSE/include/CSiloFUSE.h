@@ -6,6 +6,7 @@
 #include <linux/fuse.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <spawn.h>
 
 // Protocol 7.40 (Linux 6.9): passthrough. INIT's flag (bit 37, so in flags2), the open reply's flag,
 // and the backing-file ioctls. `fuse_open_out.padding` is 7.40's `backing_id`, and the first word of
@@ -42,5 +43,13 @@ int silo_fuse_unmount(const char *target);
 
 /// copy_file_range(2) at the descriptors' offsets (glibc declares it only under _GNU_SOURCE).
 long silo_copy_file_range(int from, int to, unsigned long length);
+
+/// Adds "close every descriptor from `lowest` up" to `actions` (glibc 2.34+, _GNU_SOURCE only), so a
+/// spawned process inherits none of the spawner's descriptors: not its /dev/fuse connection, nor a
+/// pipe a parent waits on for EOF.
+int silo_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
+
+/// POSIX_SPAWN_SETSID (_GNU_SOURCE only): the spawned process leads a new session.
+short silo_spawn_setsid_flag(void);
 
 #endif

@@ -104,59 +104,27 @@ struct Mount: AsyncParsableCommand {
         var logger = Logger(label: "silo.mount")
         logger.logLevel = .warning
         let service: any VolumeService
-        let cache: ContentCache
+        let attached: AttachedVolume
         do {
-            cache = try SiloEnvironment.contentCache()
+            let cache = try SiloEnvironment.contentCache()
             service = try await SiloEnvironment.openService(logger: logger, cache: cache)
-        } catch {
-            throw ExitStatus.fail(error)
-        }
-        let session: FUSESession
-        let mounted: Version
-        var fileSystem: VolumeFileSystem?
-        var guardPipe: Int32 = -1
-        do {
-            let info = try await service.volume(name)
-            mounted = version.map { Version($0) } ?? info.latestVersion
-            guard mounted <= info.latestVersion, mounted.rawValue >= 0 else {
-                throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(mounted.rawValue)")
-            }
-            fileSystem = try VolumeFileSystem(
-                service: service, volume: name, version: mounted, scratch: readOnly ? nil : runtime + "/scratch", cache: cache
+            let options = AttachedVolume.Options(
+                readOnly: readOnly, version: version.map { Version($0) }, backgroundCommits: backgroundCommits,
+                commitInterval: commitInterval, passthrough: passthrough
             )
-
-            var options = FUSESession.Options()
-            options.source = "silo:\(name)"
-            options.readOnly = readOnly
-            options.passthrough = passthrough
-            session = FUSESession(fileSystem: fileSystem!, mountPoint: path, options: options)
-            fileSystem!.invalidator = session
             do {
-                try session.mount()
-            } catch let error as FUSEError {
-                throw SiloError(
-                    .localFile,
-                    "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(error.errno == EPERM ? " (mounting needs root)" : "")"
+                attached = try await AttachedVolume.attach(
+                    name, at: path, service: service, cache: cache, options: options, runtime: SiloEnvironment.mounts + "/\(getpid())"
                 )
-            }
-            try session.start(threads: 4)
-            guardPipe = try UnmountGuard.start(for: session.mountPoint)
-        } catch {
-            try? await service.close()
-            throw ExitStatus.fail(error)
-        }
-        var control: Int32 = -1
-        if let fileSystem {
-            do {
-                control = try Self.startControl(fileSystem, session: session, runtime: runtime, volume: name)
             } catch {
-                session.unmount()
                 try? await service.close()
-                throw ExitStatus.fail(error)
+                throw error
             }
+        } catch {
+            throw ExitStatus.fail(error)
         }
         // One line on stdout once the mount is usable: the detaching parent (or a script) waits for it.
-        Output.line("mounted '\(name)' version \(mounted.rawValue) at \(session.mountPoint) (pid \(getpid()))")
+        Output.line("mounted '\(name)' version \(attached.fileSystem.version.rawValue) at \(attached.mountPoint) (pid \(getpid()))")
         let null = open("/dev/null", O_WRONLY)
         dup2(null, STDOUT_FILENO)
         close(null)
@@ -166,92 +134,24 @@ struct Mount: AsyncParsableCommand {
         for number in [SIGTERM, SIGINT, SIGHUP] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { session.unmount() }
+            source.setEventHandler { attached.session.unmount() }
             source.resume()
             sources.append(source)
         }
-        var timer: (any DispatchSourceTimer)?
-        if backgroundCommits, let fileSystem {
-            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.background-commits"))
-            source.schedule(deadline: .now() + commitInterval, repeating: commitInterval)
-            source.setEventHandler { Self.commitInBackground(fileSystem, when: "background") }
-            source.resume()
-            timer = source
-        }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
-                session.wait()
+                attached.wait()
                 done.resume()
             }
         }
-        session.unmount()
+        let ending = attached.detach()
         for source in sources { source.cancel() }
-        timer?.cancel()
-        if backgroundCommits, let fileSystem {
-            // The last commit, after the mount is gone: nothing can change beneath it any more.
-            Self.commitInBackground(fileSystem, when: "at unmount")
-        }
-        if let changed = fileSystem?.changedPaths, changed > 0 {
+        if ending.discardedPaths > 0 {
             FileHandle.standardError.write(
-                Data("silo: \(changed) changed path(s) in \(session.mountPoint) were not committed and are discarded\n".utf8)
+                Data("silo: \(ending.discardedPaths) changed path(s) in \(attached.mountPoint) were not committed and are discarded\n".utf8)
             )
         }
-        if control >= 0 { close(control) }
-        if guardPipe >= 0 { close(guardPipe) }
-        try? FileManager.default.removeItem(atPath: runtime)
         try? await service.close()
-    }
-
-    static func commitInBackground(_ fileSystem: VolumeFileSystem, when: String) {
-        do {
-            if let commit = try fileSystem.commit(author: SiloEnvironment.author) {
-                let version = commit.result.version.version.rawValue
-                FileHandle.standardError.write(
-                    Data("silo: committed \(commit.changedPaths) changed path(s) as version \(version) (\(when))\n".utf8)
-                )
-            }
-        } catch {
-            FileHandle.standardError.write(Data("silo: \(when) commit failed, will retry: \(error)\n".utf8))
-        }
-    }
-
-    /// Where a mount keeps its local changes, its control socket and its record while it runs.
-    private var runtime: String { SiloEnvironment.mounts + "/\(getpid())" }
-
-    /// Answers `silo volume commit`, `reload` and `status` for this mount over a socket in `runtime`,
-    /// and records where to find it.
-    static func startControl(_ fileSystem: VolumeFileSystem, session: FUSESession, runtime: String, volume: VolumeName) throws -> Int32 {
-        let mountPoint = session.mountPoint
-        try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
-        let socket = runtime + "/control.sock"
-        let listener = try MountControl.serve(at: socket) { request in
-            do {
-                switch request.action {
-                case "commit":
-                    let commit = try fileSystem.commit(author: request.author ?? SiloEnvironment.author)
-                    return MountControl.Answer(version: commit?.result.version.version.rawValue, changedPaths: commit?.changedPaths ?? 0)
-                case "reload":
-                    let version = try fileSystem.reload()
-                    return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
-                case "status":
-                    let counters = session.counters
-                    let status = MountControl.Status(
-                        writable: fileSystem.writable, passthrough: session.passthroughEnabled,
-                        passedThroughOpens: counters.passedThroughOpens, servedOpens: counters.servedOpens, bytesServed: counters.bytesServed
-                    )
-                    return MountControl.Answer(version: fileSystem.version.rawValue, changedPaths: fileSystem.changedPaths, status: status)
-                default:
-                    throw SiloError(.invalidArgument, "a mount answers 'commit', 'reload' and 'status', not '\(request.action)'")
-                }
-            } catch let error as SiloError {
-                return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(error))
-            } catch {
-                return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(SiloError(.io, "\(error)")))
-            }
-        }
-        let record = MountControl.Record(mountPoint: mountPoint, volume: volume.rawValue, pid: getpid(), socket: socket)
-        try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: runtime + "/mount.json"))
-        return listener
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSiloFUSE
 import Foundation
 import SiloFUSE
 
@@ -42,6 +43,7 @@ struct UnmountGuard: ParsableCommand {
         posix_spawn_file_actions_adddup2(&actions, ends[0], STDIN_FILENO)
         posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        _ = silo_spawn_close_from(&actions, 3)
         var arguments: [UnsafeMutablePointer<CChar>?] = []
         for argument in ["silo", "unmount-guard", mountPoint] { arguments.append(strdup(argument)) }
         arguments.append(nil)

@@ -1,0 +1,175 @@
+import Dispatch
+import Foundation
+import SiloClient
+import SiloCore
+import SiloFUSE
+import SiloMount
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One volume attached at a directory by this process: its file system, FUSE session, unmount guard,
+/// control socket and background commits. `silo mount` runs one; a container runs one per volume.
+final class AttachedVolume: @unchecked Sendable {
+    struct Options {
+        var readOnly = false
+        /// The version to show; the latest when nil.
+        var version: Version?
+        /// Commit every `commitInterval` seconds while changed, and once more at detach.
+        var backgroundCommits = false
+        var commitInterval: Double = 5
+        var passthrough = true
+    }
+
+    /// How an attachment ended.
+    struct Ending {
+        /// The version the final background commit made, if it made one.
+        var committed: Version?
+        var committedPaths = 0
+        /// Changed paths that were not committed and are gone.
+        var discardedPaths = 0
+    }
+
+    let name: VolumeName
+    let fileSystem: VolumeFileSystem
+    let session: FUSESession
+    let options: Options
+    /// Local changes, control socket and record, while attached.
+    let runtime: String
+    private var control: Int32 = -1
+    private var guardPipe: Int32 = -1
+    private var timer: (any DispatchSourceTimer)?
+
+    /// Mounts `name` at `path` and starts serving it; returns once the mount is in place.
+    static func attach(
+        _ name: VolumeName, at path: String, service: any VolumeService, cache: ContentCache, options: Options, runtime: String
+    ) async throws -> AttachedVolume {
+        let info = try await service.volume(name)
+        let version = options.version ?? info.latestVersion
+        guard version <= info.latestVersion, version.rawValue >= 0 else {
+            throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(version.rawValue)")
+        }
+        return try AttachedVolume(name, version: version, at: path, service: service, cache: cache, options: options, runtime: runtime)
+    }
+
+    private init(
+        _ name: VolumeName, version: Version, at path: String, service: any VolumeService, cache: ContentCache, options: Options, runtime: String
+    ) throws {
+        self.name = name
+        self.options = options
+        self.runtime = runtime
+        try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
+        fileSystem = try VolumeFileSystem(
+            service: service, volume: name, version: version, scratch: options.readOnly ? nil : runtime + "/scratch", cache: cache
+        )
+        var sessionOptions = FUSESession.Options()
+        sessionOptions.source = "silo:\(name)"
+        sessionOptions.readOnly = options.readOnly
+        sessionOptions.passthrough = options.passthrough
+        session = FUSESession(fileSystem: fileSystem, mountPoint: path, options: sessionOptions)
+        fileSystem.invalidator = session
+        do {
+            try session.mount()
+        } catch let error as FUSEError {
+            try? FileManager.default.removeItem(atPath: runtime)
+            throw SiloError(
+                .localFile, "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(error.errno == EPERM ? " (mounting needs root)" : "")"
+            )
+        }
+        do {
+            try session.start(threads: 4)
+            guardPipe = try UnmountGuard.start(for: session.mountPoint)
+            control = try Self.startControl(fileSystem, session: session, runtime: runtime, volume: name)
+        } catch {
+            session.unmount()
+            try? FileManager.default.removeItem(atPath: runtime)
+            throw error
+        }
+        if options.backgroundCommits {
+            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.background-commits"))
+            source.schedule(deadline: .now() + options.commitInterval, repeating: options.commitInterval)
+            source.setEventHandler { [fileSystem] in Self.commitInBackground(fileSystem, when: "background") }
+            source.resume()
+            timer = source
+        }
+    }
+
+    var mountPoint: String { session.mountPoint }
+
+    /// Blocks until the file system is unmounted (by ``detach()``, `silo umount` or from outside).
+    func wait() { session.wait() }
+
+    /// Unmounts (if still mounted), makes the final background commit or counts what is discarded,
+    /// and removes the runtime directory.
+    func detach() -> Ending {
+        session.unmount()
+        timer?.cancel()
+        var ending = Ending()
+        if options.backgroundCommits, let commit = Self.commitInBackground(fileSystem, when: "at unmount") {
+            // The last commit, after the mount is gone: nothing can change beneath it any more.
+            ending.committed = commit.result.version.version
+            ending.committedPaths = commit.changedPaths
+        }
+        ending.discardedPaths = fileSystem.changedPaths
+        if control >= 0 { close(control) }
+        if guardPipe >= 0 { close(guardPipe) }
+        control = -1
+        guardPipe = -1
+        try? FileManager.default.removeItem(atPath: runtime)
+        return ending
+    }
+
+    @discardableResult
+    static func commitInBackground(_ fileSystem: VolumeFileSystem, when: String) -> MountCommit? {
+        do {
+            guard let commit = try fileSystem.commit(author: SiloEnvironment.author) else { return nil }
+            let version = commit.result.version.version.rawValue
+            FileHandle.standardError.write(
+                Data("silo: committed \(commit.changedPaths) changed path(s) of '\(fileSystem.volume)' as version \(version) (\(when))\n".utf8)
+            )
+            return commit
+        } catch {
+            FileHandle.standardError.write(Data("silo: \(when) commit of '\(fileSystem.volume)' failed, will retry: \(error)\n".utf8))
+            return nil
+        }
+    }
+
+    /// Answers `silo volume commit`, `reload` and `status` for this mount over a socket in `runtime`,
+    /// and records where to find it.
+    private static func startControl(_ fileSystem: VolumeFileSystem, session: FUSESession, runtime: String, volume: VolumeName) throws -> Int32 {
+        let socket = runtime + "/control.sock"
+        let listener = try MountControl.serve(at: socket) { request in
+            do {
+                switch request.action {
+                case "commit":
+                    let commit = try fileSystem.commit(author: request.author ?? SiloEnvironment.author)
+                    return MountControl.Answer(version: commit?.result.version.version.rawValue, changedPaths: commit?.changedPaths ?? 0)
+                case "reload":
+                    let version = try fileSystem.reload()
+                    return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
+                case "status":
+                    let counters = session.counters
+                    let status = MountControl.Status(
+                        writable: fileSystem.writable, passthrough: session.passthroughEnabled,
+                        passedThroughOpens: counters.passedThroughOpens, servedOpens: counters.servedOpens, bytesServed: counters.bytesServed
+                    )
+                    return MountControl.Answer(version: fileSystem.version.rawValue, changedPaths: fileSystem.changedPaths, status: status)
+                default:
+                    throw SiloError(.invalidArgument, "a mount answers 'commit', 'reload' and 'status', not '\(request.action)'")
+                }
+            } catch let error as SiloError {
+                return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(error))
+            } catch {
+                return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(SiloError(.io, "\(error)")))
+            }
+        }
+        guard let device = MountTable.siloMountDevice(at: session.mountPoint) else {
+            close(listener)
+            throw SiloError(.io, "the mount at \(session.mountPoint) is not in the mount table")
+        }
+        let record = MountControl.Record(mountPoint: session.mountPoint, volume: volume.rawValue, pid: getpid(), socket: socket, device: device)
+        try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: runtime + "/mount.json"))
+        return listener
+    }
+}
