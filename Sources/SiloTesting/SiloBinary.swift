@@ -61,16 +61,21 @@ public struct SiloBinary: Sendable {
         return (process, String(decoding: line, as: UTF8.self))
     }
 
-    /// Runs `silo ARGS` to completion and captures its output.
+    /// Runs `silo ARGS` to completion and captures its output; `input` is its standard input.
     @discardableResult
-    public func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
+    public func run(_ arguments: [String], in directory: String? = nil, input: Data? = nil) throws -> Output {
         let process = prepare(arguments, in: directory)
         let out = Pipe()
         let err = Pipe()
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        if let input {
+            try stdin.fileHandleForWriting.write(contentsOf: input)
+            try stdin.fileHandleForWriting.close()
+        }
         // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
         let group = DispatchGroup()
         nonisolated(unsafe) var errData = Data()

@@ -11,6 +11,8 @@ struct Silo: AsyncParsableCommand {
             every command works the same against that server (`silo serve`).
             """,
         version: "0.1.0",
-        subcommands: [VolumeCommand.self, Mount.self, Umount.self, Serve.self, TokenCommand.self, UnmountGuard.self]
+        subcommands: [
+            VolumeCommand.self, Mount.self, Umount.self, Run.self, ContainerCommand.self, Serve.self, TokenCommand.self, UnmountGuard.self,
+        ]
     )
 }

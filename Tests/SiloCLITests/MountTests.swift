@@ -19,6 +19,10 @@ import Glibc
         }
 
         func ok(_ arguments: String...) throws -> SiloBinary.Output {
+            try ok(arguments)
+        }
+
+        func ok(_ arguments: [String]) throws -> SiloBinary.Output {
             let output = try silo.run(arguments)
             #expect(output.status == 0, "silo \(arguments.joined(separator: " ")): \(output.stderr)")
             return output

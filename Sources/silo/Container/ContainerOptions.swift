@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import SiloCore
+
+/// One `-v` attachment: a volume (or a new ephemeral one) at an absolute path inside the container.
+struct VolumeAttachment: Codable, Equatable {
+    /// The volume's name; nil for an ephemeral volume made for this container (`-v :/path`).
+    var volume: String?
+    /// Where it appears inside the container: absolute, normalised, never `/` itself.
+    var path: String
+    var readOnly: Bool
+
+    /// Parses `NAME:/path`, `NAME:/path:ro` or `:/path`.
+    init(parsing text: String) throws(SiloError) {
+        var parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        readOnly = false
+        if parts.count == 3 {
+            guard parts[2] == "ro" || parts[2] == "rw" else {
+                throw SiloError(.invalidArgument, "-v \(text): the only options after the path are 'ro' and 'rw'")
+            }
+            readOnly = parts[2] == "ro"
+            parts.removeLast()
+        }
+        guard parts.count == 2 else {
+            throw SiloError(.invalidArgument, "-v \(text): write NAME:/path, NAME:/path:ro, or :/path for an ephemeral volume")
+        }
+        if parts[0].isEmpty {
+            volume = nil
+        } else {
+            volume = try VolumeName(parts[0]).rawValue
+        }
+        guard parts[1].hasPrefix("/") else {
+            throw SiloError(.invalidPath, "-v \(text): the path inside the container must be absolute, like /data")
+        }
+        let path = try VolumePath(parts[1])
+        guard !path.isRoot else { throw SiloError(.invalidPath, "-v \(text): a volume cannot be attached at /") }
+        self.path = "/" + path.rawValue
+    }
+}
+
+/// What `silo run` and `silo container start` share: attachments, commits, environment.
+struct ContainerOptions: ParsableArguments {
+    @Option(name: [.customShort("v"), .customLong("volume")], help: "NAME:/path[:ro] to attach a volume, :/path for an ephemeral one (repeatable).")
+    var volumes: [String] = []
+
+    @Flag(help: "Commit each volume every few seconds while changed, and once more when the container ends.")
+    var backgroundCommits = false
+
+    @Option(help: "Seconds between background commits.")
+    var commitInterval: Double = 5
+
+    @Option(name: .customLong("env"), help: "K=V set in the container's environment (repeatable).")
+    var environment: [String] = []
+
+    @Option(help: "The directory commands start in inside the container.")
+    var workdir: String = "/"
+
+    @Flag(help: "Refuse volume names that do not exist instead of creating them.")
+    var noCreate = false
+
+    @Flag(inversion: .prefixedNo, help: "Let the kernel read and write cached and local files directly (FUSE passthrough).")
+    var passthrough = true
+
+    func validate() throws {
+        if commitInterval <= 0 { throw ValidationError("--commit-interval must be positive") }
+        for pair in environment where !pair.contains("=") || pair.hasPrefix("=") {
+            throw ValidationError("--env \(pair): write KEY=VALUE")
+        }
+        guard workdir.hasPrefix("/") else { throw ValidationError("--workdir must be an absolute path") }
+    }
+
+    /// The attachments, checked: valid names and paths, no path attached twice.
+    func attachments() throws(SiloError) -> [VolumeAttachment] {
+        var result: [VolumeAttachment] = []
+        for text in volumes {
+            let attachment = try VolumeAttachment(parsing: text)
+            if let other = result.first(where: { $0.path == attachment.path || $0.path.hasPrefix(attachment.path + "/") || attachment.path.hasPrefix($0.path + "/") }) {
+                throw SiloError(.invalidArgument, "-v \(text): \(attachment.path) overlaps \(other.path), attached already")
+            }
+            result.append(attachment)
+        }
+        return result
+    }
+
+    /// The arguments that give a supervisor these options.
+    var arguments: [String] {
+        var result: [String] = []
+        for volume in volumes { result += ["--volume", volume] }
+        if backgroundCommits { result += ["--background-commits", "--commit-interval", "\(commitInterval)"] }
+        for pair in environment { result += ["--env", pair] }
+        result += ["--workdir", workdir]
+        if noCreate { result.append("--no-create") }
+        if !passthrough { result.append("--no-passthrough") }
+        return result
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import SiloCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a container with volumes attached at paths (needs root).",
+        discussion: """
+            The command runs in a mount namespace of its own, where each -v volume is mounted at its \
+            path (created if missing); nothing outside the container sees those mounts. A volume name \
+            that does not exist is created (unless --no-create); -v :/path attaches a new ephemeral \
+            volume, deleted when the run ends. Inside, `silo volume commit /path` and `silo volume \
+            reload /path` act on the attached volumes. Standard input and output, signals and the exit \
+            status pass through. At the end, volumes with --background-commits get a final commit; \
+            other uncommitted changes are discarded, and silo says how many on standard error.
+
+            Example: silo run -v models:/vol/models -- python3 train.py
+            """
+    )
+
+    @OptionGroup var options: ContainerOptions
+
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        if command.isEmpty { throw ValidationError("give the command to run after --, e.g. silo run -v data:/data -- ls /data") }
+    }
+
+    func run() throws {
+        do {
+            _ = try options.attachments()
+            try ContainerLaunch.exec(id: ContainerRecord.newID(), options: options, keep: false, command: command)
+        } catch {
+            throw ExitStatus.fail(error)
+        }
+    }
+}
+
+/// Starting a container's supervisor in a mount namespace of its own.
+enum ContainerLaunch {
+    /// The system tool `name` (util-linux's `unshare` and `nsenter`, coreutils' `env`).
+    static func tool(_ name: String) throws(SiloError) -> String {
+        for directory in ["/usr/bin", "/bin", "/usr/sbin", "/sbin"] where access("\(directory)/\(name)", X_OK) == 0 {
+            return "\(directory)/\(name)"
+        }
+        throw SiloError(.notFound, "containers need the system's \(name) (Debian: apt-get install util-linux coreutils)")
+    }
+
+    static func checkRoot() throws(SiloError) {
+        guard geteuid() == 0 else {
+            throw SiloError(.forbidden, "containers need root (a mount namespace and FUSE mounts); run silo as root")
+        }
+    }
+
+    /// This binary's path, which stays valid across exec.
+    static var binary: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// The supervisor's command line, `unshare` first.
+    static func arguments(id: String, options: ContainerOptions, keep: Bool, command: [String]) throws(SiloError) -> [String] {
+        // util-linux's unshare makes the namespace: a multi-threaded process cannot unshare its own.
+        [try tool("unshare"), "--mount", "--propagation", "private", "--", binary, "container", "supervise", "--id", id]
+            + (keep ? ["--keep"] : []) + options.arguments + ["--"] + command
+    }
+
+    /// Replaces this process with the supervisor, which runs `command` in the container; its exit
+    /// status becomes this command's.
+    static func exec(id: String, options: ContainerOptions, keep: Bool, command: [String]) throws {
+        try checkRoot()
+        let arguments = try arguments(id: id, options: options, keep: keep, command: command)
+        let pointers = arguments.map { strdup($0) } + [nil]
+        execv(arguments[0], pointers)
+        throw SiloError(.io, "cannot start \(arguments[0]): \(String(cString: strerror(errno)))")
+    }
+}

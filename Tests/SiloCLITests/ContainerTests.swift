@@ -1,0 +1,263 @@
+import Foundation
+import SiloTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `silo run` and `silo container`: volumes attached at paths in mount namespaces of their own (root,
+/// as CI runs), driven through the built binary.
+@Suite struct ContainerTests {
+    typealias Setup = MountTests.Setup
+
+    /// The seed's reload example as the README's demo runs it: `examples/seed-reload`.
+    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/seed-reload").standardized.path
+
+    static func start(_ setup: Setup, _ arguments: String...) throws -> String {
+        let output = try setup.ok(["container", "start"] + arguments)
+        let id = output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(id.count == 12, "silo container start printed '\(output.stdout)' \(output.stderr)")
+        return id
+    }
+
+    @Test func theSeedsReloadExampleRunsAsWrittenWithReusedContainers() throws {
+        let setup = try Setup(.embedded)
+        let hostHad = FileManager.default.fileExists(atPath: "/root/foo")
+        let hostBefore = hostHad ? try FileManager.default.contentsOfDirectory(atPath: "/root/foo") : []
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Self.example + "/main.sh", "my-volume"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SILO": SiloBinary.path, "SILO_HOME": setup.silo.home]) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(
+            printed == """
+                p=PosixPath('/root/foo/bar.txt') does not exist!
+                Created p=PosixPath('/root/foo/bar.txt')
+                Committed p=PosixPath('/root/foo/bar.txt')
+                p=PosixPath('/root/foo/bar.txt') does not exist!
+                p=PosixPath('/root/foo/bar.txt') contains 'hello'
+
+                """
+        )
+        // The host's own /root/foo never saw the volume.
+        #expect(!FileManager.default.fileExists(atPath: "/root/foo/bar.txt"))
+        // main.sh stopped g's container on its way out.
+        #expect(FileManager.default.fileExists(atPath: "/root/foo") == hostHad)
+        if hostHad { #expect(try FileManager.default.contentsOfDirectory(atPath: "/root/foo") == hostBefore) }
+        let listed = try JSONSerialization.jsonObject(with: Data(try setup.ok("container", "list", "--json").stdout.utf8)) as? [Any]
+        #expect(listed?.isEmpty == true)
+    }
+
+    @Test func aVolumeAttachedOverAHostDirectoryHidesItOnlyInsideTheContainer() throws {
+        let setup = try Setup(.embedded)
+        try setup.directory.write("host/data/host.txt", "the host's")
+        let path = setup.directory.file("host/data")
+        let output = try setup.ok("run", "-v", "v:\(path)", "--", "sh", "-c", "ls -A \(path); echo inside > \(path)/new.txt; silo volume commit \(path)")
+        #expect(output.stdout.hasPrefix("committed 1 changed path(s)"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path) == ["host.txt"])
+        #expect(try setup.ok("volume", "get", "v", "/new.txt", "-").stdout == "inside\n")
+        // Outside any container, the path is no silo mount, though a container's record named it.
+        let outside = try setup.silo.run(["volume", "commit", path])
+        #expect(outside.status == 2 && outside.stderr.contains("is not in a silo mount"))
+    }
+
+    @Test func backgroundCommitsReachOtherContainersWhileRunningAndAtStop() throws {
+        let setup = try Setup(.embedded)
+        let writer = try Self.start(setup, "--background-commits", "--commit-interval", "0.5", "-v", "models:/vol/models")
+        let reader = try Self.start(setup, "-v", "models:/vol/models")
+        _ = try setup.ok("container", "exec", writer, "--", "sh", "-c", "echo 'I will be persisted' > /vol/models/dummy.txt")
+        // No commit call anywhere: the reader finds the file by reloading, within ten seconds.
+        let deadline = Date(timeIntervalSinceNow: 10)
+        var seen = ""
+        while Date() < deadline {
+            seen = try setup.silo.run(["container", "exec", reader, "--", "sh", "-c", "silo volume reload /vol/models >/dev/null && cat /vol/models/dummy.txt"]).stdout
+            if !seen.isEmpty { break }
+        }
+        #expect(seen == "I will be persisted\n")
+
+        // Written just before the stop: the final commit at shutdown carries it.
+        _ = try setup.ok("container", "exec", writer, "--", "sh", "-c", "echo last > /vol/models/last.txt")
+        let stopped = try setup.ok("container", "stop", writer)
+        #expect(stopped.stderr.contains("as version"))
+        #expect(try setup.ok("run", "-v", "models:/vol/models", "--", "cat", "/vol/models/last.txt").stdout == "last\n")
+        _ = try setup.ok("container", "stop", reader)
+
+        // Without background commits, changes are discarded at the end, and counted.
+        let discarded = try setup.ok("run", "-v", "models:/vol/models", "--", "sh", "-c", "echo a > /vol/models/a; echo b > /vol/models/b")
+        #expect(discarded.stderr.contains("2 changed path(s) in /vol/models ('models') were not committed and are discarded"))
+        #expect(try setup.silo.run(["run", "-v", "models:/vol/models", "--", "cat", "/vol/models/a"]).status != 0)
+    }
+
+    @Test func anInferenceContainerReloadsToFindAModelTrainedMeanwhile() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "model-store")
+        let inference = try Self.start(setup, "-v", "model-store:/vol/models", "--no-create")
+        let load = "cat /vol/models/m1.bin 2>/dev/null || { echo not-found; silo volume reload /vol/models >/dev/null && cat /vol/models/m1.bin; }"
+        #expect(try setup.silo.run(["container", "exec", inference, "--", "test", "-e", "/vol/models/m1.bin"]).status == 1)
+        _ = try setup.ok("run", "-v", "model-store:/vol/models", "--", "sh", "-c", "echo weights > /vol/models/m1.bin && silo volume commit /vol/models")
+        #expect(try setup.ok("container", "exec", inference, "--", "sh", "-c", load).stdout == "not-found\nweights\n")
+        #expect(try setup.ok("container", "exec", inference, "--", "sh", "-c", load).stdout == "weights\n")
+        let list = try setup.ok("container", "list").stdout
+        #expect(list.contains(inference) && list.contains("model-store:/vol/models"))
+        _ = try setup.ok("container", "stop", inference)
+        #expect(!(try setup.ok("container", "list").stdout.contains(inference)))
+    }
+
+    @Test func aTrainingLoopKilledMidRunResumesFromItsLastCommittedCheckpoint() throws {
+        let setup = try Setup(.embedded)
+        let train = """
+            import os, sys, time
+            path = "/ckpt/step"
+            step = int(open(path).read()) if os.path.exists(path) else 0
+            print("resumed", step, flush=True)
+            limit = int(sys.argv[1])
+            while limit < 0 or step < limit:
+                step += 1
+                with open(path + ".tmp", "w") as f:
+                    f.write(str(step))
+                os.replace(path + ".tmp", path)
+                print("step", step, flush=True)
+                time.sleep(0.02)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: SiloBinary.path)
+        process.arguments = ["run", "--background-commits", "--commit-interval", "0.5", "-v", "ckpt:/ckpt", "--", "python3", "-c", train, "-1"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SILO_HOME": setup.silo.home]) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        var lines: [String] = []
+        var line = Data()
+        let reader = out.fileHandleForReading
+        // Stop it once it is well into its run (a background commit has run meanwhile).
+        while lines.count < 60 {
+            let byte = reader.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            if byte == Data("\n".utf8) {
+                lines.append(String(decoding: line, as: UTF8.self))
+                line = Data()
+            } else {
+                line.append(byte)
+            }
+        }
+        kill(process.processIdentifier, SIGTERM)
+        let rest = String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGTERM)
+        let steps = (lines + rest.split(separator: "\n").map(String.init)).filter { $0.hasPrefix("step ") }
+        let lastLine = try #require(steps.last)
+        let last = try #require(Int(lastLine.dropFirst(5)))
+        #expect(last >= 59)
+
+        // The final commit at shutdown holds the last checkpoint written (or the one being written).
+        let resumed = try setup.ok("run", "-v", "ckpt:/ckpt", "--", "python3", "-c", train, "\(last + 3)").stdout
+        let first = try #require(resumed.split(separator: "\n").first)
+        let from = try #require(Int(first.dropFirst("resumed ".count)))
+        #expect(from == last || from == last + 1)
+        #expect(resumed.hasSuffix("step \(last + 3)\n"))
+    }
+
+    @Test func aContainerWhoseSupervisorIsKilledLeavesNoMountAndIsGoneFromTheList() throws {
+        let setup = try Setup(.embedded)
+        // The path as the kernel lists it (the temporary directory's may hold "//").
+        let path = URL(fileURLWithPath: setup.directory.file("data")).standardizedFileURL.path
+        let id = try Self.start(setup, "-v", "v:\(path)")
+        #expect(try setup.ok("container", "list").stdout.contains(id))
+        // A command still running in the container when its supervisor dies.
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: SiloBinary.path)
+        let script = "echo ready; read go; i=0; while grep -q ' \(path) fuse.silo ' /proc/self/mounts; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.05; done; ls -A \(path) && echo detached"
+        watcher.arguments = ["container", "exec", id, "--", "sh", "-c", script]
+        watcher.environment = ProcessInfo.processInfo.environment.merging(["SILO_HOME": setup.silo.home]) { $1 }
+        let input = Pipe()
+        let output = Pipe()
+        watcher.standardInput = input
+        watcher.standardOutput = output
+        let log = setup.directory.file("watcher.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        watcher.standardError = FileHandle(forWritingAtPath: log)
+        try watcher.run()
+        var line = Data()
+        while true {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        #expect(String(decoding: line, as: UTF8.self) == "ready")
+        let record = try JSONSerialization.jsonObject(with: Data(try setup.ok("container", "list", "--json").stdout.utf8)) as? [[String: Any]]
+        let pid = try #require(record?.first?["pid"] as? Int)
+        kill(pid_t(pid), SIGKILL)
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        watcher.waitUntilExit()
+        // Inside, the guard detached the dead mount: the path lists (empty), no "not connected".
+        #expect(watcher.terminationStatus == 0 && rest == "detached\n", "status \(watcher.terminationStatus): \(rest) \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(!(try setup.ok("container", "list").stdout.contains(id)))
+        #expect(!MountTests.isMounted(path))
+        #expect(try setup.silo.run(["container", "exec", id, "--", "true"]).status == 3)
+    }
+
+    @Test func twentyContainersCommittingAtOnceAllLand() throws {
+        let setup = try Setup(.embedded)
+        _ = try setup.ok("volume", "create", "shared")
+        let runs = try (0..<20).map { index in
+            try setup.silo.start(["run", "-v", "shared:/data", "--", "sh", "-c", "echo \(index) > /data/f\(index) && silo volume commit /data"])
+        }
+        for run in runs {
+            run.waitUntilExit()
+            #expect(run.terminationStatus == 0)
+        }
+        let listed = try setup.ok("volume", "ls", "shared", "/").stdout
+        for index in 0..<20 { #expect(listed.contains("f\(index)\n") || listed.hasSuffix("f\(index)"), "f\(index) is missing") }
+        let history = try JSONSerialization.jsonObject(with: Data(try setup.ok("volume", "history", "shared", "--json").stdout.utf8)) as? [Any]
+        #expect(history?.count == 21)
+    }
+
+    @Test func exitCodesStdioAndSignalsPassThrough() throws {
+        let setup = try Setup(.embedded)
+        #expect(try setup.silo.run(["run", "--", "sh", "-c", "exit 7"]).status == 7)
+        let echoed = try setup.silo.run(["run", "-v", ":/scratch", "--", "sh", "-c", "cat > /scratch/in && tr a-z A-Z < /scratch/in"], input: Data("hello\n".utf8))
+        #expect(echoed.status == 0 && echoed.stdout == "HELLO\n")
+        #expect(try setup.silo.run(["run", "--", "/nonexistent/program"]).status == 127)
+
+        for (signal, name) in [(SIGTERM, "TERM"), (SIGINT, "INT")] {
+            let (process, line) = try setup.silo.startReadingFirstLine(
+                ["run", "--", "sh", "-c", "trap 'echo got \(name); exit 3' \(name); echo ready; while :; do sleep 0.05; done"],
+                log: setup.directory.file("signal-\(name).log")
+            )
+            #expect(line == "ready")
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 3, "after SIG\(name)")
+        }
+    }
+
+    @Test func ephemeralVolumesGoWithTheirRunAndReadOnlyAttachmentsRefuseWrites() throws {
+        let setup = try Setup(.embedded)
+        let ephemeral = try setup.ok("run", "-v", ":/tmp/x", "--", "sh", "-c", "echo scratch > /tmp/x/f && cat /tmp/x/f && silo volume status /tmp/x")
+        #expect(ephemeral.stdout.hasPrefix("scratch\n"))
+        #expect(ephemeral.stdout.contains("'ephemeral-"))
+        #expect(!(try setup.ok("volume", "list").stdout.contains("ephemeral-")))
+
+        _ = try setup.ok("volume", "create", "data")
+        let refused = try setup.silo.run(["run", "-v", "data:/data:ro", "--", "sh", "-c", "echo x > /data/f"])
+        #expect(refused.status != 0 && refused.stderr.contains("Read-only file system"))
+        #expect(try setup.silo.run(["run", "--no-create", "-v", "absent:/data", "--", "true"]).status == 3)
+        for bad in ["bad name!:/data", "data:relative", "data:/a/../b", "data:/", "data:/x:rx", "data"] {
+            let output = try setup.silo.run(["run", "-v", bad, "--", "true"])
+            #expect(output.status == 2, "-v \(bad): \(output.stderr)")
+            #expect(output.stderr.hasPrefix("silo: error: "))
+        }
+        #expect(try setup.silo.run(["run", "-v", "a:/data", "-v", "b:/data/sub", "--", "true"]).status == 2)
+    }
+}
