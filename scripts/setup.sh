@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing silo needs beyond the Swift toolchain: OpenSSL's libcrypto headers
-# (SHA-256), pkg-config, and schemathesis (PyPI) for the API fuzz run. Idempotent; quiet when everything
+# (SHA-256), pkg-config, fuse3 (fusermount3, for mounts without root), the system tools containers use, python3 (the tests' programs inside mounts and
+# containers), and schemathesis (PyPI) for the API fuzz run. Idempotent; quiet when everything
 # is already there.
 set -euo pipefail
-missing=()
-for package in libssl-dev pkg-config; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source "$(dirname "$0")/lib/packages.sh"
+# fuse3's fusermount3 mounts for users without root; util-linux (unshare, nsenter) and coreutils
+# (env --chdir) run containers, and are part of every Debian system already.
+install_packages libssl-dev pkg-config fuse3 util-linux coreutils
+command -v python3 >/dev/null || install_packages python3
 if ! python3 -c 'import schemathesis' 2>/dev/null; then
     echo "installing schemathesis" >&2
     python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'

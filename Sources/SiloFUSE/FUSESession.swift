@@ -69,10 +69,22 @@ public final class FUSESession: @unchecked Sendable {
         self.options = options
     }
 
-    /// Opens `/dev/fuse` and mounts it at ``mountPoint`` with mount(2) (needs CAP_SYS_ADMIN).
+    /// Mounts at ``mountPoint``: as root, by opening `/dev/fuse` and calling mount(2); otherwise
+    /// through `fusermount3`.
     public func mount() throws {
         guard let resolved = MountTable.canonical(mountPoint) else { throw FUSEError(errno) }
         mountPoint = resolved
+        if geteuid() == 0 {
+            try mountDirectly()
+        } else {
+            var text = "default_permissions,subtype=silo,fsname=\(options.source.replacingOccurrences(of: ",", with: "_"))"
+            if options.readOnly { text += ",ro" }
+            device = try Fusermount.mount(at: mountPoint, options: text)
+        }
+        lock.withLock { mounted = true }
+    }
+
+    private func mountDirectly() throws {
         device = Glibc.open("/dev/fuse", O_RDWR | O_CLOEXEC)
         guard device >= 0 else { throw FUSEError(errno) }
         var info = stat()
@@ -89,10 +101,10 @@ public final class FUSESession: @unchecked Sendable {
             Glibc.close(device)
             throw FUSEError(code)
         }
-        lock.withLock { mounted = true }
     }
 
-    /// Starts `threads` request readers (each on its own clone of the connection) and returns.
+    /// Starts `threads` request readers (each on its own clone of the connection) and returns. Where
+    /// the connection cannot be cloned (without root, /dev/fuse may not open), one thread serves it.
     public func start(threads count: Int = 2) throws {
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { throw FUSEError(errno) }
@@ -128,7 +140,7 @@ public final class FUSESession: @unchecked Sendable {
             return mounted
         }
         guard wasMounted else { return }
-        _ = silo_fuse_unmount(mountPoint)
+        Self.detach(mountPoint)
         // A detached mount lives on while files are open on it. Waking the request threads and closing
         // every descriptor of the connection ends it now: the kernel aborts a connection whose last
         // descriptor closes.
@@ -140,6 +152,16 @@ public final class FUSESession: @unchecked Sendable {
         device = -1
         for fd in [wakeup.read, wakeup.write] where fd >= 0 { Glibc.close(fd) }
         wakeup = (-1, -1)
+    }
+
+    /// Lazily unmounts the FUSE mount at `mountPoint`: with umount2 as root, else through fusermount3
+    /// (which lets a user unmount only what they mounted). Returns 0 or an errno.
+    @discardableResult
+    public static func detach(_ mountPoint: String) -> Int32 {
+        if silo_fuse_unmount(mountPoint) == 0 { return 0 }
+        let code = errno
+        if code == EPERM, Fusermount.unmount(mountPoint) { return 0 }
+        return code
     }
 
     /// Blocks until the file system is unmounted (by ``unmount()`` or from outside).

@@ -13,11 +13,6 @@ import Glibc
 @Suite struct MountCacheTests {
     typealias Setup = MountTests.Setup
 
-    static func stop(_ mount: Process) {
-        kill(mount.processIdentifier, SIGTERM)
-        mount.waitUntilExit()
-    }
-
     struct Status: Decodable {
         struct Counts: Decodable {
             var writable: Bool
@@ -59,7 +54,7 @@ import Glibc
         _ = try setup.ok("volume", "put", "models", try setup.directory.write("model.bin", model), "/model.bin")
 
         let (a, rootA) = try setup.mount("models", at: "a", "--read-only")
-        defer { Self.stop(a) }
+        defer { MountTests.stop(a) }
         #expect(try Self.read(rootA + "/model.bin", count: model.count + 1) == model)
         let first = try Self.status(setup, rootA)
         #expect(first.status.passthrough)
@@ -74,14 +69,14 @@ import Glibc
 
         // Another mount on the machine (writable this time) finds the copy at once.
         let (b, rootB) = try setup.mount("models", at: "b")
-        defer { Self.stop(b) }
+        defer { MountTests.stop(b) }
         #expect(try Self.read(rootB + "/model.bin", offset: 12_345_678, count: 1 << 20) == Array(model[12_345_678..<(12_345_678 + (1 << 20))]))
         let other = try Self.status(setup, rootB)
         #expect(other.status.passedThroughOpens == 1 && other.status.servedOpens == 0 && other.status.bytesServed == 0)
 
         // Without passthrough, the same opens are served, from the copy.
         let (c, rootC) = try setup.mount("models", at: "c", "--read-only", "--no-passthrough")
-        defer { Self.stop(c) }
+        defer { MountTests.stop(c) }
         #expect(try Self.read(rootC + "/model.bin", count: model.count) == model)
         let served = try Self.status(setup, rootC)
         #expect(!served.status.passthrough && served.status.passedThroughOpens == 0 && served.status.bytesServed == model.count)
@@ -105,14 +100,14 @@ import Glibc
 
         // Mount A reads the first MiB only: its blocks (and those read ahead) are fetched once.
         let (a, rootA) = try setup.mount("data", at: "a", "--read-only")
-        defer { Self.stop(a) }
+        defer { MountTests.stop(a) }
         #expect(try Self.read(rootA + "/set.bin", count: head) == Array(data.prefix(head)))
         let afterA = try await bytesOut()
         #expect(afterA >= BlockLayout.defaultBlockSize)
 
         // Mount B reads the same bytes from the machine's cache: the server sends no block.
         let (b, rootB) = try setup.mount("data", at: "b", "--read-only")
-        defer { Self.stop(b) }
+        defer { MountTests.stop(b) }
         #expect(try Self.read(rootB + "/set.bin", count: head) == Array(data.prefix(head)))
         let afterB = try await bytesOut()
         #expect(afterB - afterA < head)
@@ -125,7 +120,7 @@ import Glibc
         #expect(pwrite(fd, "garbage", 7, 4096) == 7)
         close(fd)
         let (c, rootC) = try setup.mount("data", at: "c", "--read-only")
-        defer { Self.stop(c) }
+        defer { MountTests.stop(c) }
         #expect(try Self.read(rootC + "/set.bin", count: head) == Array(data.prefix(head)))
         #expect(try await bytesOut() - afterB >= BlockLayout.defaultBlockSize)
         #expect(try Array(Data(contentsOf: URL(fileURLWithPath: cached))) == Array(data.prefix(BlockLayout.defaultBlockSize)))
@@ -135,7 +130,7 @@ import Glibc
         let setup = try Setup(.embedded)
         _ = try setup.ok("volume", "create", "v")
         let (mount, root) = try setup.mount("v", at: "m")
-        defer { Self.stop(mount) }
+        defer { MountTests.stop(mount) }
         let bytes = pseudoRandomBytes(count: 5 * 1024 * 1024 + 1, seed: 33)
         try Data(bytes).write(to: URL(fileURLWithPath: root + "/out.bin"))
         #expect(try Self.read(root + "/out.bin", count: bytes.count) == bytes)
@@ -155,7 +150,7 @@ import Glibc
         _ = try setup.ok("volume", "create", "v")
         _ = try setup.ok("volume", "put", "v", try setup.directory.write("model.bin", model), "/model.bin")
         let (mount, root) = try setup.mount("v", at: "m")
-        defer { Self.stop(mount) }
+        defer { MountTests.stop(mount) }
         let path = root + "/model.bin"
         #expect(try Self.read(path, count: model.count) == model)  // now kept whole
 
@@ -177,7 +172,7 @@ import Glibc
         #expect(try Array(Data(contentsOf: URL(fileURLWithPath: back))) == Array("new".utf8) + model[3...])
         // The cache's copy of the old version is unchanged.
         let (other, otherRoot) = try setup.mount("v", at: "old", "--read-only", "--version", "1")
-        defer { Self.stop(other) }
+        defer { MountTests.stop(other) }
         #expect(try Self.read(otherRoot + "/model.bin", count: model.count) == model)
     }
 
@@ -188,7 +183,7 @@ import Glibc
         _ = try setup.ok("volume", "create", "v")
         _ = try setup.ok("volume", "put", "v", try setup.directory.write("old.bin", old), "/model.bin")
         let (mount, root) = try setup.mount("v", at: "m")
-        defer { Self.stop(mount) }
+        defer { MountTests.stop(mount) }
         #expect(try Self.read(root + "/model.bin", count: old.count) == old)
         let held = open(root + "/model.bin", O_RDONLY)
         try #require(held >= 0)

@@ -12,17 +12,12 @@ import Glibc
 @Suite struct MountCommitTests {
     typealias Setup = MountTests.Setup
 
-    static func stop(_ mount: Process) {
-        kill(mount.processIdentifier, SIGTERM)
-        mount.waitUntilExit()
-    }
-
     @Test(arguments: Store.allCases) func theSeedsReloadExample(_ store: Store) throws {
         let setup = try Setup(store)
         _ = try setup.ok("volume", "create", "my-volume")
         let (a, rootA) = try setup.mount("my-volume", at: "a")
         let (b, rootB) = try setup.mount("my-volume", at: "b")
-        defer { Self.stop(a); Self.stop(b) }
+        defer { MountTests.stop(a); MountTests.stop(b) }
 
         // B does not see bar.txt; A writes and commits it; B still does not; B reloads and reads hello.
         #expect(!FileManager.default.fileExists(atPath: rootB + "/bar.txt"))
@@ -50,7 +45,7 @@ import Glibc
         _ = try setup.ok("volume", "create", "my-volume")
         let (a, rootA) = try setup.mount("my-volume", at: "a")
         let (b, rootB) = try setup.mount("my-volume", at: "b")
-        defer { for mount in [a, b] { Self.stop(mount) } }
+        defer { for mount in [a, b] { MountTests.stop(mount) } }
         let home = setup.silo.home
         let volumeA = try Volume(mountedAt: rootA, home: home)
         let volumeB = try Volume(mountedAt: rootB + "/", home: home)
@@ -86,7 +81,7 @@ import Glibc
         _ = try setup.ok("volume", "put", "v", source, "/big.bin")
 
         let (mount, root) = try setup.mount("v", at: "m")
-        defer { Self.stop(mount) }
+        defer { MountTests.stop(mount) }
         let fd = open(root + "/big.bin", O_WRONLY)
         try #require(fd >= 0, "open for writing: \(String(cString: strerror(errno)))")
         #expect(pwrite(fd, "PATCH", 5, off_t(500 * mebibyte + 3)) == 5)
@@ -118,7 +113,7 @@ import Glibc
         let size = 5 << 30
         do {
             let (mount, root) = try setup.mount("v", at: "m")
-            defer { Self.stop(mount) }
+            defer { MountTests.stop(mount) }
             let fd = open(root + "/sparse.bin", O_CREAT | O_WRONLY, 0o644)
             try #require(fd >= 0)
             #expect(pwrite(fd, "start", 5, 0) == 5)
@@ -131,7 +126,7 @@ import Glibc
         let listed = try setup.ok("volume", "ls", "v", "/", "--json").stdout
         #expect(listed.contains("\(size)"))
         let (reader, readRoot) = try setup.mount("v", at: "r", "--read-only")
-        defer { Self.stop(reader) }
+        defer { MountTests.stop(reader) }
         let fd = open(readRoot + "/sparse.bin", O_RDONLY)
         try #require(fd >= 0)
         defer { close(fd) }
@@ -146,7 +141,7 @@ import Glibc
         let setup = try Setup(.embedded)
         _ = try setup.ok("volume", "create", "v")
         let (mount, root) = try setup.mount("v", at: "m")
-        defer { Self.stop(mount) }
+        defer { MountTests.stop(mount) }
         let fd = open(root + "/log.txt", O_CREAT | O_WRONLY, 0o644)
         try #require(fd >= 0)
         defer { close(fd) }
@@ -165,7 +160,7 @@ import Glibc
         let count = 20
         var mounts: [(Process, String)] = []
         for index in 0..<count { mounts.append(try setup.mount("shared", at: "m\(index)")) }
-        defer { for (mount, _) in mounts { Self.stop(mount) } }
+        defer { for (mount, _) in mounts { MountTests.stop(mount) } }
         for (index, (_, root)) in mounts.enumerated() {
             try Data(pseudoRandomBytes(count: 1000 + index, seed: UInt64(index))).write(to: URL(fileURLWithPath: root + "/own-\(index)"))
             try "writer \(index) ".appending(String(repeating: "x", count: 100 * index)).write(toFile: root + "/same", atomically: false, encoding: .utf8)
@@ -191,7 +186,7 @@ import Glibc
         let (mount, root) = try setup.mount("v", at: "m")
         try "a".write(toFile: root + "/a", atomically: false, encoding: .utf8)
         try "b".write(toFile: root + "/b", atomically: false, encoding: .utf8)
-        Self.stop(mount)
+        MountTests.stop(mount)
         #expect(mount.terminationStatus == 0)
         let log = try String(contentsOfFile: setup.directory.file("m.log"), encoding: .utf8)
         #expect(log.contains("2 changed path(s)") && log.contains("discarded"))
@@ -202,7 +197,7 @@ import Glibc
         let setup = try Setup(.embedded)
         _ = try setup.ok("volume", "create", "v")
         let (mount, root) = try setup.mount("v", at: "m")
-        defer { Self.stop(mount) }
+        defer { MountTests.stop(mount) }
         let script = """
             import mmap, os, shutil, sqlite3, sys
             root = sys.argv[1]
@@ -299,7 +294,7 @@ import Glibc
         // Written just before the mount stops: the commit at unmount carries it.
         try "step 2".write(toFile: root + "/checkpoint", atomically: false, encoding: .utf8)
         try "late".write(toFile: root + "/late", atomically: false, encoding: .utf8)
-        Self.stop(writer)
+        MountTests.stop(writer)
         #expect(writer.terminationStatus == 0)
         #expect(try setup.ok("volume", "get", "v", "/checkpoint", "-").stdout == "step 2")
         #expect(try setup.ok("volume", "get", "v", "/late", "-").stdout == "late")
@@ -314,7 +309,7 @@ import Glibc
         _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
         let (writer, rootA) = try setup.mount("v", at: "a")
         let (reader, rootB) = try setup.mount("v", at: "b")
-        defer { Self.stop(writer); Self.stop(reader) }
+        defer { MountTests.stop(writer); MountTests.stop(reader) }
 
         // A reader walks every base file of B in a loop while A commits and B reloads.
         let paths = (0..<40).map { "base/d\($0 % 4)/f\($0)" }

@@ -48,8 +48,80 @@ import Glibc
         }
     }
 
+    /// Stops a foreground mount as a user would (SIGTERM) and waits for it to exit.
+    static func stop(_ mount: Process) {
+        kill(mount.processIdentifier, SIGTERM)
+        mount.waitUntilExit()
+    }
+
+    @Test func anOrdinaryUserMountsThroughFusermountAndTheMountServesItsReads() throws {
+        let setup = try Setup(.embedded)
+        // Everything belongs to `nobody`, who runs every command: no root anywhere but fusermount3's.
+        let base = setup.directory.file("user")
+        try FileManager.default.createDirectory(atPath: base + "/mnt", withIntermediateDirectories: true)
+        let weights = pseudoRandomBytes(count: 9 * 1024 * 1024 + 7, seed: 71)
+        try Data(weights).write(to: URL(fileURLWithPath: base + "/weights.bin"))
+        chmod(setup.directory.path, 0o755)
+        // Debian's udev rules make /dev/fuse 0666 (fusermount3 opens it as the user); this machine's
+        // may be stricter, so give it those permissions for the test, and put its own back after.
+        var device = stat()
+        try #require(stat("/dev/fuse", &device) == 0)
+        chmod("/dev/fuse", 0o666)
+        defer { chmod("/dev/fuse", device.st_mode & 0o7777) }
+        for path in [base, base + "/mnt", base + "/weights.bin"] { chown(path, 65534, 65534) }
+        func asNobody(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"] + arguments
+            process.environment = ["SILO_HOME": base + "/home", "PATH": "/usr/bin:/bin", "HOME": base]
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, stdout, stderr)
+        }
+        func silo(_ arguments: String...) throws -> Data {
+            let result = try asNobody([SiloBinary.path] + arguments)
+            #expect(result.status == 0, "silo \(arguments.joined(separator: " ")) as nobody: \(result.stderr)")
+            return result.stdout
+        }
+        _ = try silo("volume", "create", "v")
+        _ = try silo("volume", "put", "v", base + "/weights.bin", "/weights.bin")
+        _ = try silo("mount", "v", base + "/mnt")
+        let root = try #require(MountTests.canonical(base + "/mnt"))
+        #expect(Self.isMounted(root))
+        #expect(try asNobody(["/bin/cat", root + "/weights.bin"]).stdout == Data(weights))
+        #expect(try asNobody(["/bin/sh", "-c", "echo mine > \(root)/new.txt"]).status == 0)
+        #expect(String(decoding: try silo("volume", "commit", root), as: UTF8.self).contains("as version 2"))
+        let status = String(decoding: try silo("volume", "status", root), as: UTF8.self)
+        // No CAP_SYS_ADMIN, so no passthrough: the mount serves every read itself.
+        #expect(status.contains("passthrough: off"), "\(status)")
+        _ = try silo("umount", root)
+        #expect(!Self.isMounted(root))
+
+        // Killed with SIGKILL: fusermount3 (auto_unmount) takes the mount down.
+        let line = String(decoding: try silo("mount", "v", root, "--read-only"), as: UTF8.self)
+        let pid = try #require(line.range(of: "(pid ").flatMap { Int32(line[$0.upperBound...].prefix { $0.isNumber }) })
+        kill(pid, SIGKILL)
+        let deadline = Date().addingTimeInterval(10)
+        while Self.isMounted(root) && Date() < deadline { usleep(10_000) }
+        #expect(!Self.isMounted(root), "a killed mount was left mounted")
+    }
+
+    static func canonical(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func isMounted(_ path: String) -> Bool {
-        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        // Read to the end in pieces: /proc files report size 0, and the table may span many pages.
+        let mounts = String(decoding: FileHandle(forReadingAtPath: "/proc/self/mounts")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
         return mounts.contains(" \(path) fuse.silo ")
     }
 

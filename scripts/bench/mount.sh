@@ -14,16 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 scripts/setup.sh
-missing=()
-for package in fuse3 libfuse3-dev gcc libc6-dev pkg-config; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source scripts/lib/packages.sh
+install_packages fuse3 libfuse3-dev gcc libc6-dev pkg-config
 swift build -c release --product silo >&2
 silo=$PWD/.build/release/silo
 source scripts/lib/timing.sh

@@ -313,11 +313,15 @@ public final class SQLMetadataStore: MetadataStore {
             let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
             let version = try Self.resolve(version, of: row)
             try await Self.directory(path, volume: row, at: version, on: db)
+            // `+` keeps the version columns out of index choice: without statistics SQLite would
+            // take entries_removed for `removed_version >`, which walks every current row of the
+            // volume, instead of entries_parent, which holds just this directory's (a listing, and so
+            // a mount's first lookup, would grow with the volume).
             return try await db.raw(
                 """
                 SELECT \(unsafeRaw: Self.entryColumnsWithoutData) FROM entries
                 WHERE volume_id = \(bind: row.id) AND parent = \(bind: path.rawValue)
-                  AND added_version <= \(bind: version.rawValue) AND removed_version > \(bind: version.rawValue)
+                  AND +added_version <= \(bind: version.rawValue) AND +removed_version > \(bind: version.rawValue)
                 ORDER BY name
                 """
             ).all().map(Self.decodeEntry)

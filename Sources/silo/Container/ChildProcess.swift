@@ -1,7 +1,7 @@
 import CSiloFUSE
-import Dispatch
 import Foundation
 import SiloCore
+import SiloFUSE
 
 #if canImport(Glibc)
 import Glibc
@@ -20,17 +20,11 @@ enum ChildProcess {
     /// Runs `command` and returns its exit status, or 128 + N if signal N ended it. A signal that
     /// arrives before the command has started is passed on once it has.
     static func run(_ command: [String], environment: [String: String]) async throws -> Int32 {
-        let target = Target()
-        let sources = forwarded.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { target.send(number) }
-            source.resume()
-            return source
-        }
-        defer { for source in sources { source.cancel() } }
+        // Plain signal handlers, installed before the command starts (a dispatch source is set up
+        // asynchronously, and a signal in between would be lost).
+        for number in forwarded { _ = silo_forward_signal(number) }
         let pid = try spawn(command, environment: environment)
-        target.started(pid)
+        silo_forward_to_group(pid)
         let status = await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
             Thread.detachNewThread {
                 var status: Int32 = 0
@@ -38,33 +32,11 @@ enum ChildProcess {
                 done.resume(returning: status)
             }
         }
+        silo_forward_to_group(0)
         if isatty(STDIN_FILENO) == 1 { _ = tcsetpgrp(STDIN_FILENO, getpgrp()) }
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as functions.
         let signalled = status & 0x7F
         return signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled
-    }
-
-    /// The command's process group once it exists, and the signals that came before it did.
-    private final class Target: @unchecked Sendable {
-        private let lock = NSLock()
-        private var group: pid_t = 0
-        private var pending: [Int32] = []
-
-        func send(_ number: Int32) {
-            let group = lock.withLock {
-                if self.group == 0 { pending.append(number) }
-                return self.group
-            }
-            if group > 0 { _ = kill(-group, number) }
-        }
-
-        func started(_ pid: pid_t) {
-            let early = lock.withLock {
-                group = pid
-                return pending
-            }
-            for number in early { _ = kill(-pid, number) }
-        }
     }
 
     private static func spawn(_ command: [String], environment: [String: String]) throws -> pid_t {
@@ -82,19 +54,17 @@ enum ChildProcess {
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let arguments = command.map { strdup($0) } + [nil]
-        let pairs = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in arguments { free(pointer) }
-            for pointer in pairs { free(pointer) }
-        }
+        let arguments = CStringArray(command)
+        let pairs = CStringArray(environment: environment)
         // The command gets stdio and nothing else of this process (its FUSE connections above all).
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         _ = silo_spawn_close_from(&actions, 3)
         var pid: pid_t = 0
-        let status = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, pairs)
+        let status = arguments.withPointers { argv in
+            pairs.withPointers { envp in posix_spawnp(&pid, command[0], &actions, &attributes, argv, envp) }
+        }
         guard status == 0 else { throw SiloError(.invalidArgument, String(cString: strerror(status))) }
         // Hand the terminal to the command's group (as a shell does), if there is a terminal.
         if isatty(STDIN_FILENO) == 1 {

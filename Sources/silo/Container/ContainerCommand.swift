@@ -2,6 +2,7 @@ import ArgumentParser
 import CSiloFUSE
 import Foundation
 import SiloCore
+import SiloFUSE
 import SiloMount
 
 #if canImport(Glibc)
@@ -68,10 +69,9 @@ struct ContainerStart: ParsableCommand {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, silo_spawn_setsid_flag())
-        let pointers = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in pointers { free(pointer) } }
+        let pointers = CStringArray(arguments)
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, arguments[0], &actions, &attributes, pointers, environ)
+        let status = pointers.withPointers { posix_spawn(&pid, arguments[0], &actions, &attributes, $0, environ) }
         close(ends[1])
         defer { close(ends[0]) }
         guard status == 0 else { throw SiloError(.io, "cannot start \(arguments[0]): \(String(cString: strerror(status)))") }
@@ -115,8 +115,8 @@ struct ContainerExec: ParsableCommand {
             let nsenter = try ContainerLaunch.tool("nsenter")
             let arguments = [nsenter, "--target", "\(record.pid)", "--mount", "--", try ContainerLaunch.tool("env"), "--chdir=\(workdir ?? record.workdir)", "--"]
                 + command
-            let pairs = Container.environment(record.environment + environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-            execve(nsenter, arguments.map { strdup($0) } + [nil], pairs)
+            let pairs = CStringArray(environment: Container.environment(record.environment + environment))
+            _ = CStringArray(arguments).withPointers { argv in pairs.withPointers { envp in execve(nsenter, argv, envp) } }
             throw SiloError(.io, "cannot start \(nsenter): \(String(cString: strerror(errno)))")
         } catch {
             throw ExitStatus.fail(error)

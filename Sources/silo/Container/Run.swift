@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SiloCore
+import SiloFUSE
 
 #if canImport(Glibc)
 import Glibc
@@ -74,8 +75,7 @@ enum ContainerLaunch {
     static func exec(id: String, options: ContainerOptions, keep: Bool, command: [String]) throws {
         try checkRoot()
         let arguments = try arguments(id: id, options: options, keep: keep, command: command)
-        let pointers = arguments.map { strdup($0) } + [nil]
-        execv(arguments[0], pointers)
+        _ = CStringArray(arguments).withPointers { execv(arguments[0], $0) }
         throw SiloError(.io, "cannot start \(arguments[0]): \(String(cString: strerror(errno)))")
     }
 }

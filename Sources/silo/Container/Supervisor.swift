@@ -1,5 +1,5 @@
 import ArgumentParser
-import Dispatch
+import CSiloFUSE
 import Foundation
 import Logging
 import SiloClient
@@ -156,6 +156,8 @@ final class Container: @unchecked Sendable {
 
     /// Records the container, says it is ready on stdout, and waits for SIGTERM, SIGINT or SIGHUP.
     func serveUntilStopped(options: ContainerOptions) async throws -> Int32 {
+        // Handlers first: `silo container stop` may signal as soon as the record exists.
+        for number in [SIGTERM, SIGINT, SIGHUP] { _ = silo_forward_signal(number) }
         // Held until this process exits, however it ends: while it is held, the container lives.
         _ = try ContainerRecord.lock(id)
         let record = ContainerRecord(
@@ -167,18 +169,12 @@ final class Container: @unchecked Sendable {
         let null = open("/dev/null", O_WRONLY)
         dup2(null, STDOUT_FILENO)
         close(null)
-        let sources = [SIGTERM, SIGINT, SIGHUP].map { number in
-            signal(number, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: number, queue: .global())
-        }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let once = Once()
-            for source in sources {
-                source.setEventHandler { if once.first() { done.resume() } }
-                source.resume()
+            Thread.detachNewThread {
+                _ = silo_wait_for_signal()
+                done.resume()
             }
         }
-        for source in sources { source.cancel() }
         return 0
     }
 
@@ -208,17 +204,5 @@ final class Container: @unchecked Sendable {
         for directory in createdDirectories.reversed() { rmdir(directory) }
         createdDirectories = []
         return messages
-    }
-}
-
-/// A flag that is set once.
-final class Once: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func first() -> Bool {
-        lock.withLock {
-            defer { done = true }
-            return !done
-        }
     }
 }

@@ -74,7 +74,7 @@ final class AttachedVolume: @unchecked Sendable {
         } catch let error as FUSEError {
             try? FileManager.default.removeItem(atPath: runtime)
             throw SiloError(
-                .localFile, "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(error.errno == EPERM ? " (mounting needs root)" : "")"
+                .localFile, "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(error.errno == EPERM ? " (mounting needs root, or fusermount3 from Debian's fuse3 and a mount point you own)" : "")"
             )
         }
         do {

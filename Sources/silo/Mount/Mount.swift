@@ -1,5 +1,5 @@
 import ArgumentParser
-import Dispatch
+import CSiloFUSE
 import Foundation
 import Logging
 import SiloClient
@@ -123,21 +123,18 @@ struct Mount: AsyncParsableCommand {
         } catch {
             throw ExitStatus.fail(error)
         }
+        // SIGTERM, SIGINT and SIGHUP unmount (so does `silo umount` from outside); the handlers are in
+        // place before anyone learns the mount is ready.
+        for number in [SIGTERM, SIGINT, SIGHUP] { _ = silo_forward_signal(number) }
+        Thread.detachNewThread {
+            _ = silo_wait_for_signal()
+            attached.session.unmount()
+        }
         // One line on stdout once the mount is usable: the detaching parent (or a script) waits for it.
         Output.line("mounted '\(name)' version \(attached.fileSystem.version.rawValue) at \(attached.mountPoint) (pid \(getpid()))")
         let null = open("/dev/null", O_WRONLY)
         dup2(null, STDOUT_FILENO)
         close(null)
-
-        // SIGTERM and SIGINT unmount; so does `silo umount` from outside.
-        var sources: [any DispatchSourceSignal] = []
-        for number in [SIGTERM, SIGINT, SIGHUP] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { attached.session.unmount() }
-            source.resume()
-            sources.append(source)
-        }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
                 attached.wait()
@@ -145,7 +142,6 @@ struct Mount: AsyncParsableCommand {
             }
         }
         let ending = attached.detach()
-        for source in sources { source.cancel() }
         if ending.discardedPaths > 0 {
             FileHandle.standardError.write(
                 Data("silo: \(ending.discardedPaths) changed path(s) in \(attached.mountPoint) were not committed and are discarded\n".utf8)
@@ -171,8 +167,9 @@ struct Umount: AsyncParsableCommand {
         guard MountTable.hasSiloMount(at: mountPoint) else {
             throw ExitStatus.fail(SiloError(.invalidArgument, "\(mountPoint) is not a silo mount"))
         }
-        guard umount2(mountPoint, Int32(MNT_DETACH)) == 0 else {
-            throw ExitStatus.fail(SiloError(.localFile, "cannot unmount \(mountPoint): \(String(cString: strerror(errno)))"))
+        let code = FUSESession.detach(mountPoint)
+        guard code == 0 else {
+            throw ExitStatus.fail(SiloError(.localFile, "cannot unmount \(mountPoint): \(String(cString: strerror(code)))"))
         }
         Output.note("unmounted \(mountPoint)")
     }

@@ -24,7 +24,7 @@ struct UnmountGuard: ParsableCommand {
             if count == 0 || (count < 0 && errno != EINTR) { break }
         }
         if MountTable.hasSiloMount(at: mountPoint) {
-            _ = umount2(mountPoint, Int32(MNT_DETACH))
+            FUSESession.detach(mountPoint)
         }
     }
 
@@ -44,12 +44,9 @@ struct UnmountGuard: ParsableCommand {
         posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
         _ = silo_spawn_close_from(&actions, 3)
-        var arguments: [UnsafeMutablePointer<CChar>?] = []
-        for argument in ["silo", "unmount-guard", mountPoint] { arguments.append(strdup(argument)) }
-        arguments.append(nil)
-        defer { for argument in arguments { free(argument) } }
+        let arguments = CStringArray(["silo", "unmount-guard", mountPoint])
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, "/proc/self/exe", &actions, nil, arguments, environ)
+        let status = arguments.withPointers { posix_spawn(&pid, "/proc/self/exe", &actions, nil, $0, environ) }
         close(ends[0])
         guard status == 0 else {
             close(ends[1])
