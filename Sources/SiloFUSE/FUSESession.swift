@@ -265,7 +265,7 @@ public final class FUSESession: @unchecked Sendable {
                 let bytes = try fileSystem.read(node, handle: try handle(read.fh), offset: read.offset, size: Int(read.size))
                 lock.withLock { bytesServed += bytes.count }
                 reply(fd, request, bytes: bytes)
-            case FUSE_READDIR.rawValue:
+            case FUSE_READDIR.rawValue, FUSE_READDIRPLUS.rawValue:
                 guard let read = request.argument(fuse_read_in.self) else { throw FUSEError(EINVAL) }
                 // A read from the start (the first, or after rewinddir) takes the listing afresh.
                 var entries = read.offset == 0 ? nil : directories.entries(read.fh)
@@ -273,7 +273,11 @@ public final class FUSESession: @unchecked Sendable {
                     entries = try fileSystem.listDirectory(node)
                     directories.replace(read.fh, with: entries!)
                 }
-                reply(fd, request, bytes: try Self.directoryPage(entries!, from: read.offset, size: Int(read.size)))
+                if opcode == FUSE_READDIRPLUS.rawValue {
+                    reply(fd, request, bytes: directoryPlusPage(entries!, in: node, from: read.offset, size: Int(read.size)))
+                } else {
+                    reply(fd, request, bytes: try Self.directoryPage(entries!, from: read.offset, size: Int(read.size)))
+                }
             case FUSE_RELEASE.rawValue:
                 if let release = request.argument(fuse_release_in.self),
                     let file = files.release(release.fh, unregister: { _ = silo_fuse_backing_close(device, $0) })
@@ -386,9 +390,11 @@ public final class FUSESession: @unchecked Sendable {
         let offered = UInt64(input.flags) | (input.flags & UInt32(FUSE_INIT_EXT) != 0 ? UInt64(input.flags2) << 32 : 0)
         // No writeback cache: the kernel turns passthrough off when both are asked for, and a commit
         // must see every write that returned, which a writeback cache would still hold back.
+        // READDIRPLUS: a listing carries each entry's attributes, so a walk over a tree (find, ls -l)
+        // needs no LOOKUP per name.
         var wanted: UInt64 =
             UInt64(FUSE_ASYNC_READ) | UInt64(FUSE_BIG_WRITES) | UInt64(FUSE_MAX_PAGES) | UInt64(FUSE_PARALLEL_DIROPS)
-            | UInt64(FUSE_CACHE_SYMLINKS) | UInt64(FUSE_INIT_EXT)
+            | UInt64(FUSE_CACHE_SYMLINKS) | UInt64(FUSE_INIT_EXT) | UInt64(FUSE_DO_READDIRPLUS)
         if options.passthrough { wanted |= SILO_FUSE_PASSTHROUGH }
         let flags = offered & wanted
         if flags & SILO_FUSE_PASSTHROUGH != 0 {
@@ -559,6 +565,35 @@ public final class FUSESession: @unchecked Sendable {
         setTimeout(entry.entryTimeout, &out.entry_valid, &out.entry_valid_nsec)
         setTimeout(entry.attributeTimeout, &out.attr_valid, &out.attr_valid_nsec)
         return out
+    }
+
+    /// The `fuse_direntplus` records of `entries` from index `offset`, as many as fit in `size` bytes:
+    /// each name with its entry as a lookup answers it (and counted as one, as the kernel counts it),
+    /// except `.` and `..`, which the kernel takes no entry for. A name that has gone meanwhile goes
+    /// without one (node 0), which the kernel takes as "look it up when needed".
+    func directoryPlusPage(_ entries: [FUSEDirectoryEntry], in directory: UInt64, from offset: UInt64, size: Int) -> [UInt8] {
+        var page: [UInt8] = []
+        var index = Int(min(offset, UInt64(entries.count)))
+        let header = MemoryLayout<fuse_entry_out>.size + MemoryLayout<fuse_dirent>.size
+        while index < entries.count {
+            let entry = entries[index]
+            let name = Array(entry.name.utf8)
+            let length = (header + name.count + 7) & ~7
+            guard page.count + length <= size else { break }
+            var plus = fuse_direntplus()
+            if entry.name != "." && entry.name != "..", let found = try? fileSystem.lookup(parent: directory, name: entry.name) {
+                plus.entry_out = Self.entryOut(found)
+            }
+            plus.dirent.ino = entry.node
+            plus.dirent.off = UInt64(index + 1)
+            plus.dirent.namelen = UInt32(name.count)
+            plus.dirent.type = entry.type >> 12
+            withUnsafeBytes(of: &plus) { page += $0.prefix(header) }
+            page += name
+            page += [UInt8](repeating: 0, count: length - header - name.count)
+            index += 1
+        }
+        return page
     }
 
     /// The `fuse_dirent` records of `entries` from index `offset`, as many as fit in `size` bytes; each

@@ -40,6 +40,25 @@ public enum MountTable {
         return found
     }
 
+    /// Whether any mount namespace on the machine has something mounted at `path` (a canonical
+    /// path): one process of each namespace is asked, through its `/proc/PID/mountinfo`.
+    public static func isMountPointInAnyNamespace(_ path: String) -> Bool {
+        let escaped = path.replacingOccurrences(of: "\\", with: "\\134").replacingOccurrences(of: " ", with: "\\040")
+        var seen: Set<String> = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where name.allSatisfy(\.isNumber) {
+            guard let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/ns/mnt"),
+                seen.insert(namespace).inserted, let table = readWhole("/proc/\(name)/mountinfo")
+            else { continue }
+            if table.split(separator: "\n").contains(where: { line in
+                let fields = line.split(separator: " ", maxSplits: 5)
+                return fields.count > 4 && fields[4] == escaped
+            }) {
+                return true
+            }
+        }
+        return false
+    }
+
     /// A file read to its end, in pieces: /proc files report size 0 and may span many pages.
     static func readWhole(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -136,6 +136,7 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
         guard let cache, listed.size > 0 else { return nil }
         guard case .blocks(let hashes, let blockSize)? = try withContent(listed).content else { return nil }
         let key = ContentCache.key(of: hashes, size: listed.size, blockSize: blockSize)
+        copies.settle()
         guard let copy = cache.wholeFile(key, size: listed.size) else { return nil }
         let fd = Glibc.open(copy, O_RDONLY | O_CLOEXEC)
         return fd >= 0 ? fd : nil
@@ -448,7 +449,7 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
             for index in covered {
                 guard index < hashes.count else { throw FUSEError.io }
                 let block = try self.block(hashes[index])
-                assembler?.add(index, block)
+                if let assembler { copies.add(block, at: index, to: assembler) }
                 let start = Int64(index) * Int64(blockSize)
                 let low = Int(max(range.lowerBound, start) - start)
                 let high = Int(min(range.upperBound, start + Int64(block.count)) - start)
@@ -626,11 +627,33 @@ final class BlockCache: @unchecked Sendable {
 }
 
 /// The whole-file copies this mount is assembling from the blocks it reads, by content key.
+///
+/// Blocks are written into copies in the background, so a read does not wait for the copy's disk
+/// writes; at most ``inFlight`` blocks wait their turn, after which a read waits too (the memory
+/// they hold stays bounded).
 final class WholeFileCopies: @unchecked Sendable {
+    static let inFlight = 8
+    private let writes = DispatchQueue(label: "silo.whole-file-copies")
+    private let room = DispatchSemaphore(value: WholeFileCopies.inFlight)
     private let lock = NSLock()
     private var assembling: [String: WholeFileAssembler] = [:]
     /// Keys whose copy is in the cache (or cannot be made): nothing more to assemble.
     private var done: Set<String> = []
+
+    /// Writes `block` into `assembler`'s copy in the background.
+    func add(_ block: [UInt8], at index: Int, to assembler: WholeFileAssembler) {
+        room.wait()
+        writes.async { [room] in
+            assembler.add(index, block)
+            room.signal()
+        }
+    }
+
+    /// Waits for the blocks handed over so far to be written: a copy whose last block was read is
+    /// then stored, and an open finds it.
+    func settle() {
+        writes.sync {}
+    }
 
     /// The assembler for a file's copy, made on first use; nil once the copy is stored.
     func assembler(for hashes: [BlockHash], size: Int64, blockSize: Int, in cache: ContentCache) -> WholeFileAssembler? {

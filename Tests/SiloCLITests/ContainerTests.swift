@@ -207,6 +207,21 @@ import Glibc
         #expect(try setup.silo.run(["container", "exec", id, "--", "true"]).status == 3)
     }
 
+    @Test func twoContainersAtOneNewPathKeepTheirMountsWhileEitherRuns() throws {
+        let setup = try Setup(.embedded)
+        let path = URL(fileURLWithPath: setup.directory.file("new/place")).standardizedFileURL.path
+        let a = try Self.start(setup, "-v", "a:\(path)")
+        let b = try Self.start(setup, "-v", "b:\(path)")
+        _ = try setup.ok("container", "exec", b, "--", "sh", "-c", "echo b > \(path)/f")
+        // a made the mount point; ending first, it must leave it to b.
+        _ = try setup.ok("container", "stop", a)
+        #expect(try setup.ok("container", "exec", b, "--", "cat", "\(path)/f").stdout == "b\n")
+        _ = try setup.ok("container", "stop", b)
+        // The mount point stayed for b, and stays after it (b did not make it); nothing is mounted.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path).isEmpty)
+        #expect(!MountTests.isMounted(path))
+    }
+
     @Test func twentyContainersCommittingAtOnceAllLand() throws {
         let setup = try Setup(.embedded)
         _ = try setup.ok("volume", "create", "shared")

@@ -25,6 +25,8 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
     private var backing: [UInt64: String] = [:]
     private(set) var opened = 0
     private(set) var reads = 0
+    /// Lookups answered (each one the kernel then holds).
+    private(set) var lookupsAnswered = 0
 
     /// Offers `file` as the backing file of `node`'s opens.
     func back(_ node: UInt64, with file: String) {
@@ -54,7 +56,10 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
         let directory = try node(parent)
         guard directory.mode & S_IFMT == S_IFDIR else { throw FUSEError.notADirectory }
         for child in directory.children where try node(child).name == name {
-            lock.withLock { lookups[child, default: 0] += 1 }
+            lock.withLock {
+                lookups[child, default: 0] += 1
+                lookupsAnswered += 1
+            }
             return FUSEEntry(attributes: try attributes(of: child), entryTimeout: 60, attributeTimeout: 60)
         }
         throw FUSEError.notFound
@@ -218,6 +223,25 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
             #expect(figures.f_blocks == 1000 && figures.f_bfree == 250 && figures.f_frsize == 4096)
         }
         #expect(tree.opened >= 1)
+    }
+
+    @Test func aListingCarriesEachNamesAttributesSoStatNeedsNoLookup() throws {
+        let tree = MemoryTree()
+        let directory = tree.add("data")
+        for index in 0..<500 { tree.add("file-\(index)", in: directory, bytes: Array(repeating: 7, count: index)) }
+        try withMount(tree) { (root: String) throws in
+            var info = stat()
+            #expect(stat(root + "/data", &info) == 0)
+            let before = tree.lookupsAnswered
+            // One pass over the directory (READDIRPLUS), then a stat of every name: no LOOKUP more.
+            let names = try FileManager.default.contentsOfDirectory(atPath: root + "/data")
+            #expect(names.count == 500)
+            #expect(tree.lookupsAnswered - before == 500)
+            for index in 0..<500 {
+                #expect(stat(root + "/data/file-\(index)", &info) == 0 && info.st_size == index)
+            }
+            #expect(tree.lookupsAnswered - before == 500)
+        }
     }
 
     @Test func changesAreRefusedAsReadOnly() throws {

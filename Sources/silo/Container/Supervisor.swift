@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SiloClient
 import SiloCore
+import SiloFUSE
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,9 @@ struct ContainerSupervise: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "silo.container")
         logger.logLevel = .warning
+        // Handlers first: a signal that comes while the volumes attach is kept, and acted on (passed
+        // to the command, or ending the container) once there is something to act on.
+        for number in keep ? [SIGTERM, SIGINT, SIGHUP] : ChildProcess.forwarded { _ = silo_forward_signal(number) }
         let service: any VolumeService
         let cache: ContentCache
         do {
@@ -36,6 +40,7 @@ struct ContainerSupervise: AsyncParsableCommand {
         let container = Container(id: id, service: service)
         do {
             try await container.attach(try options.attachments(), options: options, cache: cache)
+            try container.record(options: options)
         } catch {
             await container.end()
             try? await service.close()
@@ -43,15 +48,18 @@ struct ContainerSupervise: AsyncParsableCommand {
         }
         let status: Int32
         if keep {
-            status = try await container.serveUntilStopped(options: options)
+            status = await container.serveUntilStopped()
         } else {
             status = await container.runCommand(command, options: options)
         }
         let messages = await container.end()
         for message in messages { FileHandle.standardError.write(Data("silo: \(message)\n".utf8)) }
         if keep {
+            // For `silo container stop`, which waits for this process's lock, then prints it.
             try? Data(messages.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: ContainerRecord.endingPath(id)))
             unlink(ContainerRecord.path(id))
+        } else {
+            ContainerRecord.remove(id)
         }
         try? await service.close()
         throw ExitCode(status)
@@ -154,17 +162,20 @@ final class Container: @unchecked Sendable {
         }
     }
 
-    /// Records the container, says it is ready on stdout, and waits for SIGTERM, SIGINT or SIGHUP.
-    func serveUntilStopped(options: ContainerOptions) async throws -> Int32 {
-        // Handlers first: `silo container stop` may signal as soon as the record exists.
-        for number in [SIGTERM, SIGINT, SIGHUP] { _ = silo_forward_signal(number) }
-        // Held until this process exits, however it ends: while it is held, the container lives.
+    /// Records the container (`silo container list` shows it) and holds its lock until this process
+    /// exits, however it ends: while the lock is held, the container lives.
+    func record(options: ContainerOptions) throws {
         _ = try ContainerRecord.lock(id)
         let record = ContainerRecord(
             id: id, pid: getpid(), created: Date().timeIntervalSince1970, attachments: attached.map(\.1),
             environment: options.environment, workdir: options.workdir, backgroundCommits: options.backgroundCommits
         )
         try record.write()
+    }
+
+    /// Says the container is ready on stdout and waits for SIGTERM, SIGINT or SIGHUP (whose handlers
+    /// were installed before the container was recorded, so `stop` cannot signal too early).
+    func serveUntilStopped() async -> Int32 {
         Output.line("started \(id)")
         let null = open("/dev/null", O_WRONLY)
         dup2(null, STDOUT_FILENO)
@@ -201,7 +212,17 @@ final class Container: @unchecked Sendable {
             }
         }
         ephemeral = []
-        for directory in createdDirectories.reversed() { rmdir(directory) }
+        // A mount point another container still mounts on stays: removing it would unmount that
+        // container's volume (the kernel detaches mounts on a directory removed in another
+        // namespace), and so would removing a directory above it.
+        var kept: [String] = []
+        for directory in createdDirectories.reversed() {
+            if kept.contains(where: { $0.hasPrefix(directory + "/") }) || MountTable.isMountPointInAnyNamespace(directory) {
+                kept.append(directory)
+            } else {
+                rmdir(directory)
+            }
+        }
         createdDirectories = []
         return messages
     }

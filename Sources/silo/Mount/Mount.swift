@@ -13,7 +13,7 @@ import Glibc
 
 struct Mount: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Attach a volume at a directory (FUSE; needs root).",
+        abstract: "Attach a volume at a directory (FUSE).",
         discussion: """
             Mounts one version of the volume (the latest unless --version is given) at PATH. Nothing is \
             listed or fetched up front: directories are listed when first opened and file blocks fetched \
