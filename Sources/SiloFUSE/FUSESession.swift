@@ -572,49 +572,43 @@ public final class FUSESession: @unchecked Sendable {
     /// except `.` and `..`, which the kernel takes no entry for. A name that has gone meanwhile goes
     /// without one (node 0), which the kernel takes as "look it up when needed".
     func directoryPlusPage(_ entries: [FUSEDirectoryEntry], in directory: UInt64, from offset: UInt64, size: Int) -> [UInt8] {
-        var page: [UInt8] = []
-        var index = Int(min(offset, UInt64(entries.count)))
-        let header = MemoryLayout<fuse_entry_out>.size + MemoryLayout<fuse_dirent>.size
-        while index < entries.count {
-            let entry = entries[index]
-            let name = Array(entry.name.utf8)
-            let length = (header + name.count + 7) & ~7
-            guard page.count + length <= size else { break }
-            var plus = fuse_direntplus()
-            if entry.name != "." && entry.name != "..", let found = try? fileSystem.lookup(parent: directory, name: entry.name) {
-                plus.entry_out = Self.entryOut(found)
+        Self.page(of: entries, from: offset, size: size, header: MemoryLayout<fuse_entry_out>.size) { entry in
+            guard entry.name != "." && entry.name != "..", let found = try? fileSystem.lookup(parent: directory, name: entry.name) else {
+                return [UInt8](repeating: 0, count: MemoryLayout<fuse_entry_out>.size)
             }
-            plus.dirent.ino = entry.node
-            plus.dirent.off = UInt64(index + 1)
-            plus.dirent.namelen = UInt32(name.count)
-            plus.dirent.type = entry.type >> 12
-            withUnsafeBytes(of: &plus) { page += $0.prefix(header) }
-            page += name
-            page += [UInt8](repeating: 0, count: length - header - name.count)
-            index += 1
+            return withUnsafeBytes(of: Self.entryOut(found)) { Array($0) }
         }
-        return page
     }
 
     /// The `fuse_dirent` records of `entries` from index `offset`, as many as fit in `size` bytes; each
     /// record's `off` is the index of the entry after it, which the kernel sends back to continue.
     static func directoryPage(_ entries: [FUSEDirectoryEntry], from offset: UInt64, size: Int) throws -> [UInt8] {
+        page(of: entries, from: offset, size: size, header: 0) { _ in [] }
+    }
+
+    /// Directory records from index `offset`, as many as fit in `size` bytes, each 8-byte aligned: a
+    /// `header`-byte prefix made by `prefix` (only for records that fit), then the `fuse_dirent` and
+    /// the name.
+    private static func page(
+        of entries: [FUSEDirectoryEntry], from offset: UInt64, size: Int, header: Int, prefix: (FUSEDirectoryEntry) -> [UInt8]
+    ) -> [UInt8] {
         var page: [UInt8] = []
         var index = Int(min(offset, UInt64(entries.count)))
-        let header = MemoryLayout<fuse_dirent>.size
+        let fixed = header + MemoryLayout<fuse_dirent>.size
         while index < entries.count {
             let entry = entries[index]
             let name = Array(entry.name.utf8)
-            let length = (header + name.count + 7) & ~7
+            let length = (fixed + name.count + 7) & ~7
             guard page.count + length <= size else { break }
+            page += prefix(entry)
             var dirent = fuse_dirent()
             dirent.ino = entry.node
             dirent.off = UInt64(index + 1)
             dirent.namelen = UInt32(name.count)
             dirent.type = entry.type >> 12
-            withUnsafeBytes(of: &dirent) { page += $0.prefix(header) }
+            withUnsafeBytes(of: &dirent) { page += $0.prefix(MemoryLayout<fuse_dirent>.size) }
             page += name
-            page += [UInt8](repeating: 0, count: length - header - name.count)
+            page += [UInt8](repeating: 0, count: length - fixed - name.count)
             index += 1
         }
         return page
