@@ -37,6 +37,42 @@ import Testing
         }
     }
 
+    @Test func aHundredConcurrentCommittersAllLandAndNoneLosesData() async throws {
+        let setup = try Setup()
+        let name = try VolumeName("shared")
+        let admin = try setup.client()
+        defer { Task { try? await admin.close() } }
+        _ = try await admin.createVolume(name)
+        // A hundred clients, each its own connection pool, commit at once: one file each, and all
+        // of them the same file too (last writer wins it whole).
+        let clients = try (0..<100).map { _ in try setup.client() }
+        defer { for client in clients { Task { try? await client.close() } } }
+        let versions = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for (index, client) in clients.enumerated() {
+                group.addTask {
+                    let own = Array("writer \(index)".utf8)
+                    let changes = Changeset([
+                        .put(try VolumePath("own/\(index)"), FilePut(content: .inline(own), size: Int64(own.count), mtimeNanoseconds: 0)),
+                        .put(try VolumePath("same"), FilePut(content: .inline(own), size: Int64(own.count), mtimeNanoseconds: 0)),
+                    ])
+                    return try await client.commit(changes, to: name, options: CommitOptions(author: "w\(index)")).version.version.rawValue
+                }
+            }
+            var versions: [Int64] = []
+            for try await version in group { versions.append(version) }
+            return versions
+        }
+        #expect(Set(versions) == Set(1...100))
+        for index in 0..<100 {
+            #expect(try await admin.read(try VolumePath("own/\(index)"), in: name) == Array("writer \(index)".utf8))
+        }
+        // The writer whose commit made version 100 holds `same`, whole.
+        let history = try await admin.history(of: name)
+        let last = try #require(history.last)
+        #expect(last.version.rawValue == 100)
+        #expect(try await admin.read(try VolumePath("same"), in: name) == Array("writer \(last.author.dropFirst())".utf8))
+    }
+
     @Test func tokensSeeOnlyTheirOwnWorkspace() async throws {
         let setup = try Setup()
         let alice = try setup.client(token: try setup.token(for: "alice"))
