@@ -252,7 +252,7 @@ public final class FUSESession: @unchecked Sendable {
             case FUSE_OPEN.rawValue:
                 let flags = request.argument(fuse_open_in.self)?.flags ?? 0
                 let opened = try fileSystem.open(node, flags: Int32(bitPattern: flags))
-                try reply(fd, request, value: try openOut(node, opened))
+                try reply(fd, request, value: try openOut(node, opened, readOnly: Int32(bitPattern: flags) & O_ACCMODE == O_RDONLY))
             case FUSE_OPENDIR.rawValue:
                 // The listing is taken once per pass over an open directory and paged from memory, so
                 // a directory of n names costs one listing, not one per page.
@@ -317,7 +317,7 @@ public final class FUSESession: @unchecked Sendable {
                 let (entry, opened) = try fileSystem.create(
                     parent: node, name: name, mode: input.mode & ~input.umask, flags: Int32(bitPattern: input.flags)
                 )
-                let open = try openOut(entry.attributes.node, opened)
+                let open = try openOut(entry.attributes.node, opened, readOnly: false)
                 var payload = withUnsafeBytes(of: Self.entryOut(entry)) { Array($0) }
                 withUnsafeBytes(of: open) { payload += $0 }
                 reply(fd, request, bytes: payload)
@@ -415,9 +415,9 @@ public final class FUSESession: @unchecked Sendable {
 
     /// The open reply for `opened`, passed through to its backing file when the connection allows.
     /// An open the kernel could not combine with the node's other opens is released and refused.
-    private func openOut(_ node: UInt64, _ opened: FUSEOpened) throws -> fuse_open_out {
+    private func openOut(_ node: UInt64, _ opened: FUSEOpened, readOnly: Bool) throws -> fuse_open_out {
         var out = fuse_open_out()
-        let decision = files.open(node: node, handle: opened.handle, backingFile: opened.backingFile) { fd in
+        let decision = files.open(node: node, handle: opened.handle, backingFile: opened.backingFile, readOnly: readOnly) { fd in
             guard lock.withLock({ passthrough }) else { return nil }
             let id = silo_fuse_backing_open(device, fd)
             if id > 0 { return id }

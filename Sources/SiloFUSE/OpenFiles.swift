@@ -43,8 +43,10 @@ final class OpenFiles: @unchecked Sendable {
 
     /// Records an open of `node` and decides how the kernel is to do its I/O. `backingFile` (closed
     /// here) is registered with `register` unless the node already passes through to that same file;
-    /// `register` answers nil when passthrough is not possible.
-    func open(node: UInt64, handle: UInt64, backingFile: Int32?, register: (Int32) -> Int32?) -> Decision {
+    /// `register` answers nil when passthrough is not possible. A read-only open that comes with no
+    /// backing file (its copy was evicted since, say) shares the node's current one: a node's bytes
+    /// change only through writes to a local file, which always comes as the backing file.
+    func open(node: UInt64, handle: UInt64, backingFile: Int32?, readOnly: Bool, register: (Int32) -> Int32?) -> Decision {
         defer { if let backingFile { close(backingFile) } }
         var identity: (device: UInt64, inode: UInt64)?
         if let backingFile {
@@ -54,7 +56,7 @@ final class OpenFiles: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let deadline = Date(timeIntervalSinceNow: Self.releaseWait)
-        while let existing = backings[node], identity.map({ $0 != existing.file }) ?? true {
+        while let existing = backings[node], identity.map({ $0 != existing.file }) ?? !readOnly {
             guard lock.wait(until: deadline) else { return .busy }
         }
         var backing: Int32?

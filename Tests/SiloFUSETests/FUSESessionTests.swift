@@ -28,8 +28,8 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
     /// Lookups answered (each one the kernel then holds).
     private(set) var lookupsAnswered = 0
 
-    /// Offers `file` as the backing file of `node`'s opens.
-    func back(_ node: UInt64, with file: String) {
+    /// Offers `file` as the backing file of `node`'s opens (nil: none).
+    func back(_ node: UInt64, with file: String?) {
         lock.withLock { backing[node] = file }
     }
 
@@ -135,20 +135,20 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
     }
 
     /// A tree with one 3 MiB file whose bytes are also in a local file offered as its backing file.
-    func backedTree(in directory: TemporaryDirectory) throws -> (MemoryTree, [UInt8]) {
+    func backedTree(in directory: TemporaryDirectory) throws -> (MemoryTree, [UInt8], node: UInt64) {
         let bytes = pseudoRandomBytes(count: 3 * 1024 * 1024 + 11, seed: 21)
         let tree = MemoryTree()
         let node = tree.add("model.bin", bytes: bytes)
         let local = directory.file("model.copy")
         try Data(bytes).write(to: URL(fileURLWithPath: local))
         tree.back(node, with: local)
-        return (tree, bytes)
+        return (tree, bytes, node)
     }
 
     @Test func opensWithABackingFilePassThroughAndNoReadReachesTheFileSystem() throws {
         let directory = try TemporaryDirectory("silo-fuse-backing")
         defer { directory.remove() }
-        let (tree, bytes) = try backedTree(in: directory)
+        let (tree, bytes, _) = try backedTree(in: directory)
         try withSession(tree) { session in
             let path = session.mountPoint + "/model.bin"
             // Two opens at once share the node's backing file; both read the whole file.
@@ -171,10 +171,31 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
         }
     }
 
+    @Test func aReadOnlyOpenWithoutABackingFileSharesTheOneItsNodePassesThroughTo() throws {
+        let directory = try TemporaryDirectory("silo-fuse-shared-backing")
+        defer { directory.remove() }
+        let (tree, bytes, node) = try backedTree(in: directory)
+        try withSession(tree) { session in
+            let path = session.mountPoint + "/model.bin"
+            let first = Glibc.open(path, O_RDONLY)
+            #expect(first >= 0)
+            defer { close(first) }
+            // The copy went (evicted, say) while the first open holds it: a second reader still opens.
+            tree.back(node, with: nil)
+            let second = Glibc.open(path, O_RDONLY)
+            #expect(second >= 0, "\(String(cString: strerror(errno)))")
+            defer { close(second) }
+            var read = [UInt8](repeating: 0, count: 4096)
+            #expect(read.withUnsafeMutableBytes { pread(second, $0.baseAddress, 4096, 1_000_000) } == 4096)
+            #expect(read == Array(bytes[1_000_000..<1_004_096]))
+            #expect(session.passthroughOpens == 2 && tree.reads == 0)
+        }
+    }
+
     @Test func withoutPassthroughTheSameOpensAreServed() throws {
         let directory = try TemporaryDirectory("silo-fuse-served")
         defer { directory.remove() }
-        let (tree, bytes) = try backedTree(in: directory)
+        let (tree, bytes, _) = try backedTree(in: directory)
         var options = FUSESession.Options()
         options.passthrough = false
         try withSession(tree, options: options) { session in
