@@ -12,7 +12,8 @@ import Glibc
     typealias Setup = MountTests.Setup
 
     /// The seed's reload example as the README's demo runs it: `examples/seed-reload`.
-    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/seed-reload").standardized.path
+    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/seed-reload").standardized
+        .path
 
     static func start(_ setup: Setup, _ arguments: String...) throws -> String {
         let output = try setup.ok(["container", "start"] + arguments)
@@ -60,7 +61,8 @@ import Glibc
         let setup = try Setup(.embedded)
         try setup.directory.write("host/data/host.txt", "the host's")
         let path = setup.directory.file("host/data")
-        let output = try setup.ok("run", "-v", "v:\(path)", "--", "sh", "-c", "ls -A \(path); echo inside > \(path)/new.txt; silo volume commit \(path)")
+        let output = try setup.ok(
+            "run", "-v", "v:\(path)", "--", "sh", "-c", "ls -A \(path); echo inside > \(path)/new.txt; silo volume commit \(path)")
         #expect(output.stdout.hasPrefix("committed 1 changed path(s)"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: path) == ["host.txt"])
         #expect(try setup.ok("volume", "get", "v", "/new.txt", "-").stdout == "inside\n")
@@ -78,7 +80,9 @@ import Glibc
         let deadline = Date(timeIntervalSinceNow: 10)
         var seen = ""
         while Date() < deadline {
-            seen = try setup.silo.run(["container", "exec", reader, "--", "sh", "-c", "silo volume reload /vol/models >/dev/null && cat /vol/models/dummy.txt"]).stdout
+            seen = try setup.silo.run([
+                "container", "exec", reader, "--", "sh", "-c", "silo volume reload /vol/models >/dev/null && cat /vol/models/dummy.txt",
+            ]).stdout
             if !seen.isEmpty { break }
         }
         #expect(seen == "I will be persisted\n")
@@ -102,7 +106,8 @@ import Glibc
         let inference = try Self.start(setup, "-v", "model-store:/vol/models", "--no-create")
         let load = "cat /vol/models/m1.bin 2>/dev/null || { echo not-found; silo volume reload /vol/models >/dev/null && cat /vol/models/m1.bin; }"
         #expect(try setup.silo.run(["container", "exec", inference, "--", "test", "-e", "/vol/models/m1.bin"]).status == 1)
-        _ = try setup.ok("run", "-v", "model-store:/vol/models", "--", "sh", "-c", "echo weights > /vol/models/m1.bin && silo volume commit /vol/models")
+        _ = try setup.ok(
+            "run", "-v", "model-store:/vol/models", "--", "sh", "-c", "echo weights > /vol/models/m1.bin && silo volume commit /vol/models")
         #expect(try setup.ok("container", "exec", inference, "--", "sh", "-c", load).stdout == "not-found\nweights\n")
         #expect(try setup.ok("container", "exec", inference, "--", "sh", "-c", load).stdout == "weights\n")
         let list = try setup.ok("container", "list").stdout
@@ -176,7 +181,8 @@ import Glibc
         // A command still running in the container when its supervisor dies.
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: SiloBinary.path)
-        let script = "echo ready; read go; i=0; while grep -q ' \(path) fuse.silo ' /proc/self/mounts; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.05; done; ls -A \(path) && echo detached"
+        let script =
+            "echo ready; read go; i=0; while grep -q ' \(path) fuse.silo ' /proc/self/mounts; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.05; done; ls -A \(path) && echo detached"
         watcher.arguments = ["container", "exec", id, "--", "sh", "-c", script]
         watcher.environment = ProcessInfo.processInfo.environment.merging(["SILO_HOME": setup.silo.home]) { $1 }
         let input = Pipe()
@@ -201,7 +207,9 @@ import Glibc
         let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         watcher.waitUntilExit()
         // Inside, the guard detached the dead mount: the path lists (empty), no "not connected".
-        #expect(watcher.terminationStatus == 0 && rest == "detached\n", "status \(watcher.terminationStatus): \(rest) \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(
+            watcher.terminationStatus == 0 && rest == "detached\n",
+            "status \(watcher.terminationStatus): \(rest) \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         #expect(!(try setup.ok("container", "list").stdout.contains(id)))
         #expect(!MountTests.isMounted(path))
         #expect(try setup.silo.run(["container", "exec", id, "--", "true"]).status == 3)
@@ -241,7 +249,8 @@ import Glibc
     @Test func exitCodesStdioAndSignalsPassThrough() throws {
         let setup = try Setup(.embedded)
         #expect(try setup.silo.run(["run", "--", "sh", "-c", "exit 7"]).status == 7)
-        let echoed = try setup.silo.run(["run", "-v", ":/scratch", "--", "sh", "-c", "cat > /scratch/in && tr a-z A-Z < /scratch/in"], input: Data("hello\n".utf8))
+        let echoed = try setup.silo.run(
+            ["run", "-v", ":/scratch", "--", "sh", "-c", "cat > /scratch/in && tr a-z A-Z < /scratch/in"], input: Data("hello\n".utf8))
         #expect(echoed.status == 0 && echoed.stdout == "HELLO\n")
         #expect(try setup.silo.run(["run", "--", "/nonexistent/program"]).status == 127)
 

@@ -113,8 +113,8 @@ struct ContainerExec: ParsableCommand {
             // util-linux's nsenter joins the container's mount namespace; coreutils' env then enters
             // the working directory there (a directory opened before joining would be the host's).
             let nsenter = try ContainerLaunch.tool("nsenter")
-            let arguments = [nsenter, "--target", "\(record.pid)", "--mount", "--", try ContainerLaunch.tool("env"), "--chdir=\(workdir ?? record.workdir)", "--"]
-                + command
+            let enter = [nsenter, "--target", "\(record.pid)", "--mount", "--"]
+            let arguments = enter + [try ContainerLaunch.tool("env"), "--chdir=\(workdir ?? record.workdir)", "--"] + command
             let pairs = CStringArray(environment: Container.environment(record.environment + environment))
             _ = CStringArray(arguments).withPointers { argv in pairs.withPointers { envp in execve(nsenter, argv, envp) } }
             throw SiloError(.io, "cannot start \(nsenter): \(String(cString: strerror(errno)))")
@@ -182,6 +182,8 @@ struct ContainerList: ParsableCommand {
             do { try Output.json(rows) } catch { throw ExitStatus.fail(error) }
             return
         }
-        Output.table(["ID", "VOLUMES", "AGE", "UNCOMMITTED"], rows.map { [$0.id, $0.volumes.joined(separator: " "), "\($0.ageSeconds)s", "\($0.uncommittedPaths)"] })
+        Output.table(
+            ["ID", "VOLUMES", "AGE", "UNCOMMITTED"],
+            rows.map { [$0.id, $0.volumes.joined(separator: " "), "\($0.ageSeconds)s", "\($0.uncommittedPaths)"] })
     }
 }

@@ -74,7 +74,9 @@ struct ContainerOptions: ParsableArguments {
         var result: [VolumeAttachment] = []
         for text in volumes {
             let attachment = try VolumeAttachment(parsing: text)
-            if let other = result.first(where: { $0.path == attachment.path || $0.path.hasPrefix(attachment.path + "/") || attachment.path.hasPrefix($0.path + "/") }) {
+            if let other = result.first(where: {
+                $0.path == attachment.path || $0.path.hasPrefix(attachment.path + "/") || attachment.path.hasPrefix($0.path + "/")
+            }) {
                 throw SiloError(.invalidArgument, "-v \(text): \(attachment.path) overlaps \(other.path), attached already")
             }
             result.append(attachment)

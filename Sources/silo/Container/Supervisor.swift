@@ -90,7 +90,8 @@ final class Container: @unchecked Sendable {
                     _ = try await service.volume(name)
                 } catch let error as SiloError where error.code == .volumeNotFound {
                     guard !options.noCreate else {
-                        throw SiloError(.volumeNotFound, "volume '\(name)' does not exist; create it with `silo volume create \(name)`, or drop --no-create")
+                        throw SiloError(
+                            .volumeNotFound, "volume '\(name)' does not exist; create it with `silo volume create \(name)`, or drop --no-create")
                     }
                     _ = try await service.createVolume(name)
                 }
@@ -108,9 +109,11 @@ final class Container: @unchecked Sendable {
                 name, at: attachment.path, service: service, cache: cache, options: volumeOptions,
                 runtime: SiloEnvironment.mounts + "/\(getpid())-\(index)"
             )
-            attached.append(
-                (volume, .init(volume: name.rawValue, path: attachment.path, readOnly: attachment.readOnly, ephemeral: attachment.volume == nil, socket: volume.runtime + "/control.sock"))
+            let info = ContainerRecord.Attached(
+                volume: name.rawValue, path: attachment.path, readOnly: attachment.readOnly, ephemeral: attachment.volume == nil,
+                socket: volume.runtime + "/control.sock"
             )
+            attached.append((volume, info))
         }
     }
 
@@ -135,7 +138,7 @@ final class Container: @unchecked Sendable {
     static func environment(_ pairs: [String]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["SILO_HOME"] = SiloEnvironment.home
-        let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        let binary = ContainerLaunch.binary
         let directory = String(binary[..<(binary.lastIndex(of: "/") ?? binary.startIndex)])
         environment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
         for pair in pairs {
@@ -151,7 +154,8 @@ final class Container: @unchecked Sendable {
     func runCommand(_ command: [String], options: ContainerOptions) async -> Int32 {
         guard !command.isEmpty else { return 0 }
         guard chdir(options.workdir) == 0 else {
-            FileHandle.standardError.write(Data("silo: error: cannot enter the working directory \(options.workdir): \(String(cString: strerror(errno)))\n".utf8))
+            FileHandle.standardError.write(
+                Data("silo: error: cannot enter the working directory \(options.workdir): \(String(cString: strerror(errno)))\n".utf8))
             return 2
         }
         do {
@@ -200,7 +204,8 @@ final class Container: @unchecked Sendable {
                 messages.append("\(ending.discardedPaths) changed path(s) in \(info.path) ('\(info.volume)') were not committed and are discarded")
             }
             if let version = ending.committed {
-                messages.append("committed \(ending.committedPaths) changed path(s) in \(info.path) as version \(version.rawValue) of '\(info.volume)'")
+                messages.append(
+                    "committed \(ending.committedPaths) changed path(s) in \(info.path) as version \(version.rawValue) of '\(info.volume)'")
             }
         }
         attached = []

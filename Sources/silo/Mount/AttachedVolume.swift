@@ -73,9 +73,8 @@ final class AttachedVolume: @unchecked Sendable {
             try session.mount()
         } catch let error as FUSEError {
             try? FileManager.default.removeItem(atPath: runtime)
-            throw SiloError(
-                .localFile, "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(error.errno == EPERM ? " (mounting needs root, or fusermount3 from Debian's fuse3 and a mount point you own)" : "")"
-            )
+            let hint = error.errno == EPERM ? " (mounting needs root, or fusermount3 from Debian's fuse3 and a mount point you own)" : ""
+            throw SiloError(.localFile, "cannot mount at \(path): \(String(cString: strerror(error.errno)))\(hint)")
         }
         do {
             try session.start(threads: 4)
