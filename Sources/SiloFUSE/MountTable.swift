@@ -26,7 +26,7 @@ public enum MountTable {
         guard let table = readWhole("/proc/self/mountinfo") else { return nil }
         // Fields: id, parent id, major:minor, root, mount point (spaces as \040), options, optional
         // fields, "-", type, source, super options.
-        let escaped = mountPoint.replacingOccurrences(of: "\\", with: "\\134").replacingOccurrences(of: " ", with: "\\040")
+        let escaped = listed(mountPoint)
         var found: UInt64?
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ")
@@ -43,7 +43,7 @@ public enum MountTable {
     /// Whether any mount namespace on the machine has something mounted at `path` (a canonical
     /// path): one process of each namespace is asked, through its `/proc/PID/mountinfo`.
     public static func isMountPointInAnyNamespace(_ path: String) -> Bool {
-        let escaped = path.replacingOccurrences(of: "\\", with: "\\134").replacingOccurrences(of: " ", with: "\\040")
+        let escaped = listed(path)
         var seen: Set<String> = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where name.allSatisfy(\.isNumber) {
             guard let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/ns/mnt"),
@@ -57,6 +57,11 @@ public enum MountTable {
             }
         }
         return false
+    }
+
+    /// `path` as the kernel's mount tables write it: spaces as `\040`, backslashes as `\134`.
+    static func listed(_ path: String) -> String {
+        path.replacingOccurrences(of: "\\", with: "\\134").replacingOccurrences(of: " ", with: "\\040")
     }
 
     /// A file read to its end, in pieces: /proc files report size 0 and may span many pages.
