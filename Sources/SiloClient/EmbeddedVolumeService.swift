@@ -75,11 +75,11 @@ public struct EmbeddedVolumeService: VolumeService {
     }
 
     public func uploadBlock(_ block: Block) async throws {
-        try await store.blobs.put(block, namespace: workspace)
+        try await store.putBlock(block, workspace: workspace)
     }
 
     public func readBlock(_ hash: BlockHash) async throws -> Block {
-        try await store.blobs.get(hash, namespace: workspace)
+        try await store.readBlock(hash, workspace: workspace)
     }
 
     public func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult {

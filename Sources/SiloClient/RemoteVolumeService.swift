@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SiloCore
+import SiloWire
 
 /// The ``VolumeService`` of a `silo serve` server, over its `/v1/` HTTP API.
 ///

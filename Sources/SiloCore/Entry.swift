@@ -77,7 +77,17 @@ public struct BlockLayout: Sendable, Hashable {
         return first...last
     }
 
+    /// How many blocks hold a file of `size` bytes (`size` ≥ 0). Rounds up without adding, so a size
+    /// near `Int64.max` cannot overflow.
     public func blockCount(forSize size: Int64) -> Int {
-        Int((size + Int64(blockSize) - 1) / Int64(blockSize))
+        let (whole, rest) = size.quotientAndRemainder(dividingBy: Int64(blockSize))
+        return Int(whole) + (rest > 0 ? 1 : 0)
+    }
+
+    /// The length block `index` of a file of `size` bytes must have: `blockSize`, except the last
+    /// block, which holds the rest. Index and size are those a validated file put carries.
+    public func length(ofBlock index: Int, inFileOf size: Int64) -> Int {
+        let start = Int64(index) * Int64(blockSize)
+        return Int(min(Int64(blockSize), size - start))
     }
 }

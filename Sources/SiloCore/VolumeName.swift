@@ -44,7 +44,7 @@ public struct VolumeName: Hashable, Sendable, Comparable, CustomStringConvertibl
     }
 }
 
-extension String {
+extension StringProtocol {
     /// The string with control characters escaped, safe to show inside an error message.
     public var escapedForDisplay: String {
         var out = ""

@@ -1,5 +1,6 @@
 import Foundation
 import SiloCore
+import SiloWire
 import SiloFUSE
 
 #if canImport(Glibc)

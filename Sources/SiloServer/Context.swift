@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SiloCore
+import SiloWire
 import SiloStore
 
 /// Per request: the token the request authenticated with, once ``AuthMiddleware`` has run.

@@ -6,6 +6,7 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import SiloCore
+import SiloWire
 import SiloStore
 
 /// `silo serve`: the store under a data directory as an HTTP service.

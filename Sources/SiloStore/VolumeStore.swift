@@ -60,27 +60,64 @@ public struct VolumeStore: Sendable {
         }
     }
 
-    /// The hashes among `hashes` that the workspace does not hold yet.
+    /// The hashes among `hashes` that the workspace does not hold yet, or holds damaged: what a client
+    /// must upload before a commit may name them.
     public func missingBlocks(_ hashes: [BlockHash], workspace: String) async throws -> [BlockHash] {
+        let states = try await metadata.blockStates(hashes, workspace: workspace)
         var missing: [BlockHash] = []
-        for hash in hashes where try await !blobs.contains(hash, namespace: workspace) {
-            missing.append(hash)
+        for hash in hashes {
+            if let state = states[hash] {
+                if state.damaged { missing.append(hash) }
+            } else if try await !blobs.contains(hash, namespace: workspace) {
+                missing.append(hash)
+            }
         }
         return missing
     }
 
+    /// Stores a verified block. A block the store holds damaged is written again, which repairs it.
+    public func putBlock(_ block: Block, workspace: String) async throws {
+        let state = try await metadata.blockStates([block.hash], workspace: workspace)[block.hash]
+        try await blobs.put(block, namespace: workspace, replacing: state?.damaged == true)
+        if state?.damaged == true {
+            try await metadata.recordBlock(block.hash, length: block.bytes.count, workspace: workspace)
+        }
+    }
+
+    /// Reads a block, verified. A block found damaged (or gone, though recorded) is marked so: it then
+    /// counts as missing, and the next upload of it repairs it.
+    public func readBlock(_ hash: BlockHash, workspace: String) async throws -> Block {
+        do {
+            return try await blobs.get(hash, namespace: workspace)
+        } catch let error as SiloError where error.code == .corruptBlock || error.code == .missingBlock {
+            let length = error.code == .corruptBlock ? try? await blobs.length(of: hash, namespace: workspace) : nil
+            try? await metadata.markBlockDamaged(hash, length: length ?? nil, workspace: workspace)
+            throw error
+        }
+    }
+
     public func commit(_ changeset: Changeset, to volume: VolumeName, workspace: String, options: CommitOptions) async throws -> CommitResult {
         try changeset.validate()
+        let blobs = self.blobs
         return try await metadata.commit(
             changeset, to: volume, workspace: workspace, options: options, now: Self.nowMilliseconds()
         ) { hashes in
-            let missing = try await missingBlocks(Array(hashes), workspace: workspace)
+            var lengths: [BlockHash: Int] = [:]
+            var missing: [BlockHash] = []
+            for hash in hashes {
+                if let length = try await blobs.length(of: hash, namespace: workspace) {
+                    lengths[hash] = length
+                } else {
+                    missing.append(hash)
+                }
+            }
             guard missing.isEmpty else {
                 throw SiloError(
                     .missingBlock,
                     "commit names \(missing.count) block(s) the store does not hold (first: \(missing.sorted()[0].hex)); upload them and commit again"
                 )
             }
+            return lengths
         }
     }
 }

@@ -66,6 +66,15 @@ public final class StoreFixture: Sendable {
         directory.remove()
     }
 
+    /// Flips a byte in the middle of a stored block's file, as a failing disk would.
+    public func damageBlock(_ hash: BlockHash) throws {
+        let file = home + "/blocks/" + EmbeddedVolumeService.workspace + "/" + hash.hex.prefix(2) + "/" + hash.hex
+        chmod(file, 0o600)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        bytes[bytes.count / 2] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+    }
+
     /// Block files on disk for the embedded workspace.
     public func blockFiles() -> [String] {
         let root = home + "/blocks/" + EmbeddedVolumeService.workspace

@@ -31,6 +31,21 @@ import Testing
             return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
+        /// One request with the admin token (or `token`): status, body and headers of the answer.
+        func send(
+            _ http: HTTPClient, _ method: HTTPMethod, _ path: String, token: String? = nil, body: [UInt8]? = nil,
+            headers: [(String, String)] = []
+        ) async throws -> (Int, [UInt8], HTTPHeaders) {
+            var request = HTTPClientRequest(url: server.url + path)
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(token ?? server.adminToken)")
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let response = try await http.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 16 << 20)
+            return (Int(response.status.code), Array(buffer: bytes), response.headers)
+        }
+
         deinit {
             server.stop()
             directory.remove()
@@ -211,18 +226,10 @@ import Testing
         let setup = try Setup()
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { Task { try? await http.shutdown() } }
-        let token = setup.server.adminToken
         #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
-
         func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> (Int, String) {
-            var request = HTTPClientRequest(url: setup.server.url + path)
-            request.method = method
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-            for (name, value) in headers { request.headers.add(name: name, value: value) }
-            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-            let response = try await http.execute(request, timeout: .seconds(30))
-            let bytes = try await response.body.collect(upTo: 1 << 20)
-            return (Int(response.status.code), String(buffer: bytes))
+            let (status, bytes, _) = try await setup.send(http, method, path, body: body, headers: headers)
+            return (status, String(decoding: bytes, as: UTF8.self))
         }
 
         let cases: [(HTTPMethod, String, [UInt8]?, Int, String)] = [
@@ -264,6 +271,32 @@ import Testing
         // Nothing of that changed the volume, and the server still answers.
         #expect(try setup.silo.run(["volume", "history", "v", "--json"]).stdout.components(separatedBy: "\"version\"").count == 2)
         #expect(try await send(.GET, "/healthz").0 == 200)
+    }
+
+    /// Requests any token holder could send that once stopped the server: a range ending at
+    /// Int64.max, a file of Int64.max bytes, a file claiming more bytes than its block holds.
+    @Test func numbersFromARequestNeverStopTheServer() async throws {
+        let setup = try Setup()
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        #expect(try setup.silo.run(["volume", "create", "v"]).status == 0)
+        let block = Block(bytes: Array("abcd".utf8))
+        #expect(try await setup.send(http, .PUT, "/v1/blocks/\(block.hash.hex)", body: block.bytes).0 == 204)
+
+        let ranged = try await setup.send(http, .GET, "/v1/blocks/\(block.hash.hex)", headers: [("Range", "bytes=0-9223372036854775807")])
+        #expect(ranged.0 == 206 && ranged.1 == block.bytes)
+        #expect(ranged.2.first(name: "Content-Range") == "bytes 0-3/4")
+        let suffix = try await setup.send(http, .GET, "/v1/blocks/\(block.hash.hex)", headers: [("Range", "bytes=-9223372036854775807")])
+        #expect(suffix.0 == 206 && suffix.1 == block.bytes)
+
+        for (size, blockSize) in [("9223372036854775807", 8_388_608), ("8388608", 8_388_608), ("9223372036854775807", 67_108_864)] {
+            let commit = #"{"commitID": "c\#(size)\#(blockSize)", "changes": [{"op": "put", "path": "f", "size": \#(size), "mtimeNs": 0, "blocks": ["\#(block.hash.hex)"], "blockSize": \#(blockSize)}]}"#
+            let (status, body, _) = try await setup.send(http, .POST, "/v1/volumes/v/commits", body: Array(commit.utf8))
+            #expect(status == 400, "size \(size): \(String(decoding: body, as: UTF8.self))")
+            #expect(String(decoding: body, as: UTF8.self).contains(#""code":"invalid_argument""#))
+        }
+        #expect(try await setup.send(http, .GET, "/healthz").0 == 200)
+        #expect(try setup.silo.run(["volume", "history", "v", "--json"]).stdout.components(separatedBy: "\"version\"").count == 2)
     }
 
     @Test func filesAndBlocksDownloadWithRanges() async throws {

@@ -5,12 +5,24 @@ import SiloCore
 /// Blocks are kept per namespace (a workspace): a workspace can never learn that another holds some
 /// content. Every adapter passes the same conformance suite (`BlobStoreConformance` in the tests).
 public protocol BlobStore: Sendable {
-    /// Whether the block is held, without reading it.
-    func contains(_ hash: BlockHash, namespace: String) async throws -> Bool
-    /// Stores a block durably; storing a block that is already there is harmless.
-    func put(_ block: Block, namespace: String) async throws
+    /// The length of a held block, without reading it; nil when the block is not held.
+    func length(of hash: BlockHash, namespace: String) async throws -> Int?
+    /// Stores a block durably. Storing a block that is already there is harmless and leaves the stored
+    /// copy as it is, unless `replacing`, which writes it again (how a damaged copy is repaired).
+    func put(_ block: Block, namespace: String, replacing: Bool) async throws
     /// Reads a block and verifies its bytes against its hash; a mismatch is ``SiloError/Code/corruptBlock``.
     func get(_ hash: BlockHash, namespace: String) async throws -> Block
     /// Removes a block; removing a missing block is harmless.
     func delete(_ hash: BlockHash, namespace: String) async throws
+}
+
+extension BlobStore {
+    /// Whether the block is held, without reading it.
+    public func contains(_ hash: BlockHash, namespace: String) async throws -> Bool {
+        try await length(of: hash, namespace: namespace) != nil
+    }
+
+    public func put(_ block: Block, namespace: String) async throws {
+        try await put(block, namespace: namespace, replacing: false)
+    }
 }

@@ -35,12 +35,12 @@ public struct LocalBlobStore: BlobStore {
         return "\(root)/\(namespace)/\(hex.prefix(2))/\(hex)"
     }
 
-    public func contains(_ hash: BlockHash, namespace: String) async throws -> Bool {
-        try await run { containsNow(hash, namespace: namespace) }
+    public func length(of hash: BlockHash, namespace: String) async throws -> Int? {
+        try await run { lengthNow(hash, namespace: namespace) }
     }
 
-    public func put(_ block: Block, namespace: String) async throws {
-        try await run { try putNow(block, namespace: namespace) }
+    public func put(_ block: Block, namespace: String, replacing: Bool) async throws {
+        try await run { try putNow(block, namespace: namespace, replacing: replacing) }
     }
 
     public func get(_ hash: BlockHash, namespace: String) async throws -> Block {
@@ -51,14 +51,15 @@ public struct LocalBlobStore: BlobStore {
         try await run { try deleteNow(hash, namespace: namespace) }
     }
 
-    private func containsNow(_ hash: BlockHash, namespace: String) -> Bool {
+    private func lengthNow(_ hash: BlockHash, namespace: String) -> Int? {
         var info = stat()
-        return stat(path(of: hash, namespace: namespace), &info) == 0
+        guard stat(path(of: hash, namespace: namespace), &info) == 0 else { return nil }
+        return Int(info.st_size)
     }
 
-    private func putNow(_ block: Block, namespace: String) throws {
+    private func putNow(_ block: Block, namespace: String, replacing: Bool) throws {
         let final = path(of: block.hash, namespace: namespace)
-        if containsNow(block.hash, namespace: namespace) { return }
+        if !replacing, lengthNow(block.hash, namespace: namespace) != nil { return }
         let directory = String(final[..<final.lastIndex(of: "/")!])
         try FileIO.makeDirectories(directory)
         let temporary = "\(root)/tmp/\(block.hash.hex).\(getpid()).\(UInt64.random(in: 0...UInt64.max))"

@@ -217,7 +217,9 @@ struct CommitApplication {
 
     // MARK: Writing
 
-    mutating func write(workspace: String, verifyBlocks: @Sendable (Set<BlockHash>) async throws -> Void) async throws {
+    mutating func write(
+        workspace: String, lengthsOfUnrecordedBlocks: @Sendable (Set<BlockHash>) async throws -> [BlockHash: Int]
+    ) async throws {
         var hashes = Set<BlockHash>()
         for entry in written.values { hashes.formUnion(entry.content?.blockHashes ?? []) }
         if !hashes.isEmpty {
@@ -229,7 +231,7 @@ struct CommitApplication {
                     "DELETE FROM block_gc WHERE workspace = \(bind: workspace) AND hash IN (\(binds: Array(batch)))"
                 ).run()
             }
-            try await verifyBlocks(hashes)
+            try await checkBlocks(hashes, workspace: workspace, lengthsOfUnrecordedBlocks: lengthsOfUnrecordedBlocks)
             for batch in packed.chunked(SQLMetadataStore.batchSize) {
                 var insert = db.insert(into: "block_refs").columns("workspace", "hash", "volume_id").ignoringConflicts()
                 for hash in batch { insert = insert.values(SQLBind(workspace), SQLBind(hash), SQLBind(volume.id)) }
@@ -270,6 +272,42 @@ struct CommitApplication {
                 )
             }
             try await insert.run()
+        }
+    }
+
+    /// Every block must be stored, undamaged, and exactly as long as its place in its file says: a file
+    /// that claims more bytes than its blocks hold would promise readers bytes that do not exist.
+    private func checkBlocks(
+        _ hashes: Set<BlockHash>, workspace: String,
+        lengthsOfUnrecordedBlocks: @Sendable (Set<BlockHash>) async throws -> [BlockHash: Int]
+    ) async throws {
+        var states = try await SQLMetadataStore.blockStates(hashes, workspace: workspace, on: db)
+        let unrecorded = hashes.subtracting(states.keys)
+        if !unrecorded.isEmpty {
+            let lengths = try await lengthsOfUnrecordedBlocks(unrecorded)
+            try await SQLMetadataStore.recordBlocks(lengths, workspace: workspace, on: db)
+            for (hash, length) in lengths { states[hash] = BlockState(length: length, damaged: false) }
+        }
+        let damaged = states.filter(\.value.damaged).keys.sorted()
+        guard damaged.isEmpty else {
+            throw SiloError(
+                .missingBlock,
+                "commit names \(damaged.count) block(s) the store holds damaged (first: \(damaged[0].hex)); upload them again (a put or commit from the original files does) and commit again"
+            )
+        }
+        for entry in written.values.sorted(by: { $0.path < $1.path }) {
+            guard case .blocks(let blocks, let blockSize)? = entry.content else { continue }
+            let layout = BlockLayout(blockSize: blockSize)
+            for (index, hash) in blocks.enumerated() {
+                let expected = layout.length(ofBlock: index, inFileOf: entry.size)
+                guard let state = states[hash], state.length == expected else {
+                    throw SiloError(
+                        .invalidArgument,
+                        "file \(entry.path) says \(entry.size) bytes in blocks of \(blockSize), so block \(index) must hold \(expected) bytes, but block \(hash.hex) holds \(states[hash]?.length ?? 0); nothing was applied",
+                        paths: [entry.path.description]
+                    )
+                }
+            }
         }
     }
 

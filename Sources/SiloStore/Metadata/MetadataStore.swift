@@ -15,15 +15,27 @@ public protocol MetadataStore: Sendable {
     func deleteVolume(_ name: VolumeName, workspace: String) async throws
 
     /// Applies `changeset` on top of the volume's latest version, atomically, with per-path
-    /// last-writer-wins. `verifyBlocks` runs inside the transaction and must throw if any block is absent.
+    /// last-writer-wins. Every block a file names must be recorded (see ``blockStates(_:workspace:)``),
+    /// not damaged, and of the length the file's size and block size call for; blocks stored before
+    /// lengths were recorded are looked up with `lengthsOfUnrecordedBlocks` inside the transaction, which
+    /// must throw if any is absent, and recorded.
     func commit(
         _ changeset: Changeset,
         to volume: VolumeName,
         workspace: String,
         options: CommitOptions,
         now: Int64,
-        verifyBlocks: @escaping @Sendable (Set<BlockHash>) async throws -> Void
+        lengthsOfUnrecordedBlocks: @escaping @Sendable (Set<BlockHash>) async throws -> [BlockHash: Int]
     ) async throws -> CommitResult
+
+    /// What the store knows of each of `hashes` that it has a record of: its length, and whether a read
+    /// found it damaged. Hashes without a record are left out.
+    func blockStates(_ hashes: [BlockHash], workspace: String) async throws -> [BlockHash: BlockState]
+    /// Records a block stored whole and verified: its length, and no damage.
+    func recordBlock(_ hash: BlockHash, length: Int, workspace: String) async throws
+    /// Marks a block a read found damaged (or gone), so that it counts as missing and an upload of it
+    /// repairs it. A block with no record gets one only when `length` is given.
+    func markBlockDamaged(_ hash: BlockHash, length: Int?, workspace: String) async throws
 
     /// The entry at `path` in `version` (latest when nil), or nil when the path does not exist.
     func entry(at path: VolumePath, in volume: VolumeName, workspace: String, version: Version?) async throws -> Entry?
@@ -40,4 +52,15 @@ public protocol MetadataStore: Sendable {
     func collectGarbage(workspace: String, delete: @escaping @Sendable ([BlockHash]) async throws -> Void) async throws -> Int
 
     func close() async throws
+}
+
+/// A stored block as the metadata records it.
+public struct BlockState: Sendable, Hashable {
+    public var length: Int
+    public var damaged: Bool
+
+    public init(length: Int, damaged: Bool) {
+        self.length = length
+        self.damaged = damaged
+    }
 }

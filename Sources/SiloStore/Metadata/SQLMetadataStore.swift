@@ -11,7 +11,6 @@ import SiloCore
 public final class SQLMetadataStore: MetadataStore {
     /// `removed_version` of a row that is still current.
     static let live = Int64.max
-    static let schemaVersion: Int64 = 1
     /// Rows per statement when a commit reads or writes many paths.
     static let batchSize = 400
 
@@ -22,85 +21,114 @@ public final class SQLMetadataStore: MetadataStore {
         try await migrate()
     }
 
-    private func migrate() async throws {
+    /// The schema version this build writes: the number of steps in ``migrations(_:)``.
+    public static let schemaVersion: Int64 = 2
+
+    /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
+    /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
+    /// and a database from a newer build is refused rather than guessed at.
+    static func migrations(_ backend: any SQLBackend) -> [[String]] {
         let blob = backend.blobType
         let path = backend.pathType
-        let statements = [
-            "CREATE TABLE IF NOT EXISTS silo_schema (version BIGINT NOT NULL)",
-            """
-            CREATE TABLE IF NOT EXISTS volumes (
-                id \(backend.autoIncrementPrimaryKey),
-                workspace TEXT NOT NULL,
-                name TEXT NOT NULL,
-                created_at BIGINT NOT NULL,
-                latest_version BIGINT NOT NULL,
-                UNIQUE (workspace, name))
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS versions (
-                volume_id BIGINT NOT NULL,
-                version BIGINT NOT NULL,
-                created_at BIGINT NOT NULL,
-                author TEXT NOT NULL,
-                commit_id TEXT,
-                files_added BIGINT NOT NULL,
-                files_changed BIGINT NOT NULL,
-                files_removed BIGINT NOT NULL,
-                bytes_added BIGINT NOT NULL,
-                PRIMARY KEY (volume_id, version))
-            """,
-            "CREATE UNIQUE INDEX IF NOT EXISTS versions_commit_id ON versions (volume_id, commit_id)",
-            """
-            CREATE TABLE IF NOT EXISTS entries (
-                volume_id BIGINT NOT NULL,
-                path \(path) NOT NULL,
-                parent \(path) NOT NULL,
-                name \(path) NOT NULL,
-                added_version BIGINT NOT NULL,
-                removed_version BIGINT NOT NULL,
-                kind INTEGER NOT NULL,
-                size BIGINT NOT NULL,
-                mode BIGINT NOT NULL,
-                mtime_ns BIGINT NOT NULL,
-                block_size BIGINT NOT NULL,
-                blocks \(blob),
-                inline_data \(blob),
-                target TEXT,
-                PRIMARY KEY (volume_id, path, added_version))
-            """,
-            "CREATE INDEX IF NOT EXISTS entries_parent ON entries (volume_id, parent, name)",
-            "CREATE INDEX IF NOT EXISTS entries_added ON entries (volume_id, added_version)",
-            "CREATE INDEX IF NOT EXISTS entries_removed ON entries (volume_id, removed_version, path)",
-            """
-            CREATE TABLE IF NOT EXISTS block_refs (
-                workspace TEXT NOT NULL,
-                hash \(blob) NOT NULL,
-                volume_id BIGINT NOT NULL,
-                PRIMARY KEY (workspace, hash, volume_id))
-            """,
-            "CREATE INDEX IF NOT EXISTS block_refs_volume ON block_refs (volume_id)",
-            """
-            CREATE TABLE IF NOT EXISTS block_gc (
-                workspace TEXT NOT NULL,
-                hash \(blob) NOT NULL,
-                PRIMARY KEY (workspace, hash))
-            """,
+        return [
+            // 1: volumes, their history, versioned entries, block references and the collection queue.
+            [
+                """
+                CREATE TABLE IF NOT EXISTS volumes (
+                    id \(backend.autoIncrementPrimaryKey),
+                    workspace TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    latest_version BIGINT NOT NULL,
+                    UNIQUE (workspace, name))
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS versions (
+                    volume_id BIGINT NOT NULL,
+                    version BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    author TEXT NOT NULL,
+                    commit_id TEXT,
+                    files_added BIGINT NOT NULL,
+                    files_changed BIGINT NOT NULL,
+                    files_removed BIGINT NOT NULL,
+                    bytes_added BIGINT NOT NULL,
+                    PRIMARY KEY (volume_id, version))
+                """,
+                "CREATE UNIQUE INDEX IF NOT EXISTS versions_commit_id ON versions (volume_id, commit_id)",
+                """
+                CREATE TABLE IF NOT EXISTS entries (
+                    volume_id BIGINT NOT NULL,
+                    path \(path) NOT NULL,
+                    parent \(path) NOT NULL,
+                    name \(path) NOT NULL,
+                    added_version BIGINT NOT NULL,
+                    removed_version BIGINT NOT NULL,
+                    kind INTEGER NOT NULL,
+                    size BIGINT NOT NULL,
+                    mode BIGINT NOT NULL,
+                    mtime_ns BIGINT NOT NULL,
+                    block_size BIGINT NOT NULL,
+                    blocks \(blob),
+                    inline_data \(blob),
+                    target TEXT,
+                    PRIMARY KEY (volume_id, path, added_version))
+                """,
+                "CREATE INDEX IF NOT EXISTS entries_parent ON entries (volume_id, parent, name)",
+                "CREATE INDEX IF NOT EXISTS entries_added ON entries (volume_id, added_version)",
+                "CREATE INDEX IF NOT EXISTS entries_removed ON entries (volume_id, removed_version, path)",
+                """
+                CREATE TABLE IF NOT EXISTS block_refs (
+                    workspace TEXT NOT NULL,
+                    hash \(blob) NOT NULL,
+                    volume_id BIGINT NOT NULL,
+                    PRIMARY KEY (workspace, hash, volume_id))
+                """,
+                "CREATE INDEX IF NOT EXISTS block_refs_volume ON block_refs (volume_id)",
+                """
+                CREATE TABLE IF NOT EXISTS block_gc (
+                    workspace TEXT NOT NULL,
+                    hash \(blob) NOT NULL,
+                    PRIMARY KEY (workspace, hash))
+                """,
+            ],
+            // 2: every block's real length, so a commit checks declared sizes against the bytes stored,
+            // and a mark on blocks a read found damaged, so they count as missing until uploaded again.
+            // Blocks stored before this version get their row the first time a commit names them.
+            [
+                """
+                CREATE TABLE blocks (
+                    workspace TEXT NOT NULL,
+                    hash \(blob) NOT NULL,
+                    length BIGINT NOT NULL,
+                    damaged INTEGER NOT NULL,
+                    PRIMARY KEY (workspace, hash))
+                """
+            ],
         ]
+    }
+
+    private func migrate() async throws {
+        let steps = Self.migrations(backend)
+        assert(steps.count == Self.schemaVersion, "schemaVersion must count the migrations")
         try await backend.writeTransaction { db in
-            for statement in statements {
-                try await db.raw(SQLQueryString(statement)).run()
-            }
+            try await db.raw("CREATE TABLE IF NOT EXISTS silo_schema (version BIGINT NOT NULL)").run()
             let rows = try await db.raw("SELECT version FROM silo_schema").all()
-            if let row = rows.first {
-                let version = try row.decode(column: "version", as: Int64.self)
-                guard version == Self.schemaVersion else {
-                    throw SiloError(
-                        .storage,
-                        "the metadata database has schema version \(version), this silo understands \(Self.schemaVersion); use a matching silo"
-                    )
-                }
+            let current = try rows.first?.decode(column: "version", as: Int64.self) ?? 0
+            guard current <= Int64(steps.count) else {
+                throw SiloError(
+                    .storage,
+                    "the metadata database has schema version \(current), written by a newer silo; this silo understands versions up to \(steps.count). Use that newer silo (or a newer build of it) with this data"
+                )
+            }
+            guard current < Int64(steps.count) else { return }
+            for step in steps[Int(current)...] {
+                for statement in step { try await db.raw(SQLQueryString(statement)).run() }
+            }
+            if rows.isEmpty {
+                try await db.raw("INSERT INTO silo_schema (version) VALUES (\(bind: Int64(steps.count)))").run()
             } else {
-                try await db.raw("INSERT INTO silo_schema (version) VALUES (\(bind: Self.schemaVersion))").run()
+                try await db.raw("UPDATE silo_schema SET version = \(bind: Int64(steps.count))").run()
             }
         }
     }
@@ -226,6 +254,9 @@ public final class SQLMetadataStore: MetadataStore {
             ).all()
             let hashes = try rows.map { try $0.decode(column: "hash", as: Data.self) }
             try await delete(hashes.map { try BlockHash(bytes: $0) })
+            for batch in hashes.chunked(Self.batchSize) {
+                try await db.raw("DELETE FROM blocks WHERE workspace = \(bind: workspace) AND hash IN (\(binds: Array(batch)))").run()
+            }
             try await db.raw("DELETE FROM block_gc WHERE workspace = \(bind: workspace)").run()
             return hashes.count
         }
@@ -430,7 +461,7 @@ public final class SQLMetadataStore: MetadataStore {
         workspace: String,
         options: CommitOptions,
         now: Int64,
-        verifyBlocks: @escaping @Sendable (Set<BlockHash>) async throws -> Void
+        lengthsOfUnrecordedBlocks: @escaping @Sendable (Set<BlockHash>) async throws -> [BlockHash: Int]
     ) async throws -> CommitResult {
         try await backend.writeTransaction { db in
             let row = try await Self.volumeRow(volume, workspace: workspace, on: db)
@@ -447,7 +478,7 @@ public final class SQLMetadataStore: MetadataStore {
             }
             var apply = CommitApplication(volume: row, version: row.info.latestVersion.next, now: now, db: db)
             try await apply.run(changeset)
-            try await apply.write(workspace: workspace, verifyBlocks: verifyBlocks)
+            try await apply.write(workspace: workspace, lengthsOfUnrecordedBlocks: lengthsOfUnrecordedBlocks)
             let info = apply.summary(author: options.author)
             try await db.raw(
                 """

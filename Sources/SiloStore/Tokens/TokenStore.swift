@@ -1,6 +1,7 @@
 import Foundation
 import SQLKit
 import SiloCore
+import SiloWire
 
 /// The server's access tokens. A token belongs to one workspace; only a hash of its secret is kept.
 public protocol TokenStore: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import SiloCore
+import SiloWire
 
 #if canImport(Glibc)
 import Glibc

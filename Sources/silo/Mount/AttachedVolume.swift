@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import SiloClient
 import SiloCore
+import SiloWire
 import SiloFUSE
 import SiloMount
 

@@ -1,6 +1,7 @@
 import Foundation
 import SiloClient
 import SiloCore
+import SiloWire
 
 enum Output {
     static func line(_ text: String) {

@@ -1,4 +1,5 @@
 import Foundation
+import SiloCore
 
 // The JSON shapes of the model, shared by the server and its clients. Decoding validates as the
 // initialisers do (names, paths, hashes), so a handler never sees a malformed value.

@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import SQLKit
+import SiloClient
+import SiloCore
+import SiloStore
+import SiloTesting
+import Testing
+
+/// A store keeps only what it can serve: declared sizes match the blocks' real lengths, a block found
+/// damaged is missing until uploaded again, and its schema moves forward only.
+@Suite struct BlockIntegrityTests {
+    let name = try! VolumeName("vol")
+
+    @Test(arguments: Backend.allCases)
+    func declaredSizesMustMatchTheBlocksRealLengths(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let small = Block(bytes: [1, 2, 3, 4])
+            try await service.uploadBlock(small)
+            let eightMiB = Int64(BlockLayout.defaultBlockSize)
+            for (size, blockSize, blocks) in [
+                (eightMiB, BlockLayout.defaultBlockSize, [small.hash]),  // one 4-byte block claims 8 MiB
+                (9, 5, [small.hash, small.hash]),  // the first block must be whole (5 bytes)
+                (3, 5, [small.hash]),  // the last block must hold exactly the rest
+            ] {
+                let error = await #expect(throws: SiloError.self) {
+                    try await service.commit(
+                        Changeset([.put(try VolumePath("f"), FilePut(content: .blocks(blocks, blockSize: blockSize), size: size, mtimeNanoseconds: 0))]),
+                        to: name, options: CommitOptions(author: "t")
+                    )
+                }
+                #expect(error?.code == .invalidArgument, "size \(size) in blocks of \(blockSize)")
+                #expect(error?.paths == ["/f"])
+            }
+            #expect(try await service.volume(name).latestVersion == .empty)
+
+            // The same block where the arithmetic holds is accepted.
+            _ = try await service.commit(
+                Changeset([.put(try VolumePath("f"), FilePut(content: .blocks([small.hash, small.hash], blockSize: 4), size: 8, mtimeNanoseconds: 0))]),
+                to: name, options: CommitOptions(author: "t")
+            )
+            #expect(try await service.read(try VolumePath("f"), in: name) == [1, 2, 3, 4, 1, 2, 3, 4])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aBlockFoundDamagedIsMissingUntilUploadedAgain(backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let bytes = pseudoRandomBytes(count: 3000, seed: 7)
+            let content = try await service.uploadBlocks(bytes, blockSize: 1000)
+            let file = FilePut(content: content, size: 3000, mtimeNanoseconds: 0)
+            _ = try await service.commit(Changeset([.put(try VolumePath("a"), file)]), to: name, options: CommitOptions(author: "t"))
+            let hash = content.blockHashes[1]
+            #expect(try await service.missingBlocks(content.blockHashes).isEmpty)
+
+            try fixture.damageBlock(hash)
+            let read = await #expect(throws: SiloError.self) { try await service.read(try VolumePath("a"), in: name) }
+            #expect(read?.code == .corruptBlock)
+
+            // Found damaged: reported missing, and no new commit may name it.
+            #expect(try await service.missingBlocks(content.blockHashes) == [hash])
+            let commit = await #expect(throws: SiloError.self) {
+                try await service.commit(Changeset([.put(try VolumePath("b"), file)]), to: name, options: CommitOptions(author: "t"))
+            }
+            #expect(commit?.code == .missingBlock)
+            #expect(commit?.message.contains(hash.hex) == true)
+
+            // Uploading it again repairs it: the old file reads, and the commit goes through.
+            try await service.uploadBlock(Block(bytes: Array(bytes[1000..<2000])))
+            #expect(try await service.missingBlocks(content.blockHashes).isEmpty)
+            #expect(try await service.read(try VolumePath("a"), in: name) == bytes)
+            _ = try await service.commit(Changeset([.put(try VolumePath("b"), file)]), to: name, options: CommitOptions(author: "t"))
+            #expect(try await service.read(try VolumePath("b"), in: name) == bytes)
+        }
+    }
+
+    @Test func anOlderStoreIsMigratedAndANewerOneRefused() async throws {
+        let directory = try TemporaryDirectory("silo-schema")
+        defer { directory.remove() }
+        let home = directory.path + "/home"
+        let logger = Logger(label: "silo-test")
+        let service = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
+        _ = try await service.createVolume(name)
+        let bytes = pseudoRandomBytes(count: 2000, seed: 8)
+        let content = try await service.uploadBlocks(bytes, blockSize: 1000)
+        try await service.close()
+
+        // Turn it into a store as the first schema left it: no record of block lengths.
+        try await Self.withDatabase(home) { db in
+            try await db.raw("DROP TABLE blocks").run()
+            try await db.raw("UPDATE silo_schema SET version = 1").run()
+        }
+        let migrated = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
+        // Blocks stored before the migration are still usable, with their lengths checked.
+        _ = try await migrated.commit(
+            Changeset([.put(try VolumePath("f"), FilePut(content: content, size: 2000, mtimeNanoseconds: 0))]),
+            to: name, options: CommitOptions(author: "t")
+        )
+        #expect(try await migrated.read(try VolumePath("f"), in: name) == bytes)
+        try await migrated.close()
+        #expect(try await Self.schemaVersion(home) == SQLMetadataStore.schemaVersion)
+
+        try await Self.withDatabase(home) { db in try await db.raw("UPDATE silo_schema SET version = 99").run() }
+        let error = await #expect(throws: SiloError.self) {
+            try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
+        }
+        #expect(error?.message.contains("schema version 99") == true)
+        #expect(error?.message.contains("newer silo") == true)
+    }
+
+    static func withDatabase(_ home: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> Void) async throws {
+        let backend = try await SQLiteBackend.open(path: home + "/metadata.sqlite", logger: Logger(label: "silo-test"))
+        do {
+            try await backend.writeTransaction(body)
+        } catch {
+            try? await backend.close()
+            throw error
+        }
+        try await backend.close()
+    }
+
+    static func schemaVersion(_ home: String) async throws -> Int64 {
+        let backend = try await SQLiteBackend.open(path: home + "/metadata.sqlite", logger: Logger(label: "silo-test"))
+        defer { Task { try? await backend.close() } }
+        return try await backend.readTransaction { db in
+            try await db.raw("SELECT version FROM silo_schema").all()[0].decode(column: "version", as: Int64.self)
+        }
+    }
+}
