@@ -14,12 +14,19 @@ public struct GetResult: Sendable {
 /// Copies a file or directory out of a volume onto the local disk (or a file to standard output).
 ///
 /// Each file is written to a temporary name beside its destination and renamed into place when whole,
-/// so an interrupted or failed get never leaves a truncated file under the real name.
+/// so an interrupted or failed get never leaves a truncated file under the real name. Nothing is ever
+/// created outside the destination: every level beneath it is opened relative to its parent with
+/// `O_NOFOLLOW` (a symlink already on the local disk is never followed), and each path is checked to
+/// lie beneath the remote path asked for. Set-user-ID and set-group-ID bits are dropped unless the
+/// caller asks to keep them, as `tar` does for users other than root.
 public struct Downloader: Sendable {
     public let service: any VolumeService
+    /// Keep the set-user-ID, set-group-ID and sticky bits of files as committed.
+    public var preserveSpecialModeBits: Bool
 
-    public init(service: any VolumeService) {
+    public init(service: any VolumeService, preserveSpecialModeBits: Bool = false) {
         self.service = service
+        self.preserveSpecialModeBits = preserveSpecialModeBits
     }
 
     /// `get NAME REMOTE [LOCAL]`: LOCAL defaults to `./basename(REMOTE)` (the volume's name for its
@@ -50,24 +57,33 @@ public struct Downloader: Sendable {
         switch top.kind {
         case .file, .symlink:
             try checkAbsent([destination], force: force)
-            try await place(top, at: destination, progress: progress, total: top.size)
+            // The destination is the user's own choice of path: its directory is opened as given.
+            let slash = destination.lastIndex(of: "/")
+            let directory = slash.map { String(destination[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+            let name = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+            let parent = try FileIO.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { close(parent) }
+            try await place(top, in: parent, name: name, shownAs: destination, progress: progress, total: top.size)
             return GetResult(destination: destination, files: 1, bytes: top.size)
         case .directory:
             let entries = try await service.tree(remote, in: volume, version: version)
-            let prefix = remote.isRoot ? 0 : remote.rawValue.utf8.count + 1
-            func local(_ entry: Entry) -> String { destination + "/" + String(entry.path.rawValue.utf8.dropFirst(prefix))! }
-            let files = entries.filter { $0.kind != .directory }
-            try checkAbsent(files.map(local), force: force)
+            var relatives: [[String]] = []
+            for entry in entries { relatives.append(try Self.relativeComponents(of: entry.path, beneath: remote)) }
+            func local(_ components: [String]) -> String { ([destination] + components).joined(separator: "/") }
+            let files = zip(entries, relatives).filter { $0.0.kind != .directory }
+            try checkAbsent(files.map { local($0.1) }, force: force)
             if LocalFiles.exists(destination) && !LocalFiles.isDirectory(destination) {
                 throw SiloError(.localFile, "cannot get directory \(remote) into \(destination): a file is there")
             }
             try FileIO.makeDirectories(destination)
-            let total = files.reduce(Int64(0)) { $0 + $1.size }
+            let tree = try DestinationTree(root: destination)
+            defer { tree.close() }
+            let total = files.reduce(Int64(0)) { $0 + $1.0.size }
             var done: Int64 = 0
-            for entry in entries {
+            for (entry, components) in zip(entries, relatives) {
                 switch entry.kind {
                 case .directory:
-                    try FileIO.makeDirectories(local(entry))
+                    _ = try tree.directory(components)
                 case .file, .symlink:
                     let before = done
                     let count = files.count
@@ -77,15 +93,28 @@ public struct Downloader: Sendable {
                             progress(TransferProgress(filesDone: 0, filesTotal: count, bytesDone: before + p.bytesDone, bytesTotal: total))
                         }
                     }
-                    try await place(entry, at: local(entry), progress: fileProgress, total: entry.size)
+                    let parent = try tree.directory(Array(components.dropLast()))
+                    try await place(entry, in: parent, name: components.last!, shownAs: local(components), progress: fileProgress, total: entry.size)
                     done += entry.size
                 }
             }
-            for entry in entries.reversed() where entry.kind == .directory {
-                setTimes(local(entry), entry.mtimeNanoseconds, followLinks: true)
+            for (entry, components) in zip(entries, relatives).reversed() where entry.kind == .directory {
+                let parent = try tree.directory(Array(components.dropLast()))
+                setTimes(parent, components.last!, entry.mtimeNanoseconds)
             }
             return GetResult(destination: destination, files: files.count, bytes: total)
         }
+    }
+
+    /// The names leading from `remote` to `path`, each one checked again: a store or server that hands
+    /// back a path outside `remote`, or with a name a path may not have, gets an error, not a write.
+    static func relativeComponents(of path: VolumePath, beneath remote: VolumePath) throws -> [String] {
+        guard path != remote, path.isWithin(remote), (try? VolumePath(path.rawValue)) == path else {
+            throw SiloError(.corruptBlock, "the store listed \(path.description.escapedForDisplay) beneath \(remote), which cannot be; nothing was written for it")
+        }
+        let components = path.components
+        let depth = remote.isRoot ? 0 : remote.components.count
+        return Array(components[depth...])
     }
 
     private func checkAbsent(_ paths: [String], force: Bool) throws {
@@ -101,30 +130,38 @@ public struct Downloader: Sendable {
         }
     }
 
-    private func place(_ entry: Entry, at destination: String, progress: TransferProgress.Handler?, total: Int64) async throws {
-        let temporary = destination + ".silo-partial-\(getpid())"
-        unlink(temporary)
+    /// Writes `entry` as `name` in the directory open at `parent`, through a temporary name.
+    private func place(
+        _ entry: Entry, in parent: Int32, name: String, shownAs destination: String, progress: TransferProgress.Handler?, total: Int64
+    ) async throws {
+        let temporary = name + ".silo-partial-\(getpid())"
+        unlinkat(parent, temporary, 0)
+        let mode = mode_t(entry.mode & (preserveSpecialModeBits ? 0o7777 : 0o0777))
         if entry.kind == .symlink {
-            guard symlink(entry.symlinkTarget ?? "", temporary) == 0 else { throw FileIO.error(errno, "could not create link \(destination)") }
+            guard symlinkat(entry.symlinkTarget ?? "", parent, temporary) == 0 else {
+                throw FileIO.error(errno, "could not create link \(destination)")
+            }
         } else {
-            let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: mode_t(entry.mode & 0o7777))
+            let fd = openat(parent, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o777)
+            guard fd >= 0 else { throw FileIO.error(errno, "could not create \(destination)") }
             do {
                 defer { close(fd) }
                 try await writeFile(entry, fd: fd, name: destination, progress: progress, total: total)
-                fchmod(fd, mode_t(entry.mode & 0o7777))
+                fchmod(fd, mode)
             } catch {
-                unlink(temporary)
+                unlinkat(parent, temporary, 0)
                 throw error
             }
         }
-        setTimes(temporary, entry.mtimeNanoseconds, followLinks: false)
-        if entry.kind == .file && LocalFiles.isDirectory(destination) {
-            unlink(temporary)
+        setTimes(parent, temporary, entry.mtimeNanoseconds)
+        var existing = stat()
+        if entry.kind == .file, fstatat(parent, name, &existing, AT_SYMLINK_NOFOLLOW) == 0, existing.st_mode & S_IFMT == S_IFDIR {
+            unlinkat(parent, temporary, 0)
             throw SiloError(.localFile, "cannot write \(entry.path) to \(destination): a directory is there")
         }
-        guard rename(temporary, destination) == 0 else {
+        guard renameat(parent, temporary, parent, name) == 0 else {
             let code = errno
-            unlink(temporary)
+            unlinkat(parent, temporary, 0)
             throw FileIO.error(code, "could not move the downloaded file into place at \(destination)")
         }
     }
@@ -138,9 +175,54 @@ public struct Downloader: Sendable {
         }
     }
 
-    private func setTimes(_ path: String, _ nanoseconds: Int64, followLinks: Bool) {
-        let time = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    /// Sets the modification (and access) time of `name` in `directory`, never following a link.
+    private func setTimes(_ directory: Int32, _ name: String, _ nanoseconds: Int64) {
+        let (seconds, rest) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        let time = rest >= 0 ? timespec(tv_sec: Int(seconds), tv_nsec: Int(rest)) : timespec(tv_sec: Int(seconds) - 1, tv_nsec: Int(rest) + 1_000_000_000)
         let times = [time, time]
-        utimensat(AT_FDCWD, path, times, followLinks ? 0 : AT_SYMLINK_NOFOLLOW)
+        utimensat(directory, name, times, AT_SYMLINK_NOFOLLOW)
+    }
+}
+
+/// The directories beneath a download's destination, each opened relative to its parent with
+/// `O_NOFOLLOW` (and created when missing), so no symlink on the local disk can lead a write elsewhere.
+final class DestinationTree {
+    /// Keyed by the path's bytes: `[String]` keys would merge an NFC and an NFD name.
+    private var open: [[UInt8]: Int32] = [:]
+    private let root: String
+
+    init(root: String) throws {
+        self.root = root
+        open[[]] = try FileIO.open(root, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    }
+
+    /// The descriptor of the directory at `components` beneath the root, made if missing.
+    func directory(_ components: [String]) throws -> Int32 {
+        let key = Array(components.joined(separator: "/").utf8)
+        if let fd = open[key] { return fd }
+        let parent = try directory(Array(components.dropLast()))
+        let name = components.last!
+        var fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT {
+            if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST {
+                throw FileIO.error(errno, "could not create directory \(shown(components))")
+            }
+            fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
+        guard fd >= 0 else {
+            if errno == ELOOP || errno == ENOTDIR {
+                throw SiloError(.localFile, "cannot write beneath \(shown(components)): it is not a directory (a symlink or file is there); move it away first")
+            }
+            throw FileIO.error(errno, "could not open directory \(shown(components))")
+        }
+        open[key] = fd
+        return fd
+    }
+
+    private func shown(_ components: [String]) -> String { ([root] + components).joined(separator: "/") }
+
+    func close() {
+        for fd in open.values { Glibc.close(fd) }
+        open = [:]
     }
 }

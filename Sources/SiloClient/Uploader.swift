@@ -61,6 +61,7 @@ public struct Uploader: Sendable {
         let contents = try await upload(files, total: total, progress: progress)
 
         var changes: [Change] = []
+        var fileIndex = 0
         for item in items {
             let path = try item.relative.reduce(target) { try $0.appending($1) }
             switch item.kind {
@@ -69,7 +70,8 @@ public struct Uploader: Sendable {
             case .symlink:
                 changes.append(.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds))
             case .file:
-                let file = FilePut(content: contents[item.path]!, size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds)
+                let file = FilePut(content: contents[fileIndex], size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds)
+                fileIndex += 1
                 // Without --force the file must still be absent when the commit applies, not only when we looked.
                 changes.append(.put(path, file, precondition: force ? nil : .absent))
             }
@@ -173,8 +175,7 @@ public struct Uploader: Sendable {
         let total = TransferProgress(filesDone: 0, filesTotal: items.count, bytesDone: 0, bytesTotal: items.reduce(0) { $0 + $1.size })
         let contents = try await upload(items, total: total, progress: nil)
         var result: [String: (content: FileContent, size: Int64)] = [:]
-        for item in items {
-            let content = contents[item.path]!
+        for (item, content) in zip(items, contents) {
             // A small file is sent as read, whatever its size was a moment before.
             if case .inline(let bytes) = content {
                 result[item.path] = (content, Int64(bytes.count))
@@ -185,23 +186,27 @@ public struct Uploader: Sendable {
         return result
     }
 
-    private func upload(_ files: [LocalItem], total: TransferProgress, progress: TransferProgress.Handler?) async throws -> [String: FileContent] {
-        var contents: [String: FileContent] = [:]
+    /// The content of each of `files`, in their order. (Not keyed by path: Swift strings compare by
+    /// canonical equivalence, so an NFC and an NFD name, two files on disk, would be one key.)
+    private func upload(_ files: [LocalItem], total: TransferProgress, progress: TransferProgress.Handler?) async throws -> [FileContent] {
+        var contents = [FileContent?](repeating: nil, count: files.count)
         var done = total
         done.filesDone = 0
         var large: [LocalItem] = []
-        for file in files {
+        var largeIndexes: [Int] = []
+        for (position, file) in files.enumerated() {
             if file.size <= Int64(FileContent.inlineLimit) {
                 let bytes = try FileIO.readWholeFile(file.path)
-                contents[file.path] = .inline(bytes)
+                contents[position] = .inline(bytes)
                 done.filesDone += 1
                 done.bytesDone += Int64(bytes.count)
             } else {
                 large.append(file)
+                largeIndexes.append(position)
             }
         }
         progress?(done)
-        guard !large.isEmpty else { return contents }
+        guard !large.isEmpty else { return contents.map { $0! } }
 
         var jobs: [Plan.Job] = []
         var hashes: [[BlockHash?]] = []
@@ -219,10 +224,10 @@ public struct Uploader: Sendable {
             while try await group.next() != nil {}
         }
         let finished = plan.state.withLock { $0.hashes }
-        for (index, file) in large.enumerated() {
-            contents[file.path] = .blocks(finished[index].map { $0! }, blockSize: layout.blockSize)
+        for (index, position) in largeIndexes.enumerated() {
+            contents[position] = .blocks(finished[index].map { $0! }, blockSize: layout.blockSize)
         }
-        return contents
+        return contents.map { $0! }
     }
 
     /// One worker: takes blocks until none are left, reading each into the same buffer.

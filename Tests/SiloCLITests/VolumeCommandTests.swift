@@ -233,4 +233,45 @@ enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(try silo.run(["volume", "get", "v", "/small.txt", "-"]).stdout == "kept")
         #expect(try silo.run(["volume", "ls", "v", "/huge.bin"]).status == 3)
     }
+
+    /// Names are bytes: an NFC and an NFD `é` are two files, stored and counted as two.
+    @Test(arguments: Store.allCases) func canonicallyEquivalentNamesAreTwoFiles(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
+        try s.directory.write("names/caf\u{E9}", "composed")
+        try s.directory.write("names/cafe\u{0301}", "decomposed")
+        try s.ok("volume", "create", "v")
+        #expect(try s.ok("volume", "put", "v", "names").stdout.contains("put 2 files"))
+        let listing = try s.ok("volume", "ls", "v", "/names", "--json").stdout
+        let names = (try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(names?.count == 2)
+        #expect(try s.ok("volume", "get", "v", "/names/caf\u{E9}", "-").stdout == "composed")
+        #expect(try s.ok("volume", "get", "v", "/names/cafe\u{0301}", "-").stdout == "decomposed")
+        try s.ok("volume", "get", "v", "/names", "back")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: s.directory.file("back")).map { Array($0.utf8) }).count == 2)
+    }
+
+    /// A download writes beneath its destination only: a symlink already there is not followed, even
+    /// with --force, and set-user-ID bits are dropped unless asked for.
+    @Test(arguments: Store.allCases) func getWritesOnlyBeneathItsDestination(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
+        try s.directory.write("tree/sub/file", "inside")
+        try s.directory.write("tree/tool", "#!/bin/sh\n")
+        chmod(s.directory.file("tree/tool"), 0o4755)
+        try s.ok("volume", "create", "v")
+        try s.ok("volume", "put", "v", "tree")
+
+        try FileManager.default.createDirectory(atPath: s.directory.file("out/tree"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: s.directory.file("elsewhere"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: s.directory.file("out/tree/sub"), withDestinationPath: s.directory.file("elsewhere"))
+        let refused = try s.fails(2, "volume", "get", "v", "/tree", "out", "--force")
+        #expect(refused.contains("not a directory"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.directory.file("elsewhere")).isEmpty)
+
+        try s.ok("volume", "get", "v", "/tree/tool", "plain")
+        try s.ok("volume", "get", "v", "/tree/tool", "kept", "--preserve-mode")
+        #expect(try FileManager.default.attributesOfItem(atPath: s.directory.file("plain"))[.posixPermissions] as? Int == 0o755)
+        #expect(try FileManager.default.attributesOfItem(atPath: s.directory.file("kept"))[.posixPermissions] as? Int == 0o4755)
+    }
 }

@@ -27,11 +27,11 @@ struct CommitApplication {
     let db: any SQLDatabase
 
     /// Every path read or changed so far; a path missing here has not been looked up yet.
-    private var slots: [String: Slot] = [:]
+    private var slots: [VolumePath: Slot] = [:]
     /// Rows current before this commit that it retires, with their kinds (for the summary).
-    private var retired: [String: EntryKind] = [:]
+    private var retired: [VolumePath: EntryKind] = [:]
     /// Rows this commit writes, by path.
-    private var written: [String: Entry] = [:]
+    private var written: [VolumePath: Entry] = [:]
     private var conflicts: [String] = []
 
     init(volume: SQLMetadataStore.VolumeRow, version: Version, now: Int64, db: any SQLDatabase) {
@@ -42,12 +42,12 @@ struct CommitApplication {
     }
 
     mutating func run(_ changeset: Changeset) async throws {
-        var paths = Set<String>()
+        var paths = Set<VolumePath>()
         for change in changeset.changes {
-            paths.insert(change.path.rawValue)
-            for ancestor in change.path.ancestors { paths.insert(ancestor.rawValue) }
+            paths.insert(change.path)
+            for ancestor in change.path.ancestors { paths.insert(ancestor) }
         }
-        try await load(paths.filter { !$0.isEmpty })
+        try await load(paths.filter { !$0.isRoot })
         for change in changeset.changes {
             try await apply(change)
         }
@@ -62,26 +62,26 @@ struct CommitApplication {
     }
 
     /// Looks up the current rows of `paths` in batches.
-    private mutating func load(_ paths: Set<String>) async throws {
+    private mutating func load(_ paths: Set<VolumePath>) async throws {
         for batch in Array(paths).chunked(SQLMetadataStore.batchSize) {
             let rows = try await db.raw(
                 """
                 SELECT \(unsafeRaw: SQLMetadataStore.entryColumnsWithoutData) FROM entries
                 WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live)
-                  AND path IN (\(binds: Array(batch)))
+                  AND path IN (\(binds: batch.map(\.rawValue)))
                 """
             ).all()
             for path in batch { slots[path] = .absent }
             for row in rows {
                 let entry = try SQLMetadataStore.decodeEntry(row)
-                slots[entry.path.rawValue] = .stored(entry)
+                slots[entry.path] = .stored(entry)
             }
         }
     }
 
     private func slot(_ path: VolumePath) -> Slot {
         if path.isRoot { return .stored(SQLMetadataStore.rootEntry(volume)) }
-        return slots[path.rawValue] ?? .absent
+        return slots[path] ?? .absent
     }
 
     private mutating func apply(_ change: Change) async throws {
@@ -195,24 +195,23 @@ struct CommitApplication {
         ).all()
         for row in rows {
             let entry = try SQLMetadataStore.decodeEntry(row)
-            if slots[entry.path.rawValue] == nil { slots[entry.path.rawValue] = .stored(entry) }
+            if slots[entry.path] == nil { slots[entry.path] = .stored(entry) }
         }
-        return slots.compactMap { key, slot in
-            let candidate = VolumePath(trusted: key)
-            return slot.entry != nil && candidate != path && candidate.isWithin(path) ? candidate : nil
+        return slots.compactMap { candidate, slot in
+            slot.entry != nil && candidate != path && candidate.isWithin(path) ? candidate : nil
         }
     }
 
     private mutating func set(_ path: VolumePath, _ entry: Entry) {
-        if case .stored(let old) = slot(path) { retired[path.rawValue] = old.kind }
-        written[path.rawValue] = entry
-        slots[path.rawValue] = .written(entry)
+        if case .stored(let old) = slot(path) { retired[path] = old.kind }
+        written[path] = entry
+        slots[path] = .written(entry)
     }
 
     private mutating func remove(_ path: VolumePath) {
-        if case .stored(let old) = slot(path) { retired[path.rawValue] = old.kind }
-        written[path.rawValue] = nil
-        slots[path.rawValue] = .absent
+        if case .stored(let old) = slot(path) { retired[path] = old.kind }
+        written[path] = nil
+        slots[path] = .absent
     }
 
     // MARK: Writing
@@ -243,7 +242,7 @@ struct CommitApplication {
                 """
                 UPDATE entries SET removed_version = \(bind: version.rawValue)
                 WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live)
-                  AND path IN (\(binds: Array(batch)))
+                  AND path IN (\(binds: batch.map(\.rawValue)))
                 """
             ).run()
         }

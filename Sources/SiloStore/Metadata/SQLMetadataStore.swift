@@ -408,11 +408,12 @@ public final class SQLMetadataStore: MetadataStore {
                   AND added_version <= \(bind: from.rawValue)
                 """
             ).all()
-            func kinds(_ rows: [any SQLRow]) throws -> [String: EntryKind] {
-                var result: [String: EntryKind] = [:]
+            func kinds(_ rows: [any SQLRow]) throws -> [VolumePath: EntryKind] {
+                var result: [VolumePath: EntryKind] = [:]
                 for row in rows {
                     let kind = try row.decode(column: "kind", as: Int.self)
-                    result[try row.decode(column: "path", as: String.self)] = kind == 0 ? .file : kind == 1 ? .directory : .symlink
+                    result[VolumePath(trusted: try row.decode(column: "path", as: String.self))] =
+                        kind == 0 ? .file : kind == 1 ? .directory : .symlink
                 }
                 return result
             }
@@ -420,10 +421,10 @@ public final class SQLMetadataStore: MetadataStore {
             let before = try kinds(retired)
             var result: [PathChange] = []
             for (path, kind) in after {
-                result.append(PathChange(path: VolumePath(trusted: path), kind: before[path] == nil ? .added : .modified, entryKind: kind))
+                result.append(PathChange(path: path, kind: before[path] == nil ? .added : .modified, entryKind: kind))
             }
             for (path, kind) in before where after[path] == nil {
-                result.append(PathChange(path: VolumePath(trusted: path), kind: .removed, entryKind: kind))
+                result.append(PathChange(path: path, kind: .removed, entryKind: kind))
             }
             return result.sorted { $0.path < $1.path }
         }

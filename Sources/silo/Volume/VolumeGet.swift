@@ -27,12 +27,15 @@ struct VolumeGet: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Overwrite local files.")
     var force = false
 
+    @Flag(help: "Keep set-user-ID, set-group-ID and sticky bits (dropped by default, as tar does for non-root users).")
+    var preserveMode = false
+
     func run() async throws {
         try await SiloEnvironment.withService { service in
             let name = try VolumeName(name)
             let progress = ProgressLine(verb: "downloading")
             defer { progress.finish() }
-            let result = try await Downloader(service: service).get(
+            let result = try await Downloader(service: service, preserveSpecialModeBits: preserveMode).get(
                 try VolumePath(remote), in: name, version: version.map { Version($0) }, to: local, force: force,
                 progress: local == "-" ? nil : progress.handler
             )
