@@ -75,7 +75,7 @@ public struct Downloader: Sendable {
             if LocalFiles.exists(destination) && !LocalFiles.isDirectory(destination) {
                 throw SiloError(.localFile, "cannot get directory \(remote) into \(destination): a file is there")
             }
-            try FileIO.makeDirectories(destination)
+            try FileIO.makeDirectories(destination, mode: 0o777)  // the user's own files: their umask decides
             let tree = try DestinationTree(root: destination)
             defer { tree.close() }
             let total = files.reduce(Int64(0)) { $0 + $1.0.size }
@@ -204,7 +204,7 @@ final class DestinationTree {
         let name = components.last!
         var fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0 && errno == ENOENT {
-            if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST {
+            if mkdirat(parent, name, 0o777) != 0 && errno != EEXIST {
                 throw FileIO.error(errno, "could not create directory \(shown(components))")
             }
             fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

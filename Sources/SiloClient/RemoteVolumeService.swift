@@ -150,8 +150,8 @@ public final class RemoteVolumeService: VolumeService {
 
     // MARK: Tokens (admin)
 
-    public func createToken(workspace: String, name: String?, admin: Bool) async throws -> API.Token {
-        try await json(.POST, "tokens", body: API.TokenRequest(workspace: workspace, name: name, admin: admin), retrying: false)
+    public func createToken(workspace: String?, name: String?, role: TokenRole) async throws -> API.Token {
+        try await json(.POST, "tokens", body: API.TokenRequest(workspace: workspace, name: name, role: role), retrying: false)
     }
 
     public func listTokens(workspace: String?) async throws -> [API.Token] {

@@ -204,35 +204,63 @@ struct VolumeRoutes: Sendable {
 
     // MARK: Tokens
 
+    /// Tokens, by role: an admin manages its own workspace's tokens (up to admin); a server admin
+    /// manages every workspace's, and may make other server admins.
     private func registerTokens(on api: RouterGroup<SiloRequestContext>) {
         api.post("tokens") { request, context in
-            try requireAdmin(context)
+            let caller = try requireAdmin(context)
             let body = try await JSONBody.decode(API.TokenRequest.self, from: request, limit: configuration.maxJSONBytes)
             let name = body.name ?? "token"
             guard name.utf8.count <= 128 else { throw SiloError(.invalidArgument, "a token name has at most 128 bytes") }
-            let token = try await tokens.create(
-                workspace: body.workspace, name: name, admin: body.admin ?? false, now: VolumeStore.nowMilliseconds()
+            let workspace = try scope(body.workspace, for: caller) ?? caller.workspace
+            let role = body.role ?? .member
+            guard role <= .admin || caller.role == .serverAdmin else {
+                throw SiloError(.forbidden, "only a server admin can make a server admin token")
+            }
+            let token = try await tokens.create(workspace: workspace, name: name, role: role, now: VolumeStore.nowMilliseconds())
+            context.logger.info(
+                "token created", metadata: ["id": "\(token.id)", "for": "\(token.workspace)", "role": "\(role.rawValue)", "by": "\(caller.id)"]
             )
-            context.logger.info("token created", metadata: ["id": "\(token.id)", "for": "\(token.workspace)"])
             return JSONBody.response(token, status: .created)
         }
         api.get("tokens") { request, context in
-            try requireAdmin(context)
-            let workspace = try Query.value(request, "workspace")
-            if let workspace { try TokenSecret.validateWorkspace(workspace) }
+            let caller = try requireAdmin(context)
+            let workspace = try scope(try Query.value(request, "workspace"), for: caller)
             return JSONBody.response(try await tokens.list(workspace: workspace))
         }
         api.delete("tokens/:id") { _, context in
-            try requireAdmin(context)
-            try await tokens.revoke(id: try context.parameters.require("id"))
+            let caller = try requireAdmin(context)
+            let all = caller.role == .serverAdmin
+            try await tokens.revoke(
+                id: try context.parameters.require("id"), workspace: all ? nil : caller.workspace, upTo: all ? .serverAdmin : .admin
+            )
+            context.logger.info("token revoked", metadata: ["by": "\(caller.id)"])
             return Response(status: .noContent)
         }
     }
 
-    private func requireAdmin(_ context: SiloRequestContext) throws(SiloError) {
-        guard context.token?.admin == true else {
-            throw SiloError(.forbidden, "managing tokens needs an admin token (the server writes one to admin-token in its data directory)")
+    private func requireAdmin(_ context: SiloRequestContext) throws(SiloError) -> API.Token {
+        guard let token = context.token, token.role >= .admin else {
+            throw SiloError(
+                .forbidden,
+                "managing tokens needs an admin token of this workspace (`silo token create --role admin`, made by an admin)"
+            )
         }
+        return token
+    }
+
+    /// The workspace a token call acts on: any (nil) or the one asked for, for a server admin; the
+    /// caller's own for an admin, who may not name another.
+    private func scope(_ workspace: String?, for caller: API.Token) throws(SiloError) -> String? {
+        if let workspace { try TokenSecret.validateWorkspace(workspace) }
+        guard caller.role != .serverAdmin else { return workspace }
+        guard workspace == nil || workspace == caller.workspace else {
+            throw SiloError(
+                .forbidden,
+                "an admin token manages its own workspace ('\(caller.workspace)') only; another workspace's tokens need a server admin"
+            )
+        }
+        return caller.workspace
     }
 
     // MARK: Parameters

@@ -25,7 +25,7 @@ public enum SiloServer {
             home: configuration.dataDirectory, logger: logger, threadPool: threadPool
         )
         do {
-            let tokens = try await SQLTokenStore(backend: backend)
+            let tokens = SQLTokenStore(backend: backend)
             try await ensureAdminToken(tokens, configuration: configuration, logger: logger)
             let commits = CommitGate()
             let router = makeRouter(
@@ -102,18 +102,33 @@ public enum SiloServer {
         return router
     }
 
-    /// On first start (no admin token yet), creates one for workspace `default` and writes it, readable
-    /// by its owner only, to `admin-token` in the data directory.
+    /// On first start (no server admin yet), creates one in workspace `default` and writes it, readable
+    /// by its owner only, to `admin-token` in the data directory. The file is written under a new name
+    /// (`O_EXCL | O_NOFOLLOW`) and renamed into place, so a link planted at that path is replaced, never
+    /// followed.
     static func ensureAdminToken(_ tokens: any TokenStore, configuration: ServerConfiguration, logger: Logger) async throws {
-        guard try await !tokens.list(workspace: nil).contains(where: \.admin) else { return }
-        let token = try await tokens.create(workspace: "default", name: "admin", admin: true, now: VolumeStore.nowMilliseconds())
+        guard try await !tokens.list(workspace: nil).contains(where: { $0.role == .serverAdmin }) else { return }
+        let token = try await tokens.create(workspace: "default", name: "admin", role: .serverAdmin, now: VolumeStore.nowMilliseconds())
         let path = configuration.adminTokenPath
-        let fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600)
-        defer { close(fd) }
-        let text = Array((token.token! + "\n").utf8)
-        try text.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: path) }
-        try FileIO.fsync(fd, path: path)
-        logger.notice("created an admin token for workspace 'default'; it is in \(path)")
+        let temporary = path + ".new-\(getpid())"
+        unlink(temporary)
+        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
+        do {
+            defer { close(fd) }
+            let text = Array((token.token! + "\n").utf8)
+            try text.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: temporary) }
+            try FileIO.fsync(fd, path: temporary)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileIO.error(code, "could not write the admin token to \(path)")
+        }
+        try FileIO.fsyncDirectory(configuration.dataDirectory)
+        logger.notice("created the server admin token (workspace 'default'); it is in \(path)")
     }
 }
 

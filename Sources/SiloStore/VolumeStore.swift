@@ -25,10 +25,13 @@ public struct VolumeStore: Sendable {
     public static func openLocal(
         home: String, logger: Logger, threadPool: NIOThreadPool? = nil
     ) async throws -> (store: VolumeStore, backend: any SQLBackend) {
-        try FileIO.makeDirectories(home)
+        try FileIO.makePrivateDirectory(home)
         let blobs = try LocalBlobStore(root: home + "/blocks", threadPool: threadPool)
         blobs.removeStaleTemporaries()
-        let backend = try await SQLiteBackend.open(path: home + "/metadata.sqlite", logger: logger)
+        // SQLite gives its -wal and -shm files the database file's mode: create it private first.
+        let database = home + "/metadata.sqlite"
+        close(try FileIO.open(database, flags: O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode: 0o600))
+        let backend = try await SQLiteBackend.open(path: database, logger: logger)
         do {
             let metadata = try await SQLMetadataStore(backend: backend)
             return (VolumeStore(metadata: metadata, blobs: blobs), backend)

@@ -224,13 +224,15 @@ public enum API {
     }
 
     public struct TokenRequest: Codable, Sendable {
-        public var workspace: String
+        /// The workspace the new token sees; the caller's own when absent.
+        public var workspace: String?
         public var name: String?
-        public var admin: Bool?
-        public init(workspace: String, name: String?, admin: Bool?) {
+        /// `member` when absent.
+        public var role: TokenRole?
+        public init(workspace: String?, name: String?, role: TokenRole?) {
             self.workspace = workspace
             self.name = name
-            self.admin = admin
+            self.role = role
         }
     }
 
@@ -238,18 +240,45 @@ public enum API {
         public var id: String
         public var workspace: String
         public var name: String
-        public var admin: Bool
+        public var role: TokenRole
         public var createdAtMilliseconds: Int64
         /// The secret itself: only in the answer to the request that created it.
         public var token: String?
 
-        public init(id: String, workspace: String, name: String, admin: Bool, createdAtMilliseconds: Int64, token: String?) {
+        public init(id: String, workspace: String, name: String, role: TokenRole, createdAtMilliseconds: Int64, token: String?) {
             self.id = id
             self.workspace = workspace
             self.name = name
-            self.admin = admin
+            self.role = role
             self.createdAtMilliseconds = createdAtMilliseconds
             self.token = token
         }
     }
+}
+
+/// What a token may do besides reading and writing its workspace's volumes.
+public enum TokenRole: String, Codable, Sendable, Hashable, Comparable, CaseIterable {
+    /// Volumes of its workspace, nothing else.
+    case member
+    /// A member that also creates, lists and revokes its own workspace's tokens.
+    case admin
+    /// Manages every workspace's tokens (and so the workspaces themselves); the server makes the first
+    /// one on its first start.
+    case serverAdmin = "server-admin"
+
+    /// The number the metadata database keeps.
+    public var level: Int {
+        switch self {
+        case .member: 0
+        case .admin: 1
+        case .serverAdmin: 2
+        }
+    }
+
+    public init?(level: Int) {
+        guard let role = Self.allCases.first(where: { $0.level == level }) else { return nil }
+        self = role
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.level < rhs.level }
 }

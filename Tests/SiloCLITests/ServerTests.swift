@@ -123,11 +123,53 @@ import Testing
 
         // Only admin tokens manage tokens.
         do {
-            _ = try await bob.createToken(workspace: "alice", name: nil, admin: true)
+            _ = try await bob.createToken(workspace: "alice", name: nil, role: .admin)
             Issue.record("a plain token created a token")
         } catch let error as SiloError {
             #expect(error.code == .forbidden)
         }
+    }
+
+    /// An admin manages its own workspace's tokens only; the server admin manages every workspace's.
+    @Test func adminsManageOnlyTheirOwnWorkspace() async throws {
+        let setup = try Setup()
+        let server = try setup.client()
+        let reader = try await server.createToken(workspace: "wa", name: "reader", role: .member)
+        let admin = try await server.createToken(workspace: "wr", name: "wr-admin", role: .admin)
+        let wrAdmin = try setup.client(token: admin.token)
+        defer {
+            Task { try? await server.close() }
+            Task { try? await wrAdmin.close() }
+        }
+        let serverAdmin = try #require(try await server.listTokens(workspace: "default").first { $0.role == .serverAdmin })
+
+        func refused(_ code: SiloError.Code, _ call: () async throws -> Void) async {
+            do {
+                try await call()
+                Issue.record("an admin of 'wr' was allowed a call outside its workspace")
+            } catch let error as SiloError {
+                #expect(error.code == code, "\(error.message)")
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+        await refused(.forbidden) { _ = try await wrAdmin.createToken(workspace: "wa", name: nil, role: .member) }
+        await refused(.forbidden) { _ = try await wrAdmin.listTokens(workspace: "wa") }
+        await refused(.forbidden) { _ = try await wrAdmin.createToken(workspace: nil, name: nil, role: .serverAdmin) }
+        await refused(.notFound) { try await wrAdmin.revokeToken(id: reader.id) }
+        await refused(.notFound) { try await wrAdmin.revokeToken(id: serverAdmin.id) }
+
+        // Within its own workspace it manages tokens, and sees only that workspace's.
+        let made = try await wrAdmin.createToken(workspace: nil, name: "worker", role: .member)
+        #expect(made.workspace == "wr")
+        #expect(Set(try await wrAdmin.listTokens(workspace: nil).map(\.workspace)) == ["wr"])
+        try await wrAdmin.revokeToken(id: made.id)
+
+        // The server admin sees and manages them all.
+        #expect(Set(try await server.listTokens(workspace: nil).map(\.workspace)) == ["default", "wa", "wr"])
+        try await server.revokeToken(id: reader.id)
+        #expect(try await server.listTokens(workspace: "wa").isEmpty)
+        #expect(try await server.listTokens(workspace: "default").contains { $0.id == serverAdmin.id })
     }
 
     @Test func wrongMissingAndRevokedTokensAreRefusedAndChangeNothing() async throws {

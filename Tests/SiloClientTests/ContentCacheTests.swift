@@ -27,6 +27,20 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: file))
     }
 
+    @Test func theCacheIsPrivateToItsOwner() throws {
+        let directory = try TemporaryDirectory("silo-cache")
+        defer { directory.remove() }
+        let root = directory.path + "/cache"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let cache = try ContentCache(root: root, capacity: 1 << 30)
+        let block = Block(bytes: pseudoRandomBytes(count: 1000, seed: 9))
+        cache.store(block)
+        var info = stat()
+        #expect(stat(root, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        let file = root + "/blocks/\(block.hash.hex.prefix(2))/\(block.hash.hex)"
+        #expect(stat(file, &info) == 0 && info.st_mode & 0o077 == 0)
+    }
+
     @Test func aWholeFileIsStoredOnceEveryBlockIsInWhateverTheOrder() throws {
         let directory = try TemporaryDirectory("silo-cache")
         defer { directory.remove() }

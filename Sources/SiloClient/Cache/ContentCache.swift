@@ -29,6 +29,7 @@ public final class ContentCache: @unchecked Sendable {
     public init(root: String, capacity: Int64) throws {
         self.root = root
         self.capacity = max(capacity, 1)
+        try FileIO.makePrivateDirectory(root)
         for directory in ["blocks", "files", "tmp"] { try FileIO.makeDirectories("\(root)/\(directory)") }
         // Sweep at the first insert: other processes may have filled the cache meanwhile.
         addedSinceSweep = self.capacity
@@ -103,7 +104,7 @@ public final class ContentCache: @unchecked Sendable {
     /// `key` once every block has been added.
     public func assembler(key: String, size: Int64, blockSize: Int, blockCount: Int) -> WholeFileAssembler? {
         let temporary = "\(root)/tmp/\(key).\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
-        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         guard fd >= 0 else { return nil }
         guard ftruncate(fd, off_t(size)) == 0 else {
             Glibc.close(fd)
@@ -128,7 +129,7 @@ public final class ContentCache: @unchecked Sendable {
     /// Writes a new entry with `body` under a temporary name and renames it to `path`.
     private func place(at path: String, _ body: (Int32, String) throws -> Void) -> Bool {
         let temporary = "\(root)/tmp/\(path.split(separator: "/").last!).\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
-        guard let fd = try? FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o444) else { return false }
+        guard let fd = try? FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o400) else { return false }
         defer { Glibc.close(fd) }
         do {
             try body(fd, temporary)

@@ -20,7 +20,7 @@ public enum FileIO {
         return error
     }
 
-    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws -> Int32 {
         while true {
             let fd = Glibc.open(path, flags, mode)
             if fd >= 0 { return fd }
@@ -77,8 +77,44 @@ public enum FileIO {
         try fsync(fd, path: path)
     }
 
-    /// `mkdir -p`.
-    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+    /// A directory that holds one user's data (a store, `SILO_HOME`, a content cache): made with
+    /// mode 0700 where missing and tightened to 0700 where it exists, so no other local user reaches
+    /// anything beneath it. One that belongs to another user is refused, not shared.
+    public static func makePrivateDirectory(_ path: String) throws {
+        try makeDirectories(path, mode: 0o700)
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw error(errno, "could not read \(path)") }
+        guard info.st_uid == geteuid() else {
+            throw SiloError(
+                .localFile,
+                "\(path) belongs to another user (uid \(info.st_uid)); Silo keeps each user's data private, so choose a directory of your own"
+            )
+        }
+        if info.st_mode & 0o077 != 0, chmod(path, 0o700) != 0 {
+            throw error(errno, "could not make \(path) private (mode 0700)")
+        }
+    }
+
+    /// `mkdir -p`, durably: each directory it creates is fsynced into its parent, so a file renamed
+    /// into the new directory and fsynced there survives a crash with the path that leads to it.
+    public static func makeDirectoriesDurably(_ path: String) throws {
+        var missing: [String] = []
+        var current = path
+        var info = stat()
+        while !current.isEmpty, stat(current, &info) != 0 {
+            missing.append(current)
+            current = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
+        }
+        guard !missing.isEmpty else { return }
+        try makeDirectories(path)
+        for directory in missing {
+            let parent = directory.lastIndex(of: "/").map { String(directory[..<$0]) } ?? "."
+            try fsyncDirectory(parent.isEmpty ? "/" : parent)
+        }
+    }
+
+    /// `mkdir -p`; beneath a private directory the default mode keeps new levels private too.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o700) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             if (info.st_mode & S_IFMT) == S_IFDIR { return }

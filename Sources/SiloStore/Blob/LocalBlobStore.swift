@@ -61,10 +61,10 @@ public struct LocalBlobStore: BlobStore {
         let final = path(of: block.hash, namespace: namespace)
         if !replacing, lengthNow(block.hash, namespace: namespace) != nil { return }
         let directory = String(final[..<final.lastIndex(of: "/")!])
-        try FileIO.makeDirectories(directory)
+        try FileIO.makeDirectoriesDurably(directory)
         let temporary = "\(root)/tmp/\(block.hash.hex).\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
         do {
-            let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o444)
+            let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o400)
             defer { close(fd) }
             try block.bytes.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: temporary) }
             try FileIO.fsync(fd, path: temporary)

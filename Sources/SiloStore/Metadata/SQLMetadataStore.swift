@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 2
+    public static let schemaVersion: Int64 = 3
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -104,6 +104,25 @@ public final class SQLMetadataStore: MetadataStore {
                     damaged INTEGER NOT NULL,
                     PRIMARY KEY (workspace, hash))
                 """
+            ],
+            // 3: a server's tokens, with roles: 0 member, 1 admin of its workspace, 2 server admin. A
+            // server's tokens table predates this step (admin was 1 for every admin then): its oldest
+            // live admin, the one the server made on its first start, becomes the server admin.
+            [
+                """
+                CREATE TABLE IF NOT EXISTS tokens (
+                    id TEXT PRIMARY KEY,
+                    digest TEXT NOT NULL UNIQUE,
+                    workspace TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    admin BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    revoked_at BIGINT)
+                """,
+                """
+                UPDATE tokens SET admin = 2 WHERE id = (
+                    SELECT id FROM tokens WHERE admin = 1 AND revoked_at IS NULL ORDER BY created_at, id LIMIT 1)
+                """,
             ],
         ]
     }

@@ -6,13 +6,15 @@ import SiloWire
 /// The server's access tokens. A token belongs to one workspace; only a hash of its secret is kept.
 public protocol TokenStore: Sendable {
     /// Creates a token and returns it with its secret, which is never shown again.
-    func create(workspace: String, name: String, admin: Bool, now: Int64) async throws -> API.Token
+    func create(workspace: String, name: String, role: TokenRole, now: Int64) async throws -> API.Token
     /// The token whose secret is `secret`, or nil when there is none or it was revoked.
     func authenticate(_ secret: String) async throws -> API.Token?
     /// Live tokens, of one workspace or of all; secrets are not included.
     func list(workspace: String?) async throws -> [API.Token]
-    /// Revokes a token by id; requests carrying it fail from then on.
-    func revoke(id: String) async throws
+    /// Revokes a live token by id, if it belongs to `workspace` (any workspace when nil) and its role is
+    /// at most `upTo`; requests carrying it fail from then on. Any other id is "not found", so a caller
+    /// learns nothing of tokens it may not manage.
+    func revoke(id: String, workspace: String?, upTo: TokenRole) async throws
 }
 
 /// Token secrets and their identifiers.
@@ -52,25 +54,13 @@ public enum TokenSecret {
 public final class SQLTokenStore: TokenStore {
     let backend: any SQLBackend
 
-    public init(backend: any SQLBackend) async throws {
+    /// The `tokens` table is part of the metadata schema (``SQLMetadataStore/migrations(_:)``): open the
+    /// metadata store on `backend` first.
+    public init(backend: any SQLBackend) {
         self.backend = backend
-        try await backend.writeTransaction { db in
-            try await db.raw(
-                """
-                CREATE TABLE IF NOT EXISTS tokens (
-                    id TEXT PRIMARY KEY,
-                    digest TEXT NOT NULL UNIQUE,
-                    workspace TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    admin BIGINT NOT NULL,
-                    created_at BIGINT NOT NULL,
-                    revoked_at BIGINT)
-                """
-            ).run()
-        }
     }
 
-    public func create(workspace: String, name: String, admin: Bool, now: Int64) async throws -> API.Token {
+    public func create(workspace: String, name: String, role: TokenRole, now: Int64) async throws -> API.Token {
         try TokenSecret.validateWorkspace(workspace)
         let (id, secret) = TokenSecret.generate()
         let digest = TokenSecret.digest(secret)
@@ -78,11 +68,11 @@ public final class SQLTokenStore: TokenStore {
             try await db.raw(
                 """
                 INSERT INTO tokens (id, digest, workspace, name, admin, created_at, revoked_at)
-                VALUES (\(bind: id), \(bind: digest), \(bind: workspace), \(bind: name), \(bind: admin ? 1 : 0), \(bind: now), NULL)
+                VALUES (\(bind: id), \(bind: digest), \(bind: workspace), \(bind: name), \(bind: role.level), \(bind: now), NULL)
                 """
             ).run()
         }
-        return API.Token(id: id, workspace: workspace, name: name, admin: admin, createdAtMilliseconds: now, token: secret)
+        return API.Token(id: id, workspace: workspace, name: name, role: role, createdAtMilliseconds: now, token: secret)
     }
 
     public func authenticate(_ secret: String) async throws -> API.Token? {
@@ -107,10 +97,11 @@ public final class SQLTokenStore: TokenStore {
         }
     }
 
-    public func revoke(id: String) async throws {
+    public func revoke(id: String, workspace: String?, upTo: TokenRole) async throws {
         try await backend.writeTransaction { db in
-            let rows = try await db.raw("SELECT id FROM tokens WHERE id = \(bind: id) AND revoked_at IS NULL").all()
-            guard !rows.isEmpty else {
+            let rows = try await db.raw("SELECT * FROM tokens WHERE id = \(bind: id) AND revoked_at IS NULL").all()
+            let token = try rows.first.map(Self.decode)
+            guard let token, workspace == nil || token.workspace == workspace, token.role <= upTo else {
                 throw SiloError(.notFound, "no live token has id '\(id.prefix(80))'; `silo token list` shows them")
             }
             let now = VolumeStore.nowMilliseconds()
@@ -123,7 +114,7 @@ public final class SQLTokenStore: TokenStore {
             id: try row.decode(column: "id", as: String.self),
             workspace: try row.decode(column: "workspace", as: String.self),
             name: try row.decode(column: "name", as: String.self),
-            admin: try row.decode(column: "admin", as: Int64.self) != 0,
+            role: TokenRole(level: try row.decode(column: "admin", as: Int.self)) ?? .member,
             createdAtMilliseconds: try row.decode(column: "created_at", as: Int64.self),
             token: nil
         )

@@ -36,7 +36,7 @@ struct ContainerStart: ParsableCommand {
         do {
             _ = try options.attachments()
             try ContainerLaunch.checkRoot()
-            let logs = SiloEnvironment.home + "/logs"
+            let logs = try SiloEnvironment.privateHome() + "/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
             let log = "\(logs)/container-\(id).log"
             let line = try Self.spawnDetached(try ContainerLaunch.arguments(id: id, options: options, keep: true, command: []), log: log)
@@ -63,7 +63,7 @@ struct ContainerStart: ParsableCommand {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, ends[1], STDOUT_FILENO)
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         _ = silo_spawn_close_from(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

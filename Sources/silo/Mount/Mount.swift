@@ -76,10 +76,10 @@ struct Mount: AsyncParsableCommand {
     /// Starts this command again in the foreground, with its output in a log file, and returns once
     /// the mount is in place (the child's first line says so) or the child has failed.
     private func detach() throws {
-        let logs = SiloEnvironment.home + "/logs"
+        let logs = try SiloEnvironment.privateHome() + "/logs"
         try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let log = logs + "/mount-\(volume)-\(getpid()).log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o600])
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         child.arguments = ["mount", volume, path, "--foreground"] + (readOnly ? ["--read-only"] : [])

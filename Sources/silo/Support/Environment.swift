@@ -3,6 +3,7 @@ import Logging
 import SiloClient
 import SiloCore
 import SiloMount
+import SiloStore
 
 /// Where the CLI finds its store: the server named by `$SILO_SERVER` (with `$SILO_TOKEN`) when set;
 /// otherwise the embedded store under `$SILO_HOME`, else `$XDG_DATA_HOME/silo`, else `~/.local/share/silo`.
@@ -35,6 +36,13 @@ enum SiloEnvironment {
 
     static var home: String { EmbeddedVolumeService.defaultHome }
 
+    /// `home`, made (or tightened to) mode 0700 first: what mounts, containers and their logs are kept
+    /// beneath is private to its user.
+    static func privateHome() throws -> String {
+        try FileIO.makePrivateDirectory(home)
+        return home
+    }
+
     /// Where running mounts keep their runtime directories (`PID/`: changes, control socket, record).
     static var mounts: String { MountControl.runtimeDirectory(home: home) }
 
@@ -43,6 +51,7 @@ enum SiloEnvironment {
     /// of its disk.
     static func contentCache() throws -> ContentCache {
         let environment = ProcessInfo.processInfo.environment
+        let home = try privateHome()
         let root = environment["SILO_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/cache"
         var capacity = ContentCache.defaultCapacity(for: root)
         if let text = environment["SILO_CACHE_SIZE"], !text.isEmpty {
