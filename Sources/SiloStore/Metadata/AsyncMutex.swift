@@ -43,3 +43,48 @@ final class AsyncMutex: Sendable {
         return try await body()
     }
 }
+
+/// A fixed set of resources lent one at a time, granted in arrival order when all are out.
+final class AsyncPool<Resource: Sendable>: Sendable {
+    private struct State {
+        var available: [Resource]
+        var waiters: [CheckedContinuation<Resource, Never>] = []
+    }
+
+    private let state: Mutex<State>
+    let all: [Resource]
+
+    init(_ resources: [Resource]) {
+        precondition(!resources.isEmpty)
+        all = resources
+        state = Mutex(State(available: resources))
+    }
+
+    func take() async -> Resource {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Resource, Never>) in
+            let resource = state.withLock { state -> Resource? in
+                if let resource = state.available.popLast() { return resource }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let resource { continuation.resume(returning: resource) }
+        }
+    }
+
+    func give(_ resource: Resource) {
+        let next = state.withLock { state -> CheckedContinuation<Resource, Never>? in
+            if state.waiters.isEmpty {
+                state.available.append(resource)
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume(returning: resource)
+    }
+
+    func with<R>(_ body: (Resource) async throws -> R) async throws -> R {
+        let resource = await take()
+        defer { give(resource) }
+        return try await body(resource)
+    }
+}
