@@ -244,14 +244,21 @@ final class Overlay: @unchecked Sendable {
         return local
     }
 
+    /// A local file said to hold an entry's bytes, and the check that the bytes copied from it are.
+    struct VerifiedCopy {
+        var path: String
+        /// Given a descriptor of what was copied, whether it holds the entry's bytes.
+        var verify: (Int32) -> Bool
+    }
+
     /// Makes `path` a local file with `entry`'s bytes: copied from `copy` (a local file holding them)
-    /// when given, else read through `fetch` a block's worth at a time.
-    func copyUp(_ path: VolumePath, entry: Entry, from copy: String?, fetch: (Range<Int64>) throws -> [UInt8]) throws {
+    /// when given and what it gave verifies, else read through `fetch` a block's worth at a time.
+    func copyUp(_ path: VolumePath, entry: Entry, from copy: VerifiedCopy?, fetch: (Range<Int64>) throws -> [UInt8]) throws {
         let local = try makeLocal()
-        let fd = Glibc.open(local, O_WRONLY | O_CLOEXEC)
+        let fd = Glibc.open(local, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw FUSEError(errno) }
         defer { Glibc.close(fd) }
-        if let copy, try Self.copyFile(copy, to: fd, size: entry.size) {
+        if let copy, try Self.copyFile(copy.path, to: fd, size: entry.size), copy.verify(fd) {
         } else {
             let step = Int64(8 * 1024 * 1024)
             var offset: Int64 = 0

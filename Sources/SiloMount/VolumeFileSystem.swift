@@ -379,9 +379,20 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
     private func copyUp(_ path: VolumePath, _ entry: Entry) throws {
         guard let overlay, overlay.localFile(at: path) == nil else { return }
         let full = try withContent(entry)
-        var copy: String?
+        var copy: Overlay.VerifiedCopy?
         if let cache, case .blocks(let hashes, let blockSize)? = full.content {
-            copy = cache.wholeFile(ContentCache.key(of: hashes, size: full.size, blockSize: blockSize), size: full.size)
+            let key = ContentCache.key(of: hashes, size: full.size, blockSize: blockSize)
+            if let path = cache.wholeFile(key, size: full.size) {
+                // The copy is read by the kernel without Silo and may have been damaged on disk since
+                // it was made: what it gives is checked before it can become committed data.
+                copy = Overlay.VerifiedCopy(path: path) { fd in
+                    guard ContentCache.matches(fd, hashes: hashes, size: full.size, blockSize: blockSize) else {
+                        cache.dropWholeFile(key)
+                        return false
+                    }
+                    return true
+                }
+            }
         }
         try overlay.copyUp(path, entry: full, from: copy) { range in try self.bytes(of: full, range) }
     }

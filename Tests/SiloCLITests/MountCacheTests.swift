@@ -82,6 +82,61 @@ import Glibc
         #expect(!served.status.passthrough && served.status.passedThroughOpens == 0 && served.status.bytesServed == model.count)
     }
 
+    /// The whole-file copies in the cache, by path.
+    static func wholeFileCopies(_ setup: Setup) -> [String] {
+        let files = setup.directory.path + "/home/cache/files"
+        return (FileManager.default.enumerator(atPath: files)?.compactMap { $0 as? String } ?? [])
+            .filter { $0.contains("-") }.map { files + "/" + $0 }
+    }
+
+    static func damage(_ path: String, at offset: Int) throws {
+        chmod(path, 0o600)
+        let fd = open(path, O_WRONLY)
+        try #require(fd >= 0, "cannot open \(path)")
+        defer { close(fd) }
+        #expect(pwrite(fd, "garbage", 7, off_t(offset)) == 7)
+    }
+
+    /// A whole-file copy damaged on disk never becomes committed data: a copy-up checks what it copied,
+    /// drops the copy and takes the verified blocks instead; `silo cache verify` finds and drops one too.
+    @Test(arguments: Store.allCases) func aDamagedWholeFileCopyIsNeverCommitted(_ store: Store) throws {
+        let setup = try Setup(store)
+        let model = pseudoRandomBytes(count: 20 * 1024 * 1024 + 5, seed: 33)
+        _ = try setup.ok("volume", "create", "models")
+        _ = try setup.ok("volume", "put", "models", try setup.directory.write("model.bin", model), "/model.bin")
+        let (a, rootA) = try setup.mount("models", at: "a", "--read-only")
+        defer { MountTests.stop(a) }
+        #expect(try Self.read(rootA + "/model.bin", count: model.count) == model)
+        let copy = try #require(Self.wholeFileCopies(setup).first, "reading the file through made no whole-file copy")
+        try Self.damage(copy, at: 9 * 1024 * 1024)
+
+        let (b, rootB) = try setup.mount("models", at: "b")
+        defer { MountTests.stop(b) }
+        let appended = open(rootB + "/model.bin", O_WRONLY | O_APPEND)
+        try #require(appended >= 0, "open for append: \(String(cString: strerror(errno)))")
+        #expect(write(appended, "tail", 4) == 4)
+        close(appended)
+        _ = try setup.ok("volume", "commit", rootB)
+        _ = try setup.ok("volume", "get", "models", "/model.bin", setup.directory.file("committed.bin"))
+        let committed = try [UInt8](Data(contentsOf: URL(fileURLWithPath: setup.directory.file("committed.bin"))))
+        #expect(committed.count == model.count + 4 && committed == model + Array("tail".utf8), "the commit holds damaged bytes")
+        // The damaged copy was dropped; the blocks read instead may have made it again, whole.
+        if let remade = FileManager.default.contents(atPath: copy) {
+            #expect(Array(remade) == model, "the damaged copy was kept")
+        }
+
+        // Made again by a read, damaged again: the scrub finds it.
+        #expect(try Self.read(rootA + "/model.bin", count: model.count) == model)
+        let again = try #require(Self.wholeFileCopies(setup).first)
+        try Self.damage(again, at: 100)
+        let verify = try setup.silo.run(["cache", "verify"])
+        #expect(verify.status == 5, "\(verify.stderr)")
+        #expect(verify.stderr.contains(again) || verify.stdout.contains(again))
+        #expect(!FileManager.default.fileExists(atPath: again))
+        let clean = try setup.silo.run(["cache", "verify"])
+        #expect(clean.status == 0 && (clean.stdout + clean.stderr).contains("all intact"), "\(clean.stderr)")
+    }
+
     @Test func blocksFetchedFromAServerAreReadFromTheCacheByTheNextMountAndADamagedOneIsFetchedAgain() async throws {
         let setup = try Setup(.server)
         let server = try #require(setup.server)

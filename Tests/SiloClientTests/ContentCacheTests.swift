@@ -41,6 +41,50 @@ import Glibc
         #expect(stat(file, &info) == 0 && info.st_mode & 0o077 == 0)
     }
 
+    /// A whole-file copy carries its hash in its name: a scrub checks it with nothing else, and drops
+    /// a damaged copy (or block) while keeping intact ones.
+    @Test func aScrubDropsDamagedEntriesAndKeepsIntactOnes() throws {
+        let directory = try TemporaryDirectory("silo-cache")
+        defer { directory.remove() }
+        let cache = try ContentCache(root: directory.path, capacity: 1 << 30)
+        let blockSize = 4096
+        func store(_ bytes: [UInt8]) throws -> (path: String, hashes: [BlockHash]) {
+            let blocks = stride(from: 0, to: bytes.count, by: blockSize).map { Block(bytes: Array(bytes[$0..<min(bytes.count, $0 + blockSize)])) }
+            let key = ContentCache.key(of: blocks.map(\.hash), size: Int64(bytes.count), blockSize: blockSize)
+            let assembler = try #require(cache.assembler(key: key, size: Int64(bytes.count), blockSize: blockSize, blockCount: blocks.count))
+            for (index, block) in blocks.enumerated() { assembler.add(index, block.bytes) }
+            return (try #require(cache.wholeFile(key, size: Int64(bytes.count))), blocks.map(\.hash))
+        }
+        let intact = try store(pseudoRandomBytes(count: 3 * blockSize + 5, seed: 40))
+        let damaged = try store(pseudoRandomBytes(count: 2 * blockSize + 9, seed: 41))
+        let block = Block(bytes: pseudoRandomBytes(count: 1000, seed: 42))
+        cache.store(block)
+        let badBlock = Block(bytes: pseudoRandomBytes(count: 1000, seed: 43))
+        cache.store(badBlock)
+
+        let first = cache.scrub()
+        #expect(first.blocks == 2 && first.files == 2 && first.dropped.isEmpty)
+        #expect(first.bytes == Int64(3 * blockSize + 5 + 2 * blockSize + 9 + 2000))
+        for path in [damaged.path, directory.path + "/blocks/\(badBlock.hash.hex.prefix(2))/\(badBlock.hash.hex)"] {
+            chmod(path, 0o600)
+            let fd = open(path, O_WRONLY)
+            #expect(pwrite(fd, "x", 1, 700) == 1)
+            close(fd)
+        }
+        let fd = open(damaged.path, O_RDONLY)
+        #expect(!ContentCache.matches(fd, hashes: damaged.hashes, size: Int64(2 * blockSize + 9), blockSize: blockSize))
+        close(fd)
+        let good = open(intact.path, O_RDONLY)
+        #expect(ContentCache.matches(good, hashes: intact.hashes, size: Int64(3 * blockSize + 5), blockSize: blockSize))
+        close(good)
+
+        let report = cache.scrub()
+        #expect(Set(report.dropped) == [damaged.path, directory.path + "/blocks/\(badBlock.hash.hex.prefix(2))/\(badBlock.hash.hex)"])
+        #expect(FileManager.default.fileExists(atPath: intact.path))
+        #expect(cache.block(block.hash) != nil)
+        #expect(cache.scrub().dropped.isEmpty)
+    }
+
     @Test func aWholeFileIsStoredOnceEveryBlockIsInWhateverTheOrder() throws {
         let directory = try TemporaryDirectory("silo-cache")
         defer { directory.remove() }

@@ -13,7 +13,9 @@ import Glibc
 /// Everything in it is immutable and named by what it holds, so processes share it without talking
 /// to each other: an entry is written under a temporary name and renamed into place. Blocks are
 /// verified on every read, and one that fails is removed (the caller fetches it again). Whole files
-/// are assembled only from verified blocks. The cache stays under ``capacity`` bytes by evicting the
+/// are assembled only from verified blocks; the kernel reads them without Silo, so they are checked
+/// again before they become the source of a commit (``matches(_:hashes:size:blockSize:)``) and by
+/// ``scrub()`` (`silo cache verify`, and mounts once a day). The cache stays under ``capacity`` bytes by evicting the
 /// entries used least recently (a use refreshes an entry's modification time).
 public final class ContentCache: @unchecked Sendable {
     public let root: String
@@ -48,13 +50,47 @@ public final class ContentCache: @unchecked Sendable {
     }
 
     /// The key whole-file copies are stored under: the SHA-256 of the file's size, block size and
-    /// block hashes, so two volumes (or versions) holding the same bytes share one copy.
+    /// block hashes, so two volumes (or versions) holding the same bytes share one copy, followed by
+    /// `-BLOCKSIZE`. A copy carries its own hash that way: hashing its bytes block by block and then
+    /// the list gives its name back, which is how a copy is verified with nothing but the copy.
     public static func key(of content: [BlockHash], size: Int64, blockSize: Int) -> String {
         let hasher = SHA256Hasher()
         withUnsafeBytes(of: size.littleEndian) { hasher.update($0) }
         withUnsafeBytes(of: Int64(blockSize).littleEndian) { hasher.update($0) }
         for hash in content { hasher.update(hash.bytes) }
-        return hasher.finalize().hex
+        return hasher.finalize().hex + "-\(blockSize)"
+    }
+
+    /// Whether the `size` bytes readable from `fd` hash, block by block, to `hashes`.
+    public static func matches(_ fd: Int32, hashes: [BlockHash], size: Int64, blockSize: Int) -> Bool {
+        guard BlockLayout(blockSize: blockSize).blockCount(forSize: size) == hashes.count else { return false }
+        return (try? hashBlocks(fd, size: size, blockSize: blockSize)) == hashes
+    }
+
+    /// The SHA-256 of each `blockSize` piece of the first `size` bytes of `fd`.
+    static func hashBlocks(_ fd: Int32, size: Int64, blockSize: Int) throws -> [BlockHash] {
+        var buffer = [UInt8](repeating: 0, count: blockSize)
+        let hasher = SHA256Hasher()
+        var hashes: [BlockHash] = []
+        var offset: Int64 = 0
+        while offset < size {
+            let length = Int(min(Int64(blockSize), size - offset))
+            let got = buffer.withUnsafeMutableBytes { raw in
+                var done = 0
+                while done < length {
+                    let n = pread(fd, raw.baseAddress! + done, length - done, off_t(offset) + off_t(done))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    done += n
+                }
+                return done
+            }
+            guard got == length else { throw SiloError(.io, "short read") }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+            hashes.append(hasher.finalize())
+            offset += Int64(length)
+        }
+        return hashes
     }
 
     // MARK: Blocks
@@ -124,6 +160,88 @@ public final class ContentCache: @unchecked Sendable {
         return path
     }
 
+    /// Removes a whole-file copy found damaged; the next reader assembles it again from blocks.
+    public func dropWholeFile(_ key: String) {
+        unlink(filePath(key))
+    }
+
+    // MARK: Verification
+
+    /// What a pass over the cache found.
+    public struct ScrubReport: Sendable, Equatable {
+        public var blocks = 0
+        public var files = 0
+        public var bytes: Int64 = 0
+        /// Entries whose bytes no longer match their names, removed.
+        public var dropped: [String] = []
+    }
+
+    /// Reads every entry and checks it against its name: a block against its SHA-256, a whole-file
+    /// copy against its key. Damaged entries are removed (readers fetch or assemble them again).
+    public func scrub() -> ScrubReport {
+        var report = ScrubReport()
+        for (kind, path) in entries() {
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            defer { Glibc.close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { continue }
+            let name = String(path[path.index(after: path.lastIndex(of: "/")!)...])
+            let good: Bool
+            if kind == "blocks" {
+                report.blocks += 1
+                good = (try? FileIO.readWholeFile(path)).map { SHA256Hasher.hash($0).hex == name } ?? false
+            } else {
+                report.files += 1
+                good = Self.wholeFileMatchesName(fd, size: Int64(info.st_size), name: name)
+            }
+            report.bytes += Int64(info.st_size)
+            if !good {
+                unlink(path)
+                report.dropped.append(path)
+            }
+        }
+        return report
+    }
+
+    /// Whether a whole-file copy named `HEX-BLOCKSIZE` holds the bytes its name says.
+    static func wholeFileMatchesName(_ fd: Int32, size: Int64, name: String) -> Bool {
+        guard let dash = name.lastIndex(of: "-"), let blockSize = Int(name[name.index(after: dash)...]),
+            BlockLayout.allowedBlockSizes.contains(blockSize),
+            let hashes = try? hashBlocks(fd, size: size, blockSize: blockSize)
+        else { return false }
+        return key(of: hashes, size: size, blockSize: blockSize) == name
+    }
+
+    /// Every block and whole-file copy in the cache, with its kind.
+    private func entries() -> [(kind: String, path: String)] {
+        var found: [(String, String)] = []
+        for kind in ["blocks", "files"] {
+            for shard in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(kind)")) ?? [] {
+                let directory = "\(root)/\(kind)/\(shard)"
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                    found.append((kind, directory + "/" + name))
+                }
+            }
+        }
+        return found
+    }
+
+    /// Scrubs the cache if no process using it has done so for `interval` seconds; the stamp file's
+    /// time tells, so the mounts sharing a cache take turns instead of all reading it.
+    public func scrubIfDue(every interval: Int) -> ScrubReport? {
+        let stamp = root + "/scrubbed"
+        var info = stat()
+        if stat(stamp, &info) == 0, time(nil) - info.st_mtim.tv_sec < interval { return nil }
+        let fd = Glibc.open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        // One process at a time; the others skip this round.
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
+        _ = futimens(fd, nil)
+        return scrub()
+    }
+
     // MARK: Housekeeping
 
     /// Writes a new entry with `body` under a temporary name and renames it to `path`.
@@ -166,18 +284,12 @@ public final class ContentCache: @unchecked Sendable {
     public func sweep() {
         var found: [(path: String, size: Int64, used: Int)] = []
         var total: Int64 = 0
-        for kind in ["blocks", "files"] {
-            for shard in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(kind)")) ?? [] {
-                let directory = "\(root)/\(kind)/\(shard)"
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                    var info = stat()
-                    let path = directory + "/" + name
-                    guard stat(path, &info) == 0 else { continue }
-                    let size = Int64(info.st_blocks) * 512
-                    found.append((path, size, info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec))
-                    total += size
-                }
-            }
+        for (_, path) in entries() {
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            let size = Int64(info.st_blocks) * 512
+            found.append((path, size, info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec))
+            total += size
         }
         guard total > capacity else { return }
         let target = capacity / 10 * 9

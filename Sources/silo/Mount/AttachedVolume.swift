@@ -41,6 +41,28 @@ final class AttachedVolume: @unchecked Sendable {
     private var control: Int32 = -1
     private var guardPipe: Int32 = -1
     private var timer: (any DispatchSourceTimer)?
+    private var scrubber: (any DispatchSourceTimer)?
+
+    /// How often the content cache is read through and checked, in hours (`$SILO_CACHE_SCRUB_HOURS`,
+    /// default 24; 0 turns it off). Every process using the cache looks hourly; the first that finds
+    /// the last check older than this does it.
+    static var scrubHours: Int {
+        Int(ProcessInfo.processInfo.environment["SILO_CACHE_SCRUB_HOURS"] ?? "") ?? 24
+    }
+
+    private static func startScrubbing(_ cache: ContentCache) -> (any DispatchSourceTimer)? {
+        let hours = scrubHours
+        guard hours > 0 else { return nil }
+        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.cache-scrub", qos: .background))
+        source.schedule(deadline: .now() + 3600, repeating: 3600)
+        source.setEventHandler {
+            if let report = cache.scrubIfDue(every: hours * 3600), !report.dropped.isEmpty {
+                FileHandle.standardError.write(Data("silo: the content cache held \(report.dropped.count) damaged entr(ies), dropped: \(report.dropped.joined(separator: ", "))\n".utf8))
+            }
+        }
+        source.resume()
+        return source
+    }
 
     /// Mounts `name` at `path` and starts serving it; returns once the mount is in place.
     static func attach(
@@ -86,6 +108,7 @@ final class AttachedVolume: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: runtime)
             throw error
         }
+        scrubber = Self.startScrubbing(cache)
         if options.backgroundCommits {
             let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.background-commits"))
             source.schedule(deadline: .now() + options.commitInterval, repeating: options.commitInterval)
@@ -105,6 +128,7 @@ final class AttachedVolume: @unchecked Sendable {
     func detach() -> Ending {
         session.unmount()
         timer?.cancel()
+        scrubber?.cancel()
         var ending = Ending()
         if options.backgroundCommits, let commit = Self.commitInBackground(fileSystem, when: "at unmount") {
             // The last commit, after the mount is gone: nothing can change beneath it any more.
