@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOSSL
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -34,14 +35,26 @@ public final class RemoteVolumeService: VolumeService {
         }
     }
 
-    /// `url` is the server's base address, `http://host:port`.
+    /// `url` is the server's base address, `https://host:port` (or `http://` on loopback).
+    ///
+    /// A token is a bearer secret: it is sent in clear text over `http://`, so that is refused for any
+    /// host but this machine unless `allowInsecure` (`SILO_ALLOW_INSECURE=1`). `caCertificate` is a PEM
+    /// file of the certificate authority (or the self-signed certificate) to trust besides the system's
+    /// (`SILO_CA_CERT`).
     public init(
-        url: String, token: String, author: String, cache: ContentCache? = nil, retry: RetryPolicy = RetryPolicy()
+        url: String, token: String, author: String, cache: ContentCache? = nil, retry: RetryPolicy = RetryPolicy(),
+        caCertificate: String? = nil, allowInsecure: Bool = false
     ) throws(SiloError) {
         var base = url.trimmingCharacters(in: .whitespaces)
         while base.hasSuffix("/") { base.removeLast() }
-        guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-            throw SiloError(.invalidArgument, "SILO_SERVER '\(url)' is not a server address like http://127.0.0.1:7433")
+        guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), let host = parsed.host else {
+            throw SiloError(.invalidArgument, "SILO_SERVER '\(url)' is not a server address like https://silo.example.com:7433")
+        }
+        if parsed.scheme == "http", !Self.isLoopback(host), !allowInsecure {
+            throw SiloError(
+                .invalidArgument,
+                "refusing to send a token in clear text to \(base): use https:// (`silo serve --tls-cert … --tls-key …`), or set SILO_ALLOW_INSECURE=1 on a network you trust"
+            )
         }
         guard !token.isEmpty else {
             throw SiloError(.unauthorized, "SILO_SERVER is set but SILO_TOKEN is not; set it to a token from `silo token create`")
@@ -56,6 +69,14 @@ public final class RemoteVolumeService: VolumeService {
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
         )
         configuration.httpVersion = .http1Only
+        if let caCertificate {
+            guard FileManager.default.isReadableFile(atPath: caCertificate) else {
+                throw SiloError(.localFile, "SILO_CA_CERT names \(caCertificate), which is not a readable file")
+            }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caCertificate)]
+            configuration.tlsConfiguration = tls
+        }
         // A refused connection fails the request at once; this client's own retries (bounded, with
         // backoff) decide what happens next, rather than the pool waiting out the connect timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
@@ -164,6 +185,20 @@ public final class RemoteVolumeService: VolumeService {
 
     // MARK: HTTP
 
+    /// Whether `host` is this machine: traffic to it never crosses a network.
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
+    }
+
+    static func tlsError(_ error: any Error, _ baseURL: String) -> SiloError {
+        SiloError(
+            .unavailable,
+            "the TLS connection to \(baseURL) failed (\(error)); if the server's certificate is self-signed or from your own authority, set SILO_CA_CERT to its PEM file",
+            underlying: error
+        )
+    }
+
     private static func query(_ path: VolumePath, _ version: Version?) -> [(String, String)] {
         var items = [("path", path.rawValue)]
         if let version { items.append(("version", "\(version.rawValue)")) }
@@ -248,6 +283,10 @@ public final class RemoteVolumeService: VolumeService {
             if (200..<300).contains(response.status.code) { return .success(bytes) }
             let error = Self.error(status: response.status, body: bytes)
             return .failure([429, 502, 503, 504].contains(response.status.code) ? .transient(error) : .final(error))
+        } catch let error as NIOSSLError {
+            return .failure(.final(Self.tlsError(error, baseURL)))
+        } catch let error as BoringSSLError {
+            return .failure(.final(Self.tlsError(error, baseURL)))
         } catch let error as NIOTooManyBytesError {
             return .failure(.final(SiloError(.storage, "the server at \(baseURL) sent more than \(limit) bytes", underlying: error)))
         } catch {

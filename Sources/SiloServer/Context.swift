@@ -23,6 +23,8 @@ struct SiloRequestContext: RequestContext {
 /// Turns every error a handler throws into a JSON `{code, message}` body with the matching status.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = SiloRequestContext
+    /// Named in the server's log, never in answers: a client learns nothing of the server's disks.
+    let dataDirectory: String
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -45,7 +47,9 @@ struct ErrorMiddleware: RouterMiddleware {
             if siloError.code == .unauthorized {
                 headers[.wwwAuthenticate] = "Bearer"
             }
-            return Response(status: status, headers: headers, body: .init(byteBuffer: JSONBody.encode(API.ErrorBody(siloError))))
+            var answer = siloError
+            answer.message = answer.message.replacingOccurrences(of: dataDirectory, with: "the server's data directory")
+            return Response(status: status, headers: headers, body: .init(byteBuffer: JSONBody.encode(API.ErrorBody(answer))))
         }
     }
 
@@ -121,6 +125,18 @@ struct AuthMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        let token = try await Self.authenticate(request, tokens: tokens)
+        var context = context
+        context.token = token
+        context.logger[metadataKey: "workspace"] = .string(token.workspace)
+        context.logger[metadataKey: "token"] = .string(token.id)
+        return try await next(request, context)
+    }
+}
+
+extension AuthMiddleware {
+    /// The live token a request carries as `Authorization: Bearer TOKEN`.
+    static func authenticate(_ request: Request, tokens: any TokenStore) async throws -> API.Token {
         guard let header = request.headers[.authorization] else {
             throw SiloError(.unauthorized, "no token: send 'Authorization: Bearer TOKEN' (the CLI reads SILO_TOKEN)")
         }
@@ -131,11 +147,7 @@ struct AuthMiddleware: RouterMiddleware {
         guard let token = try await tokens.authenticate(String(header.dropFirst(prefix.count))) else {
             throw SiloError(.unauthorized, "the token is not valid (unknown or revoked); ask an admin for one (`silo token create`)")
         }
-        var context = context
-        context.token = token
-        context.logger[metadataKey: "workspace"] = .string(token.workspace)
-        context.logger[metadataKey: "token"] = .string(token.id)
-        return try await next(request, context)
+        return token
     }
 }
 

@@ -20,6 +20,11 @@ public struct ServerConfiguration: Sendable {
     public var uploadsPerToken = 32
     /// Threads doing block file I/O.
     public var ioThreads = 4
+    /// PEM files of the certificate chain and private key to serve HTTPS with; plain HTTP without.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// `/metrics` answers only requests with a server admin token (scrapers send it as a bearer token).
+    public var privateMetrics = false
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 7433) {
         self.dataDirectory = dataDirectory
@@ -28,4 +33,11 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var adminTokenPath: String { dataDirectory + "/admin-token" }
+
+    public var usesTLS: Bool { tlsCertificatePath != nil }
+
+    /// Whether the listener is reachable from this machine only.
+    public var listensOnLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
 }

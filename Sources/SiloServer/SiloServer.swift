@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import NIOPosix
@@ -31,18 +34,24 @@ public enum SiloServer {
             let router = makeRouter(
                 store: store, tokens: tokens, configuration: configuration, commits: commits, registry: registry
             )
+            let http: HTTPServerBuilder = .http1(
+                configuration: .init(
+                    idleTimeout: .seconds(configuration.idleTimeoutSeconds),
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: configuration.maxHeaderBytes,
+                        maxHeaderListSize: configuration.maxHeaderBytes,
+                        maxHeaderFieldCount: 100
+                    )
+                )
+            )
+            if !configuration.usesTLS && !configuration.listensOnLoopback {
+                logger.warning(
+                    "listening on \(configuration.host) without TLS: tokens and data cross the network in clear text; give --tls-cert and --tls-key"
+                )
+            }
             let app = Application(
                 router: router,
-                server: .http1(
-                    configuration: .init(
-                        idleTimeout: .seconds(configuration.idleTimeoutSeconds),
-                        httpDecoderConfiguration: .init(
-                            maxHeaderFieldSize: configuration.maxHeaderBytes,
-                            maxHeaderListSize: configuration.maxHeaderBytes,
-                            maxHeaderFieldCount: 100
-                        )
-                    )
-                ),
+                server: try tlsConfiguration(configuration).map { try .tls(http, tlsConfiguration: $0) } ?? http,
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "silo"),
                 onServerRunning: { channel in
                     onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
@@ -69,19 +78,41 @@ public enum SiloServer {
         logger.info("stopped")
     }
 
+    /// The server's TLS set-up from its certificate and key files, or nil for plain HTTP.
+    static func tlsConfiguration(_ configuration: ServerConfiguration) throws -> TLSConfiguration? {
+        guard let certificate = configuration.tlsCertificatePath else { return nil }
+        guard let key = configuration.tlsKeyPath else {
+            throw SiloError(.invalidArgument, "--tls-cert needs --tls-key, the certificate's private key")
+        }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            return TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            )
+        } catch {
+            throw SiloError(.invalidArgument, "cannot load the TLS certificate \(certificate) or key \(key): \(error)")
+        }
+    }
+
     static func makeRouter(
         store: VolumeStore, tokens: any TokenStore, configuration: ServerConfiguration, commits: CommitGate,
         registry: PrometheusCollectorRegistry
     ) -> Router<SiloRequestContext> {
         let router = Router(context: SiloRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(dataDirectory: configuration.dataDirectory))
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: MetricsMiddleware())
         router.get("healthz") { _, _ in
             JSONBody.response(["status": "ok"])
         }
-        router.get("metrics") { _, _ in
-            Response(
+        router.get("metrics") { request, _ in
+            if configuration.privateMetrics {
+                let token = try await AuthMiddleware.authenticate(request, tokens: tokens)
+                guard token.role == .serverAdmin else {
+                    throw SiloError(.forbidden, "this server shows /metrics to server admin tokens only")
+                }
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
             )

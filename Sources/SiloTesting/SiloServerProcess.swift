@@ -7,9 +7,13 @@ public final class SiloServerProcess: @unchecked Sendable {
     private var process: Process?
     private var logPath: String { dataDirectory + ".log" }
 
+    /// Flags given to `silo serve` besides the data directory, listener and log level.
+    public let extraArguments: [String]
+
     /// Starts the server and returns once it has printed the address it listens on.
-    public init(dataDirectory: String) throws {
+    public init(dataDirectory: String, arguments: [String] = []) throws {
         self.dataDirectory = dataDirectory
+        self.extraArguments = arguments
         try start()
     }
 
@@ -24,7 +28,7 @@ public final class SiloServerProcess: @unchecked Sendable {
     /// Starts (or restarts) the server on a new free port.
     public func start() throws {
         let (process, text) = try SiloBinary(home: dataDirectory).startReadingFirstLine(
-            ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"], log: logPath
+            ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"] + extraArguments, log: logPath
         )
         self.process = process
         guard let range = text.range(of: "listening on ") else {

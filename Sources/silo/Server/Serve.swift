@@ -13,7 +13,8 @@ struct Serve: AsyncParsableCommand {
             On first start the server creates an admin token for workspace 'default' and writes it to \
             admin-token in the data directory. Clients send it (or a token made with `silo token create`) \
             as SILO_TOKEN. SIGTERM or SIGINT stops the server gracefully: commits in flight finish, new \
-            ones are answered 503.
+            ones are answered 503. Listening beyond loopback, give --tls-cert and --tls-key: tokens are \
+            bearer secrets, and clients refuse plain http:// to another host unless SILO_ALLOW_INSECURE=1.
             """
     )
 
@@ -32,6 +33,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Option(help: "Serve HTTPS with this PEM certificate (chain); clients trust it through the system or SILO_CA_CERT.")
+    var tlsCert: String?
+
+    @Option(help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Flag(help: "Answer /metrics only to requests carrying a server admin token.")
+    var privateMetrics = false
+
     func validate() throws {
         guard Self.parse(listen: listen) != nil else {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:7433, not '\(listen)'")
@@ -41,6 +51,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxCommitMib > 0, uploadsPerToken > 0 else {
             throw ValidationError("--max-commit-mib and --uploads-per-token must be positive")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
         }
     }
 
@@ -56,6 +69,9 @@ struct Serve: AsyncParsableCommand {
         var configuration = ServerConfiguration(dataDirectory: data ?? SiloEnvironment.home, host: host, port: port)
         configuration.maxCommitBytes = maxCommitMib * 1024 * 1024
         configuration.uploadsPerToken = uploadsPerToken
+        configuration.tlsCertificatePath = tlsCert
+        configuration.tlsKeyPath = tlsKey
+        configuration.privateMetrics = privateMetrics
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -66,9 +82,10 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "silo.serve")
         do {
+            let scheme = configuration.usesTLS ? "https" : "http"
             try await SiloServer.run(configuration, registry: registry, logger: logger) { host, port in
                 // One line on stdout, for scripts (and tests) that start the server on port 0.
-                Output.line("silo serve: listening on http://\(host):\(port)")
+                Output.line("silo serve: listening on \(scheme)://\(host):\(port)")
             }
         } catch {
             throw ExitStatus.fail(error)

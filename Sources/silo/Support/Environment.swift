@@ -19,7 +19,12 @@ enum SiloEnvironment {
     /// With `cache`, a server's blocks are kept in it as they are read (mounts read through it).
     static func openService(logger: Logger, cache: ContentCache? = nil) async throws -> any VolumeService {
         if let server {
-            return try RemoteVolumeService(url: server, token: token, author: author, cache: cache)
+            let environment = ProcessInfo.processInfo.environment
+            return try RemoteVolumeService(
+                url: server, token: token, author: author, cache: cache,
+                caCertificate: environment["SILO_CA_CERT"].flatMap { $0.isEmpty ? nil : $0 },
+                allowInsecure: environment["SILO_ALLOW_INSECURE"] == "1"
+            )
         }
         return try await EmbeddedVolumeService.open(home: home, author: author, logger: logger)
     }
