@@ -1,4 +1,7 @@
+import Hummingbird
+import Metrics
 import SiloCore
+import Synchronization
 
 /// Lets commits in until shutdown begins, then refuses new ones and waits for those in flight.
 actor CommitGate {
@@ -72,5 +75,52 @@ actor UploadLimiter {
     func release(_ tokenID: String) {
         let remaining = inFlight[tokenID, default: 1] - 1
         inFlight[tokenID] = remaining == 0 ? nil : remaining
+    }
+}
+
+/// The bytes of request bodies the server holds in memory at once, across all requests: block uploads
+/// and commit bodies reserve what they may buffer (their Content-Length, else the route's limit)
+/// before reading, and a request that would pass the budget is answered 503 with Retry-After, which
+/// clients retry with backoff, instead of the server running out of memory.
+final class MemoryBudget: Sendable {
+    let limit: Int
+    private let used = Mutex(0)
+    /// What is reserved now, for operators (`/metrics`).
+    private let gauge = Gauge(label: "silo_request_bytes_reserved")
+
+    init(limit: Int) { self.limit = limit }
+
+    func reserve(_ bytes: Int) throws(SiloError) {
+        let now = used.withLock { used -> Int? in
+            guard used + bytes <= limit || used == 0 else { return nil }
+            used += bytes
+            return used
+        }
+        guard let now else {
+            throw SiloError(.unavailable, "the server is holding as many request bodies as its memory budget allows; retry shortly")
+        }
+        gauge.record(now)
+    }
+
+    func release(_ bytes: Int) {
+        gauge.record(used.withLock { used in
+            used -= bytes
+            return used
+        })
+    }
+
+    var inUse: Int { used.withLock { $0 } }
+
+    /// Runs `body` with `bytes` reserved.
+    func with<R>(_ bytes: Int, _ body: () async throws -> R) async throws -> R {
+        try reserve(bytes)
+        defer { release(bytes) }
+        return try await body()
+    }
+
+    /// What a request's body may take: its declared length when it states one within `limit`, else `limit`.
+    static func size(of request: Request, limit: Int) -> Int {
+        guard let text = request.headers[.contentLength], let length = Int(text), length >= 0 else { return limit }
+        return min(length, limit)
     }
 }

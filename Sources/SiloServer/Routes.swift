@@ -14,6 +14,7 @@ struct VolumeRoutes: Sendable {
     let configuration: ServerConfiguration
     let commits: CommitGate
     let uploads: UploadLimiter
+    let memory: MemoryBudget
     let metrics = ServerMetrics()
 
     func register(on api: RouterGroup<SiloRequestContext>) {
@@ -23,6 +24,12 @@ struct VolumeRoutes: Sendable {
         api.post("volumes") { request, context in
             let body = try await JSONBody.decode(API.VolumeNameBody.self, from: request, limit: configuration.maxJSONBytes)
             let author = String((body.author ?? context.token!.name).prefix(256))
+            if let quota = configuration.workspaceMaxVolumes, try await store.metadata.listVolumes(workspace: context.workspace).count >= quota {
+                throw SiloError(
+                    .noSpace,
+                    "workspace '\(context.workspace)' has its quota of \(quota) volume(s); delete one you no longer need or ask the server's admin for more"
+                )
+            }
             let info = try await store.createVolume(body.name, workspace: context.workspace, author: author)
             return JSONBody.response(info, status: .created)
         }
@@ -100,6 +107,10 @@ struct VolumeRoutes: Sendable {
 
     private func commit(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
         let name = try volume(context)
+        // The body and what it decodes to are in memory together until the commit is applied.
+        let reserved = 2 * MemoryBudget.size(of: request, limit: configuration.maxCommitBytes)
+        try memory.reserve(reserved)
+        defer { memory.release(reserved) }
         let body = try await JSONBody.decode(API.CommitRequest.self, from: request, limit: configuration.maxCommitBytes)
         guard !body.commitID.isEmpty, body.commitID.utf8.count <= 128 else {
             throw SiloError(.invalidArgument, "commitID must be 1 to 128 bytes (a UUID is a good choice)")
@@ -127,10 +138,20 @@ struct VolumeRoutes: Sendable {
         let expected = try hash(context)
         let tokenID = context.token!.id
         try await uploads.acquire(tokenID)
+        // The body is collected, then copied into the block: twice its size at the peak.
+        let reserved = 2 * MemoryBudget.size(of: request, limit: BlockLayout.allowedBlockSizes.upperBound)
+        do {
+            try memory.reserve(reserved)
+        } catch {
+            await uploads.release(tokenID)
+            throw error
+        }
+        defer { memory.release(reserved) }
         do {
             let buffer = try await request.body.collect(upTo: BlockLayout.allowedBlockSizes.upperBound)
             metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
             let block = try Block(bytes: Array(buffer: buffer), expected: expected)
+            try await checkByteQuota(adding: block, workspace: context.workspace)
             try await store.putBlock(block, workspace: context.workspace)
             metrics.blocksStored.increment()
             await uploads.release(tokenID)
@@ -138,6 +159,20 @@ struct VolumeRoutes: Sendable {
         } catch {
             await uploads.release(tokenID)
             throw error
+        }
+    }
+
+    /// Refuses a block that would take the workspace past its byte quota (blocks it holds already cost
+    /// nothing more).
+    private func checkByteQuota(adding block: Block, workspace: String) async throws {
+        guard let quota = configuration.workspaceMaxBytes else { return }
+        guard try await store.metadata.blockStates([block.hash], workspace: workspace)[block.hash] == nil else { return }
+        let stored = try await store.metadata.storedBytes(workspace: workspace)
+        guard stored + Int64(block.bytes.count) <= quota else {
+            throw SiloError(
+                .noSpace,
+                "workspace '\(workspace)' holds \(stored) bytes of its quota of \(quota); delete volumes you no longer need or ask the server's admin for more (nothing was changed)"
+            )
         }
     }
 

@@ -18,6 +18,12 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 60
     /// Block uploads one token may have in flight; more are refused with 429 until some finish.
     public var uploadsPerToken = 32
+    /// Request bodies (block uploads, commits) held in memory at once, across all clients; more wait
+    /// for a 503 and a retry. One request is always admitted, however large.
+    public var memoryBudgetBytes = 1024 * 1024 * 1024
+    /// Per workspace: bytes of blocks it may hold, and volumes it may have (no limit when nil).
+    public var workspaceMaxBytes: Int64?
+    public var workspaceMaxVolumes: Int?
     /// Threads doing block file I/O.
     public var ioThreads = 4
     /// PEM files of the certificate chain and private key to serve HTTPS with; plain HTTP without.

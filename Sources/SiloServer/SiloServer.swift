@@ -128,7 +128,8 @@ public enum SiloServer {
         let api = router.group("v1").add(middleware: AuthMiddleware(tokens: tokens))
         VolumeRoutes(
             store: store, tokens: tokens, configuration: configuration, commits: commits,
-            uploads: UploadLimiter(limit: configuration.uploadsPerToken)
+            uploads: UploadLimiter(limit: configuration.uploadsPerToken),
+            memory: MemoryBudget(limit: configuration.memoryBudgetBytes)
         ).register(on: api)
         return router
     }

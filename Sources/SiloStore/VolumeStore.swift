@@ -78,13 +78,13 @@ public struct VolumeStore: Sendable {
         return missing
     }
 
-    /// Stores a verified block. A block the store holds damaged is written again, which repairs it.
+    /// Stores a verified block and records its length (what quotas count). A block the store holds
+    /// already is left as it is; one it holds damaged is written again, which repairs it.
     public func putBlock(_ block: Block, workspace: String) async throws {
         let state = try await metadata.blockStates([block.hash], workspace: workspace)[block.hash]
+        if let state, !state.damaged { return }
         try await blobs.put(block, namespace: workspace, replacing: state?.damaged == true)
-        if state?.damaged == true {
-            try await metadata.recordBlock(block.hash, length: block.bytes.count, workspace: workspace)
-        }
+        try await metadata.recordBlock(block.hash, length: block.bytes.count, workspace: workspace)
     }
 
     /// Reads a block, verified. A block found damaged (or gone, though recorded) is marked so: it then

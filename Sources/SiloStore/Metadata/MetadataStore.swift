@@ -33,6 +33,8 @@ public protocol MetadataStore: Sendable {
     func blockStates(_ hashes: [BlockHash], workspace: String) async throws -> [BlockHash: BlockState]
     /// Records a block stored whole and verified: its length, and no damage.
     func recordBlock(_ hash: BlockHash, length: Int, workspace: String) async throws
+    /// Bytes of the blocks the workspace holds (each once, however many files use it).
+    func storedBytes(workspace: String) async throws -> Int64
     /// Marks a block a read found damaged (or gone), so that it counts as missing and an upload of it
     /// repairs it. A block with no record gets one only when `length` is given.
     func markBlockDamaged(_ hash: BlockHash, length: Int?, workspace: String) async throws

@@ -41,6 +41,13 @@ extension SQLMetadataStore {
         }
     }
 
+    public func storedBytes(workspace: String) async throws -> Int64 {
+        try await backend.readTransaction { db in
+            let rows = try await db.raw("SELECT COALESCE(SUM(length), 0) AS total FROM blocks WHERE workspace = \(bind: workspace)").all()
+            return try rows.first?.decode(column: "total", as: Int64.self) ?? 0
+        }
+    }
+
     public func markBlockDamaged(_ hash: BlockHash, length: Int?, workspace: String) async throws {
         try await backend.writeTransaction { db in
             if let length {

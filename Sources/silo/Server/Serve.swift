@@ -42,6 +42,15 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Answer /metrics only to requests carrying a server admin token.")
     var privateMetrics = false
 
+    @Option(help: "Request bodies held in memory at once, in MiB; requests beyond get 503 and are retried.")
+    var memoryBudgetMib = 1024
+
+    @Option(help: "Bytes of blocks each workspace may hold, e.g. 500G (no limit by default).")
+    var workspaceMaxBytes: String?
+
+    @Option(help: "Volumes each workspace may have (no limit by default).")
+    var workspaceMaxVolumes: Int?
+
     func validate() throws {
         guard Self.parse(listen: listen) != nil else {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:7433, not '\(listen)'")
@@ -51,6 +60,12 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxCommitMib > 0, uploadsPerToken > 0 else {
             throw ValidationError("--max-commit-mib and --uploads-per-token must be positive")
+        }
+        guard memoryBudgetMib > 0, workspaceMaxVolumes.map({ $0 >= 0 }) ?? true else {
+            throw ValidationError("--memory-budget-mib must be positive and --workspace-max-volumes not negative")
+        }
+        if let workspaceMaxBytes, SiloEnvironment.byteCount(workspaceMaxBytes) == nil {
+            throw ValidationError("--workspace-max-bytes takes a size like 500M or 20G, not '\(workspaceMaxBytes)'")
         }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together")
@@ -72,6 +87,9 @@ struct Serve: AsyncParsableCommand {
         configuration.tlsCertificatePath = tlsCert
         configuration.tlsKeyPath = tlsKey
         configuration.privateMetrics = privateMetrics
+        configuration.memoryBudgetBytes = memoryBudgetMib * 1024 * 1024
+        configuration.workspaceMaxBytes = workspaceMaxBytes.flatMap(SiloEnvironment.byteCount)
+        configuration.workspaceMaxVolumes = workspaceMaxVolumes
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
