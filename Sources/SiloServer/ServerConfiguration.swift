@@ -12,8 +12,9 @@ public struct ServerConfiguration: Sendable {
     public var maxCommitBytes = 64 * 1024 * 1024
     /// Largest body of any other JSON request.
     public var maxJSONBytes = 4 * 1024 * 1024
-    /// Largest request header line and header block.
-    public var maxHeaderBytes = 32 * 1024
+    /// Largest request header line and header block: room for the longest valid request line, a
+    /// 4096-character path of 4-byte characters, percent-encoded (48 KiB), with its other parameters.
+    public var maxHeaderBytes = 64 * 1024
     /// A connection that sends or accepts nothing for this long is closed.
     public var idleTimeoutSeconds: Int64 = 60
     /// Block uploads one token may have in flight; more are refused with 429 until some finish.
