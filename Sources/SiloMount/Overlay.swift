@@ -52,11 +52,14 @@ final class Overlay: @unchecked Sendable {
     }
 
     let scratch: String
-    private let lock = NSLock()
-    private var items: [VolumePath: Item] = [:]
+    let lock = NSLock()
+    var items: [VolumePath: Item] = [:]
     private var children: [VolumePath: Set<VolumePath>] = [:]
-    private var nextLocal = 0
+    var nextLocal = 0
     private var generation: UInt64 = 0
+    /// Bumped by every change to what is uncommitted (an item set, a commit marked): the journal is
+    /// written again only when it moved.
+    var changes: UInt64 = 0
     private var nextHandle: UInt64 = 1
     private var handles: [UInt64: (fd: Int32, local: String, writing: Bool)] = [:]
     /// Open handles that may write, by local file.
@@ -106,6 +109,7 @@ final class Overlay: @unchecked Sendable {
     /// it sent, as sent.
     func markCommitted(_ committed: [(VolumePath, Item)], files: [VolumePath: CommittedFile] = [:]) {
         lock.withLock {
+            changes += 1
             committedFiles.merge(files) { $1 }
             for (path, item) in committed where items[path]?.generation == item.generation {
                 if case .file(let local) = item.kind, writers[local, default: 0] > 0 { continue }
@@ -199,7 +203,8 @@ final class Overlay: @unchecked Sendable {
         lock.withLock { set(path, Item(kind: kind, mode: mode & 0o7777, mtime: mtime)) }
     }
 
-    private func set(_ path: VolumePath, _ item: Item?) {
+    func set(_ path: VolumePath, _ item: Item?) {
+        changes += 1
         var item = item
         if item != nil {
             generation += 1

@@ -37,6 +37,9 @@ public final class VolumeFileSystem: FUSEFileSystem, @unchecked Sendable {
 
     let lock = NSLock()
     let commitLock = NSLock()
+    /// Guards `journaled`, the overlay's change count when its journal was last written.
+    let journalLock = NSLock()
+    var journaled: UInt64 = 0
     let nodes = NodeTable()
     private var listings: [VolumePath: [Entry]] = [:]
     private var entries: [VolumePath: Entry] = [:]

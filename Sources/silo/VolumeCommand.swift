@@ -8,6 +8,7 @@ struct VolumeCommand: AsyncParsableCommand {
             VolumeCreate.self, VolumeList.self, VolumeDelete.self, VolumeRename.self,
             VolumePut.self, VolumeGet.self, VolumeLs.self, VolumeRm.self, VolumeCp.self,
             VolumeHistory.self, VolumeDiff.self, VolumeCommit.self, VolumeReload.self, VolumeStatus.self,
+            VolumeRecover.self,
         ]
     )
 }

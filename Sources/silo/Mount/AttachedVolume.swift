@@ -42,6 +42,7 @@ final class AttachedVolume: @unchecked Sendable {
     private var guardPipe: Int32 = -1
     private var timer: (any DispatchSourceTimer)?
     private var scrubber: (any DispatchSourceTimer)?
+    private var journal: (any DispatchSourceTimer)?
 
     /// How often the content cache is read through and checked, in hours (`$SILO_CACHE_SCRUB_HOURS`,
     /// default 24; 0 turns it off). Every process using the cache looks hourly; the first that finds
@@ -109,6 +110,20 @@ final class AttachedVolume: @unchecked Sendable {
             throw error
         }
         scrubber = Self.startScrubbing(cache)
+        if !options.readOnly {
+            // About once a second, what is uncommitted is journaled, for `silo volume recover`.
+            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.journal"))
+            source.schedule(deadline: .now() + 1, repeating: 1)
+            source.setEventHandler { [fileSystem] in
+                do {
+                    try fileSystem.saveJournal()
+                } catch {
+                    FileHandle.standardError.write(Data("silo: \(error)\n".utf8))
+                }
+            }
+            source.resume()
+            journal = source
+        }
         if options.backgroundCommits {
             let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.background-commits"))
             source.schedule(deadline: .now() + options.commitInterval, repeating: options.commitInterval)
@@ -129,6 +144,7 @@ final class AttachedVolume: @unchecked Sendable {
         session.unmount()
         timer?.cancel()
         scrubber?.cancel()
+        journal?.cancel()
         var ending = Ending()
         if options.backgroundCommits, let commit = Self.commitInBackground(fileSystem, when: "at unmount") {
             // The last commit, after the mount is gone: nothing can change beneath it any more.

@@ -76,6 +76,13 @@ struct Mount: AsyncParsableCommand {
     /// Starts this command again in the foreground, with its output in a log file, and returns once
     /// the mount is in place (the child's first line says so) or the child has failed.
     private func detach() throws {
+        for changes in AbandonedChanges.find(under: SiloEnvironment.mounts) where changes.volume == volume {
+            Output.note(
+                "\(changes.changedPaths) uncommitted change(s) to '\(volume)' were left by a mount that died"
+                    + (changes.savedAtMilliseconds.map { " at \(Output.time(milliseconds: $0))" } ?? "")
+                    + ": `silo volume recover \(changes.id) --commit` keeps them, `--discard` removes them"
+            )
+        }
         let logs = try SiloEnvironment.privateHome() + "/logs"
         try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let log = logs + "/mount-\(volume)-\(getpid()).log"
