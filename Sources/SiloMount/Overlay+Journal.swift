@@ -1,5 +1,6 @@
 import Foundation
 import SiloCore
+import SiloStore
 import SiloWire
 
 #if canImport(Glibc)
@@ -44,18 +45,7 @@ extension Overlay {
             volume: volume.rawValue, base: base.rawValue, savedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
             items: dirty.sorted { $0.key < $1.key }.map { Self.journalItem($0.key, $0.value) }
         )
-        let data = try JSONEncoder().encode(journal)
-        let path = scratch + "/" + Self.journalName
-        let temporary = path + ".new"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw SiloError(.io, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = Glibc.fsync(fd) == 0
-        Glibc.close(fd)
-        guard written == data.count, synced, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw SiloError(.io, "cannot write the journal \(path)")
-        }
+        try FileIO.replaceFile(at: scratch + "/" + Self.journalName, with: Array(try JSONEncoder().encode(journal)))
         last = now
         return true
     }

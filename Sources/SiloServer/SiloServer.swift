@@ -142,24 +142,7 @@ public enum SiloServer {
         guard try await !tokens.list(workspace: nil).contains(where: { $0.role == .serverAdmin }) else { return }
         let token = try await tokens.create(workspace: "default", name: "admin", role: .serverAdmin, now: VolumeStore.nowMilliseconds())
         let path = configuration.adminTokenPath
-        let temporary = path + ".new-\(getpid())"
-        unlink(temporary)
-        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
-        do {
-            defer { close(fd) }
-            let text = Array((token.token! + "\n").utf8)
-            try text.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: temporary) }
-            try FileIO.fsync(fd, path: temporary)
-        } catch {
-            unlink(temporary)
-            throw error
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw FileIO.error(code, "could not write the admin token to \(path)")
-        }
-        try FileIO.fsyncDirectory(configuration.dataDirectory)
+        try FileIO.replaceFile(at: path, with: Array((token.token! + "\n").utf8))
         logger.notice("created the server admin token (workspace 'default'); it is in \(path)")
     }
 }

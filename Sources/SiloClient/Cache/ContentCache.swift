@@ -174,6 +174,8 @@ public final class ContentCache: @unchecked Sendable {
         public var bytes: Int64 = 0
         /// Entries whose bytes no longer match their names, removed.
         public var dropped: [String] = []
+        /// Whole-file copies named as older versions of Silo named them, removed.
+        public var outdated = 0
     }
 
     /// Reads every entry and checks it against its name: a block against its SHA-256, a whole-file
@@ -191,6 +193,12 @@ public final class ContentCache: @unchecked Sendable {
             if kind == "blocks" {
                 report.blocks += 1
                 good = (try? FileIO.readWholeFile(path)).map { SHA256Hasher.hash($0).hex == name } ?? false
+            } else if !name.contains("-") {
+                // Named the way copies were before they carried their block size: not checkable, and
+                // never looked up any more. Removed quietly.
+                unlink(path)
+                report.outdated += 1
+                continue
             } else {
                 report.files += 1
                 good = Self.wholeFileMatchesName(fd, size: Int64(info.st_size), name: name)

@@ -67,6 +67,30 @@ public enum FileIO {
         return bytes
     }
 
+    /// Replaces the file at `path` with `bytes`, whole or not at all: written under a new name beside
+    /// it (`O_EXCL | O_NOFOLLOW`, so a link planted there is never followed), fsynced, renamed over
+    /// it, and the directory fsynced.
+    public static func replaceFile(at path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws {
+        let temporary = path + ".new-\(getpid())"
+        unlink(temporary)
+        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: mode)
+        do {
+            defer { close(fd) }
+            try bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
+            try fsync(fd, path: temporary)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw error(code, "could not write \(path)")
+        }
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        try fsyncDirectory(directory.isEmpty ? "/" : directory)
+    }
+
     public static func fsync(_ fd: Int32, path: String) throws {
         if Glibc.fsync(fd) != 0 { throw error(errno, "could not flush \(path) to disk") }
     }
