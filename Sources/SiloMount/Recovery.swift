@@ -74,7 +74,7 @@ extension VolumeFileSystem {
     /// they can be recovered should this process die.
     public func saveJournal() throws {
         guard let overlay else { return }
-        try journalLock.withLock {
+        _ = try journalLock.withLock {
             try overlay.saveJournal(volume: volume, base: version, ifChangedSince: &journaled)
         }
     }
