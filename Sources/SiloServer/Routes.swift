@@ -99,19 +99,22 @@ struct VolumeRoutes: Sendable {
     // MARK: Commits and blocks
 
     private func commit(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
+        // Admitted as soon as it arrives, before its body is read: a commit the server has begun to
+        // receive when SIGTERM comes is in flight, and finishes, however long its body takes.
+        try await commits.admit { try await admittedCommit(request, context) }
+    }
+
+    private func admittedCommit(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
         let name = try volume(context)
         let body = try await JSONBody.decode(API.CommitRequest.self, from: request, limit: configuration.maxCommitBytes)
         guard !body.commitID.isEmpty, body.commitID.utf8.count <= 128 else {
             throw SiloError(.invalidArgument, "commitID must be 1 to 128 bytes (a UUID is a good choice)")
         }
         let author = String((body.author.flatMap { $0.isEmpty ? nil : $0 } ?? context.token!.name).prefix(256))
-        let workspace = context.workspace
-        let result = try await commits.admit {
-            try await store.commit(
-                Changeset(body.changes), to: name, workspace: workspace,
-                options: CommitOptions(author: author, commitID: body.commitID)
-            )
-        }
+        let result = try await store.commit(
+            Changeset(body.changes), to: name, workspace: context.workspace,
+            options: CommitOptions(author: author, commitID: body.commitID)
+        )
         if !result.wasRetry { metrics.commits.increment() }
         context.logger.info(
             "commit",

@@ -116,3 +116,76 @@ public func rawHTTPExchange(with url: String, sending request: [UInt8], timeoutS
         }
     }
 }
+
+/// An HTTP answer read off a raw connection.
+public struct RawHTTPAnswer: Sendable {
+    public let status: Int
+    /// The status line and headers, as sent.
+    public let head: String
+    public let body: String
+
+    init(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        head = parts[0]
+        body = parts.dropFirst().joined(separator: "\r\n\r\n")
+        status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// The value of header `name` (case-insensitive), if sent.
+    public func header(_ name: String) -> String? {
+        for line in head.split(separator: "\r\n").dropFirst() {
+            let pair = line.split(separator: ":", maxSplits: 1)
+            if pair.count == 2, pair[0].lowercased() == name.lowercased() { return pair[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return nil
+    }
+}
+
+private func requestHead(_ method: String, _ path: String, token: String?, length: Int?) -> [UInt8] {
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if let token { head += "Authorization: Bearer \(token)\r\n" }
+    if let length { head += "Content-Length: \(length)\r\n" }
+    return Array((head + "\r\n").utf8)
+}
+
+/// One request on a connection of its own, blocking until the server answers and closes: for tests
+/// that must not wait on the cooperative thread pool, which busy parallel suites can starve.
+public func rawHTTPRequest(_ method: String, _ url: String, _ path: String, token: String? = nil, body: [UInt8]? = nil) throws -> RawHTTPAnswer {
+    let request = requestHead(method, path, token: token, length: body?.count) + (body ?? [])
+    return RawHTTPAnswer(try rawHTTPExchange(with: url, sending: request).answer)
+}
+
+/// A request sent all but its last byte: the server has begun it and waits for the rest until
+/// ``finish()`` sends it, for as long as a test needs. Blocking, on a connection of its own.
+public final class HeldHTTPRequest: @unchecked Sendable {
+    private let fd: Int32
+    private let lastByte: UInt8
+
+    public init(_ method: String, _ url: String, _ path: String, token: String, body: [UInt8]) throws {
+        guard let fd = Loopback.connect(port: try Loopback.port(of: url)) else {
+            throw SiloServerError(message: "cannot connect to \(url) (errno \(errno))")
+        }
+        self.fd = fd
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        lastByte = body.last!
+        guard Loopback.writeAll(fd, (requestHead(method, path, token: token, length: body.count) + body.dropLast())[...]) else {
+            close(fd)
+            throw SiloServerError(message: "could not send the request (errno \(errno))")
+        }
+    }
+
+    /// Sends the last byte and reads the answer.
+    public func finish() throws -> RawHTTPAnswer {
+        defer { close(fd) }
+        guard Loopback.writeAll(fd, [lastByte][...]) else { throw SiloServerError(message: "the server closed the held request") }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count > 0 { answer += buffer[0..<count] } else if count < 0 && errno == EINTR { continue } else { break }
+        }
+        return RawHTTPAnswer(answer)
+    }
+}
