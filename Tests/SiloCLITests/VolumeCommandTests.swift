@@ -136,6 +136,12 @@ enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try s.ok("volume", "put", "v", "dir", "/d")
         try s.directory.write("sub", "a file named like the directory /d/sub")
         #expect(try s.fails(2, "volume", "put", "v", "sub", "/d/").contains("a directory is there"))
+        // Usage errors are the argument parser's: exit 64 (EX_USAGE) with the usage, and nothing runs.
+        for usage in [["volume", "--bogus"], ["volume", "create"], ["volume", "put", "v", "f.txt", "--no-such-flag"]] {
+            let output = try s.silo.run(usage, in: s.directory.path)
+            #expect(output.status == 64, "silo \(usage.joined(separator: " ")): \(output.stderr)")
+            #expect(output.stderr.contains("Usage: silo volume"), "\(output.stderr)")
+        }
         #expect(try s.versions("v") == 3)
         // Local files are not overwritten by get without --force.
         #expect(try s.fails(4, "volume", "get", "v", "/f.txt").contains("--force"))
