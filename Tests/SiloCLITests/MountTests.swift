@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// `silo mount` through the kernel (root, as CI runs), against the embedded store and a server.
-@Suite struct MountTests {
+@Suite(.timeLimit(.minutes(10))) struct MountTests {
     final class Setup {
         let directory: TemporaryDirectory
         let silo: SiloBinary
@@ -48,10 +48,15 @@ import Glibc
         }
     }
 
-    /// Stops a foreground mount as a user would (SIGTERM) and waits for it to exit.
-    static func stop(_ mount: Process) {
+    /// Stops a foreground mount as a user would (SIGTERM) and waits for it to exit; a mount that
+    /// does not unmount and exit 0 fails the test rather than leaking.
+    static func stop(_ mount: Process, sourceLocation: SourceLocation = #_sourceLocation) {
         kill(mount.processIdentifier, SIGTERM)
         mount.waitUntilExit()
+        #expect(
+            mount.terminationReason == .exit && mount.terminationStatus == 0,
+            "a mount did not stop cleanly on SIGTERM (status \(mount.terminationStatus))", sourceLocation: sourceLocation
+        )
     }
 
     @Test func anOrdinaryUserMountsThroughFusermountAndTheMountServesItsReads() throws {
@@ -251,10 +256,7 @@ import Glibc
         _ = try setup.ok("volume", "create", "v")
         _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
         let (process, root) = try setup.mount("v", at: "mnt")
-        defer {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        defer { Self.stop(process) }
 
         var model = FileModel()
         model.files["base/docs/a.txt"] = Array("alpha".utf8)
@@ -265,10 +267,7 @@ import Glibc
 
         // A second mount of the same volume follows through commits and reloads.
         let (follower, other) = try setup.mount("v", at: "other")
-        defer {
-            kill(follower.processIdentifier, SIGTERM)
-            follower.waitUntilExit()
-        }
+        defer { Self.stop(follower) }
         var random = SplitMix(seed: store == .embedded ? 1 : 2)
         for step in 0..<400 {
             try model.applyRandomOperation(root, &random)

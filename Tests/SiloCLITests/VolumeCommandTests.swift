@@ -22,7 +22,7 @@ enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 /// The built `silo` binary as a user drives it, against the embedded store and against a server.
-@Suite struct VolumeCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct VolumeCommandTests {
     struct Session {
         let directory: TemporaryDirectory
         let silo: SiloBinary
@@ -217,13 +217,7 @@ enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try mount.run()
         mount.waitUntilExit()
         try #require(mount.terminationStatus == 0, "mounting a tmpfs needs root; run the suite as root (CI does)")
-        defer {
-            let umount = Process()
-            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-            umount.arguments = [home]
-            try? umount.run()
-            umount.waitUntilExit()
-        }
+        defer { #expect(MountTests.system("/bin/umount", home) == 0, "the test's tmpfs stayed mounted at \(home)") }
         let (silo, server) = try store.binary(home: home + "/silo", serverData: home + "/server")
         defer { server?.stop() }
         #expect(try silo.run(["volume", "create", "v"]).status == 0)

@@ -8,7 +8,7 @@ import SiloWire
 import Testing
 
 /// One workspace's long commit never holds up another's reads.
-@Suite struct ConcurrentReadTests {
+@Suite(.timeLimit(.minutes(5))) struct ConcurrentReadTests {
     @Test(.timeLimit(.minutes(1))) func readsAndTokenChecksGoOnWhileAWriteTransactionIsOpen() async throws {
         let directory = try TemporaryDirectory("silo-readers")
         defer { directory.remove() }

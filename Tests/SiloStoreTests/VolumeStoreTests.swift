@@ -7,7 +7,7 @@ import SiloTesting
 import Testing
 
 /// DESIGN section 2 rules the store implements, on every metadata backend.
-@Suite struct VolumeStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct VolumeStoreTests {
     let name = try! VolumeName("vol")
 
     @Test(arguments: Backend.allCases)
