@@ -48,7 +48,7 @@ struct ErrorMiddleware: RouterMiddleware {
                 headers[.wwwAuthenticate] = "Bearer"
             }
             var answer = siloError
-            answer.message = answer.message.replacingOccurrences(of: dataDirectory, with: "the server's data directory")
+            answer.message = answer.message.replacingOccurrences(of: dataDirectory, with: "DATA")
             return Response(status: status, headers: headers, body: .init(byteBuffer: JSONBody.encode(API.ErrorBody(answer))))
         }
     }

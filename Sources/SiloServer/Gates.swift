@@ -5,7 +5,11 @@ import Synchronization
 
 /// Lets commits in until shutdown begins, then refuses new ones and waits for those in flight.
 actor CommitGate {
-    private var inFlight = 0
+    private var inFlight = 0 {
+        didSet { gauge.record(inFlight) }
+    }
+    /// `silo_commits_in_flight`: the commits a shutdown would wait for.
+    private let gauge = Gauge(label: "silo_commits_in_flight")
     private var draining = false
     private var drained: [CheckedContinuation<Void, Never>] = []
 
@@ -57,7 +61,11 @@ actor CommitGate {
 /// Caps the block uploads each token has in flight, so one client cannot take every I/O thread.
 actor UploadLimiter {
     private let limit: Int
-    private var inFlight: [String: Int] = [:]
+    private var inFlight: [String: Int] = [:] {
+        didSet { gauge.record(inFlight.values.reduce(0, +)) }
+    }
+    /// `silo_block_uploads_in_flight`: uploads holding a slot, over every token.
+    private let gauge = Gauge(label: "silo_block_uploads_in_flight")
 
     init(limit: Int) { self.limit = limit }
 

@@ -106,6 +106,12 @@ struct VolumeRoutes: Sendable {
     // MARK: Commits and blocks
 
     private func commit(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
+        // Admitted as soon as it arrives, before its body is read: a commit the server has begun to
+        // receive when SIGTERM comes is in flight, and finishes, however long its body takes.
+        try await commits.admit { try await admittedCommit(request, context) }
+    }
+
+    private func admittedCommit(_ request: Request, _ context: SiloRequestContext) async throws -> Response {
         let name = try volume(context)
         // The body and what it decodes to are in memory together until the commit is applied.
         let reserved = 2 * MemoryBudget.size(of: request, limit: configuration.maxCommitBytes)
@@ -116,13 +122,10 @@ struct VolumeRoutes: Sendable {
             throw SiloError(.invalidArgument, "commitID must be 1 to 128 bytes (a UUID is a good choice)")
         }
         let author = String((body.author.flatMap { $0.isEmpty ? nil : $0 } ?? context.token!.name).prefix(256))
-        let workspace = context.workspace
-        let result = try await commits.admit {
-            try await store.commit(
-                Changeset(body.changes), to: name, workspace: workspace,
-                options: CommitOptions(author: author, commitID: body.commitID)
-            )
-        }
+        let result = try await store.commit(
+            Changeset(body.changes), to: name, workspace: context.workspace,
+            options: CommitOptions(author: author, commitID: body.commitID)
+        )
         if !result.wasRetry { metrics.commits.increment() }
         context.logger.info(
             "commit",

@@ -30,12 +30,17 @@ public struct SiloBinary: Sendable {
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("silo").path
     }
 
-    /// Starts `silo ARGS` without waiting; for tests that signal or race processes.
-    public func start(_ arguments: [String], in directory: String? = nil) throws -> Process {
+    /// Starts `silo ARGS` without waiting; for tests that signal or race processes. Standard error
+    /// goes to the file `stderr` when one is named.
+    public func start(_ arguments: [String], in directory: String? = nil, stderr: String? = nil) throws -> Process {
         let process = prepare(arguments, in: directory)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        if let stderr {
+            _ = FileManager.default.createFile(atPath: stderr, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: stderr)
+        }
         try process.run()
         return process
     }

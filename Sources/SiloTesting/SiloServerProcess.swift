@@ -3,17 +3,16 @@ import Foundation
 /// A real `silo serve` on a free loopback port, over a data directory, for integration tests.
 public final class SiloServerProcess: @unchecked Sendable {
     public let dataDirectory: String
+    /// Flags for `silo serve` beyond the data directory, address and log level (`--uploads-per-token 1`).
+    public let arguments: [String]
     public private(set) var url = ""
     private var process: Process?
     private var logPath: String { dataDirectory + ".log" }
 
-    /// Flags given to `silo serve` besides the data directory, listener and log level.
-    public let extraArguments: [String]
-
     /// Starts the server and returns once it has printed the address it listens on.
     public init(dataDirectory: String, arguments: [String] = []) throws {
         self.dataDirectory = dataDirectory
-        self.extraArguments = arguments
+        self.arguments = arguments
         try start()
     }
 
@@ -28,7 +27,7 @@ public final class SiloServerProcess: @unchecked Sendable {
     /// Starts (or restarts) the server on a new free port.
     public func start() throws {
         let (process, text) = try SiloBinary(home: dataDirectory).startReadingFirstLine(
-            ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"] + extraArguments, log: logPath
+            ["serve", "--data", dataDirectory, "--listen", "127.0.0.1:0", "--log-level", "warning"] + arguments, log: logPath
         )
         self.process = process
         guard let range = text.range(of: "listening on ") else {

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// Writable mounts: commit and reload as the seed's `Volume` has them, through real mounts.
-@Suite struct MountCommitTests {
+@Suite(.timeLimit(.minutes(10))) struct MountCommitTests {
     typealias Setup = MountTests.Setup
 
     @Test(arguments: Store.allCases) func theSeedsReloadExample(_ store: Store) throws {
@@ -165,19 +165,24 @@ import Glibc
             try Data(pseudoRandomBytes(count: 1000 + index, seed: UInt64(index))).write(to: URL(fileURLWithPath: root + "/own-\(index)"))
             try "writer \(index) ".appending(String(repeating: "x", count: 100 * index)).write(toFile: root + "/same", atomically: false, encoding: .utf8)
         }
-        let commits = try mounts.map { try setup.silo.start(["volume", "commit", $0.1]) }
+        // Each commit is made as its own user, so the history names who committed last.
+        let commits = try mounts.enumerated().map { index, mount in
+            try SiloBinary(home: setup.silo.home, environment: ["USER": "w\(index)"]).start(["volume", "commit", mount.1])
+        }
         for commit in commits {
             commit.waitUntilExit()
             #expect(commit.terminationStatus == 0)
         }
         let listing = try setup.ok("volume", "ls", "shared", "/", "--json").stdout
         for index in 0..<count { #expect(listing.contains("\"own-\(index)\"")) }
-        // The last commit's "same" is there whole: one writer's text, at that writer's length.
-        let history = try setup.ok("volume", "history", "shared", "--json").stdout
-        #expect(history.components(separatedBy: "\"version\"").count == count + 2)
-        let same = try setup.ok("volume", "get", "shared", "/same", "-").stdout
-        let writer = Int(same.split(separator: " ")[1])!
-        #expect(same == "writer \(writer) " + String(repeating: "x", count: 100 * writer))
+        // The writer whose commit made the last version holds "same", whole.
+        let history = try JSONSerialization.jsonObject(with: Data(try setup.ok("volume", "history", "shared", "--json").stdout.utf8)) as? [[String: Any]]
+        #expect(history?.count == count + 1)
+        let last = try #require(history?.last)
+        #expect(last["version"] as? Int == count)
+        let author = try #require(last["author"] as? String)
+        let writer = try #require(Int(author.dropFirst().prefix { $0 != "@" }), "author \(author)")
+        #expect(try setup.ok("volume", "get", "shared", "/same", "-").stdout == "writer \(writer) " + String(repeating: "x", count: 100 * writer))
     }
 
     @Test func unmountingWithoutACommitDiscardsTheChangesAndSaysHowMany() throws {

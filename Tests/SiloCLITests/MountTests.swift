@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// `silo mount` through the kernel (root, as CI runs), against the embedded store and a server.
-@Suite struct MountTests {
+@Suite(.timeLimit(.minutes(10))) struct MountTests {
     final class Setup {
         let directory: TemporaryDirectory
         let silo: SiloBinary
@@ -48,10 +48,15 @@ import Glibc
         }
     }
 
-    /// Stops a foreground mount as a user would (SIGTERM) and waits for it to exit.
-    static func stop(_ mount: Process) {
+    /// Stops a foreground mount as a user would (SIGTERM) and waits for it to exit; a mount that
+    /// does not unmount and exit 0 fails the test rather than leaking.
+    static func stop(_ mount: Process, sourceLocation: SourceLocation = #_sourceLocation) {
         kill(mount.processIdentifier, SIGTERM)
         mount.waitUntilExit()
+        #expect(
+            mount.terminationReason == .exit && mount.terminationStatus == 0,
+            "a mount did not stop cleanly on SIGTERM (status \(mount.terminationStatus))", sourceLocation: sourceLocation
+        )
     }
 
     @Test func anOrdinaryUserMountsThroughFusermountAndTheMountServesItsReads() throws {
@@ -195,6 +200,52 @@ import Glibc
         #expect(!Self.isMounted(URL(fileURLWithPath: point).resolvingSymlinksInPath().path))
     }
 
+    /// `statfs` on a writable mount gives the figures of the disk its local changes go to: here a
+    /// 48 MiB tmpfs of its own under SILO_HOME, whose free space shrinks as a file is written.
+    @Test func statfsOnAMountReportsTheDiskHoldingItsLocalChanges() throws {
+        let setup = try Setup(.embedded)
+        let disk = setup.directory.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        try #require(Self.system("/bin/mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", disk) == 0, "mounting a tmpfs needs root (CI runs as root)")
+        defer { #expect(Self.system("/bin/umount", disk) == 0, "the test's tmpfs stayed mounted at \(disk)") }
+        let silo = SiloBinary(home: disk + "/home")
+        #expect(try silo.run(["volume", "create", "v"]).status == 0)
+        let point = setup.directory.file("mnt")
+        try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
+        let (mount, line) = try silo.startReadingFirstLine(["mount", "v", point, "--foreground"], log: setup.directory.file("mnt.log"))
+        defer { Self.stop(mount) }
+        try #require(line.hasPrefix("mounted 'v'"), "silo mount: \(line)")
+        let root = try #require(Self.canonical(point))
+
+        var mounted = statvfs()
+        var local = statvfs()
+        #expect(statvfs(root, &mounted) == 0 && statvfs(disk, &local) == 0)
+        #expect(UInt64(mounted.f_frsize) * UInt64(mounted.f_blocks) == 48 << 20)
+        #expect(mounted.f_frsize == local.f_frsize && mounted.f_blocks == local.f_blocks && mounted.f_files == local.f_files)
+
+        // 8 MiB written through the mount lands on that disk, and the mount says so.
+        let fd = open(root + "/big.bin", O_CREAT | O_WRONLY, 0o644)
+        try #require(fd >= 0)
+        let bytes = pseudoRandomBytes(count: 8 << 20, seed: 5)
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        #expect(fsync(fd) == 0)
+        close(fd)
+        var after = statvfs()
+        #expect(statvfs(root, &after) == 0)
+        let used = (Int64(mounted.f_bavail) - Int64(after.f_bavail)) * Int64(after.f_frsize)
+        #expect(used >= 8 << 20 && used < 10 << 20, "free space fell by \(used) bytes")
+    }
+
+    /// Runs a system tool to completion; its exit status.
+    static func system(_ tool: String, _ arguments: String...) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        do { try process.run() } catch { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     @Test(arguments: Store.allCases) func randomChangesInAMountAgreeWithAModel(_ store: Store) throws {
         let setup = try Setup(store)
         // A base version with a directory tree, a small file and a file of two 8 MiB blocks.
@@ -205,10 +256,7 @@ import Glibc
         _ = try setup.ok("volume", "create", "v")
         _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
         let (process, root) = try setup.mount("v", at: "mnt")
-        defer {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        defer { Self.stop(process) }
 
         var model = FileModel()
         model.files["base/docs/a.txt"] = Array("alpha".utf8)
@@ -219,10 +267,7 @@ import Glibc
 
         // A second mount of the same volume follows through commits and reloads.
         let (follower, other) = try setup.mount("v", at: "other")
-        defer {
-            kill(follower.processIdentifier, SIGTERM)
-            follower.waitUntilExit()
-        }
+        defer { Self.stop(follower) }
         var random = SplitMix(seed: store == .embedded ? 1 : 2)
         for step in 0..<400 {
             try model.applyRandomOperation(root, &random)

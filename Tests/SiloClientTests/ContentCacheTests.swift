@@ -8,7 +8,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite struct ContentCacheTests {
+@Suite(.timeLimit(.minutes(5))) struct ContentCacheTests {
     @Test func blocksAreVerifiedOnReadAndADamagedOneIsDropped() throws {
         let directory = try TemporaryDirectory("silo-cache")
         defer { directory.remove() }

@@ -4,7 +4,7 @@ import SiloCore
 import SiloTesting
 import Testing
 
-@Suite struct TransferTests {
+@Suite(.timeLimit(.minutes(5))) struct TransferTests {
     @Test(arguments: Backend.allCases)
     func aDirectoryRoundTripsThroughPutAndGet(backend: Backend) async throws {
         try await StoreFixture.with(backend) { fixture in

@@ -1,7 +1,7 @@
 import SiloCore
 import Testing
 
-@Suite struct CoreModelTests {
+@Suite(.timeLimit(.minutes(5))) struct CoreModelTests {
     @Test(arguments: ["a", "my-volume", "Model_v1.2", String(repeating: "x", count: 64)])
     func validVolumeNames(text: String) throws {
         #expect(try VolumeName(text).rawValue == text)

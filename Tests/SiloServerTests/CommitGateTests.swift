@@ -4,7 +4,7 @@ import Testing
 @testable import SiloServer
 
 /// Shutdown's promise: commits in flight finish, new ones are refused with `unavailable` (503).
-@Suite struct CommitGateTests {
+@Suite(.timeLimit(.minutes(5))) struct CommitGateTests {
     @Test func drainingRefusesNewCommitsAndWaitsForThoseInFlight() async throws {
         let gate = CommitGate()
         try await gate.enter()

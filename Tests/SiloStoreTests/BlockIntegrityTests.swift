@@ -9,7 +9,7 @@ import Testing
 
 /// A store keeps only what it can serve: declared sizes match the blocks' real lengths, a block found
 /// damaged is missing until uploaded again, and its schema moves forward only.
-@Suite struct BlockIntegrityTests {
+@Suite(.timeLimit(.minutes(5))) struct BlockIntegrityTests {
     let name = try! VolumeName("vol")
 
     @Test(arguments: Backend.allCases)

@@ -8,7 +8,7 @@ import Testing
 /// Randomized inputs for everything the server parses from a request before a handler runs. Each
 /// property holds for every input; a trap anywhere fails the whole run, so these also prove that no
 /// input reaches one. The counts keep a CI run to seconds.
-@Suite struct RandomizedParserTests {
+@Suite(.timeLimit(.minutes(5))) struct RandomizedParserTests {
     /// Pieces range headers are built from: extreme numbers, separators, junk.
     static let rangePieces = [
         "0", "1", "7", "9223372036854775807", "9223372036854775808", "18446744073709551616", "-1", "-", " ", "\t",
