@@ -141,8 +141,8 @@ struct VolumeRoutes: Sendable {
         let expected = try hash(context)
         let tokenID = context.token!.id
         try await uploads.acquire(tokenID)
-        // The body is collected, then copied into the block: twice its size at the peak.
-        let reserved = 2 * MemoryBudget.size(of: request, limit: BlockLayout.allowedBlockSizes.upperBound)
+        // The body streams into the block's own bytes, chunk by chunk: its size once, at the peak.
+        let reserved = MemoryBudget.size(of: request, limit: BlockLayout.allowedBlockSizes.upperBound)
         do {
             try memory.reserve(reserved)
         } catch {
@@ -151,9 +151,9 @@ struct VolumeRoutes: Sendable {
         }
         defer { memory.release(reserved) }
         do {
-            let buffer = try await request.body.collect(upTo: BlockLayout.allowedBlockSizes.upperBound)
-            metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
-            let block = try Block(bytes: Array(buffer: buffer), expected: expected)
+            let bytes = try await Self.bytes(of: request, upTo: BlockLayout.allowedBlockSizes.upperBound, expecting: reserved)
+            metrics.bytesIn.increment(by: Int64(bytes.count))
+            let block = try Block(bytes: bytes, expected: expected)
             try await checkByteQuota(adding: block, workspace: context.workspace)
             try await store.putBlock(block, workspace: context.workspace)
             metrics.blocksStored.increment()
@@ -163,6 +163,20 @@ struct VolumeRoutes: Sendable {
             await uploads.release(tokenID)
             throw error
         }
+    }
+
+    /// A request's body as bytes, appended chunk by chunk as they arrive (no second copy of the whole),
+    /// refused past `limit`.
+    static func bytes(of request: Request, upTo limit: Int, expecting length: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
+        for try await chunk in request.body {
+            guard bytes.count + chunk.readableBytes <= limit else {
+                throw SiloError(.tooLarge, "the request body is over the server's limit for this call (\(limit) bytes)")
+            }
+            bytes.append(contentsOf: chunk.readableBytesView)
+        }
+        return bytes
     }
 
     /// Refuses a block that would take the workspace past its byte quota (blocks it holds already cost

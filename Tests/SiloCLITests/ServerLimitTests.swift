@@ -23,8 +23,8 @@ import Testing
             return try await http.execute(request, timeout: .seconds(60))
         }
 
-        // An 8 MiB upload (16 MiB of the budget) that sends its head and first byte, then holds.
-        let held = Block(bytes: pseudoRandomBytes(count: 8 << 20, seed: 1))
+        // A 16 MiB upload (16 MiB of the budget of 20) that sends its head and first byte, then holds.
+        let held = Block(bytes: pseudoRandomBytes(count: 16 << 20, seed: 1))
         let (chunks, feed) = AsyncStream<ByteBuffer>.makeStream()
         feed.yield(ByteBuffer(bytes: held.bytes.prefix(1)))
         let first = Task { try await upload(held, body: .stream(chunks, length: .known(Int64(held.bytes.count)))) }
@@ -41,7 +41,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(20))  // gives the thread back between polls of the gauge
         }
 
-        // Meanwhile another 8 MiB upload does not fit: 503 with Retry-After, until the first is done.
+        // Meanwhile an 8 MiB upload does not fit: 503 with Retry-After, until the first is done.
         let other = Block(bytes: pseudoRandomBytes(count: 8 << 20, seed: 2))
         let answer = try await upload(other, body: .bytes(ByteBuffer(bytes: other.bytes)))
         #expect(answer.status.code == 503)
