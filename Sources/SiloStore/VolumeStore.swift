@@ -67,15 +67,9 @@ public struct VolumeStore: Sendable {
     /// must upload before a commit may name them.
     public func missingBlocks(_ hashes: [BlockHash], workspace: String) async throws -> [BlockHash] {
         let states = try await metadata.blockStates(hashes, workspace: workspace)
-        var missing: [BlockHash] = []
-        for hash in hashes {
-            if let state = states[hash] {
-                if state.damaged { missing.append(hash) }
-            } else if try await !blobs.contains(hash, namespace: workspace) {
-                missing.append(hash)
-            }
-        }
-        return missing
+        // Blocks stored before their lengths were recorded are asked of the blob store, all at once.
+        let unrecorded = Set(try await blobs.missing(hashes.filter { states[$0] == nil }, namespace: workspace))
+        return hashes.filter { states[$0]?.damaged ?? unrecorded.contains($0) }
     }
 
     /// Stores a verified block and records its length (what quotas count). A block the store holds

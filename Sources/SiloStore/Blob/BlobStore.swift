@@ -14,9 +14,19 @@ public protocol BlobStore: Sendable {
     func get(_ hash: BlockHash, namespace: String) async throws -> Block
     /// Removes a block; removing a missing block is harmless.
     func delete(_ hash: BlockHash, namespace: String) async throws
+    /// The hashes among `hashes` that are not held.
+    func missing(_ hashes: [BlockHash], namespace: String) async throws -> [BlockHash]
 }
 
 extension BlobStore {
+    /// The hashes among `hashes` that are not held. Adapters that can ask for many at once (one round
+    /// trip, one thread hop) override it.
+    public func missing(_ hashes: [BlockHash], namespace: String) async throws -> [BlockHash] {
+        var missing: [BlockHash] = []
+        for hash in hashes where try await length(of: hash, namespace: namespace) == nil { missing.append(hash) }
+        return missing
+    }
+
     /// Whether the block is held, without reading it.
     public func contains(_ hash: BlockHash, namespace: String) async throws -> Bool {
         try await length(of: hash, namespace: namespace) != nil

@@ -39,6 +39,11 @@ public struct LocalBlobStore: BlobStore {
         try await run { lengthNow(hash, namespace: namespace) }
     }
 
+    /// One trip to the I/O thread for all of them: a `stat` each.
+    public func missing(_ hashes: [BlockHash], namespace: String) async throws -> [BlockHash] {
+        try await run { hashes.filter { lengthNow($0, namespace: namespace) == nil } }
+    }
+
     public func put(_ block: Block, namespace: String, replacing: Bool) async throws {
         try await run { try putNow(block, namespace: namespace, replacing: replacing) }
     }

@@ -19,24 +19,42 @@ enum SiloEnvironment {
     /// With `cache`, a server's blocks are kept in it as they are read (mounts read through it).
     static func openService(logger: Logger, cache: ContentCache? = nil) async throws -> any VolumeService {
         if let server {
-            let environment = ProcessInfo.processInfo.environment
-            return try RemoteVolumeService(
-                url: server, token: token, author: author, cache: cache,
-                caCertificate: environment["SILO_CA_CERT"].flatMap { $0.isEmpty ? nil : $0 },
-                allowInsecure: environment["SILO_ALLOW_INSECURE"] == "1"
-            )
+            return try remoteService(server, cache: cache)
         }
         return try await EmbeddedVolumeService.open(home: home, author: author, logger: logger)
     }
 
+    /// The client of the server at `server`, with the trust and transport settings of the environment.
+    static func remoteService(_ server: String, cache: ContentCache? = nil) throws -> RemoteVolumeService {
+        let environment = ProcessInfo.processInfo.environment
+        return try RemoteVolumeService(
+            url: server, token: token, author: author, cache: cache,
+            caCertificate: environment["SILO_CA_CERT"].flatMap { $0.isEmpty ? nil : $0 },
+            allowInsecure: environment["SILO_ALLOW_INSECURE"] == "1"
+        )
+    }
+
     /// The server's client, for commands that only exist against a server (tokens).
     static func withServer<R>(_ body: (RemoteVolumeService) async throws -> R) async throws -> R {
-        guard server != nil else {
+        guard let server else {
             throw ExitStatus.fail(
                 SiloError(.invalidArgument, "this command talks to a server: set SILO_SERVER (and SILO_TOKEN to an admin token)")
             )
         }
-        return try await withService { service in try await body(service as! RemoteVolumeService) }
+        let client: RemoteVolumeService
+        do {
+            client = try remoteService(server)
+        } catch {
+            throw ExitStatus.fail(error)
+        }
+        do {
+            let result = try await body(client)
+            try await client.close()
+            return result
+        } catch {
+            try? await client.close()
+            throw ExitStatus.fail(error)
+        }
     }
 
     static var home: String { EmbeddedVolumeService.defaultHome }
