@@ -37,14 +37,17 @@ let package = Package(
         ),
         // The kernel's FUSE ABI (linux/fuse.h) and the ioctl and mount calls Swift cannot make directly.
         .target(name: "CSiloFUSE"),
+        // Process and file plumbing Swift cannot call directly: spawn actions, signal forwarding,
+        // SCM_RIGHTS, copy_file_range.
+        .target(name: "CSiloSystem"),
         .target(
             name: "SiloFUSE",
-            dependencies: ["CSiloFUSE"],
+            dependencies: ["CSiloFUSE", "CSiloSystem"],
             swiftSettings: strict
         ),
         .target(
             name: "SiloMount",
-            dependencies: ["SiloFUSE", "SiloClient", "SiloCore", "SiloWire"],
+            dependencies: ["SiloFUSE", "SiloClient", "SiloCore", "SiloWire", "CSiloSystem"],
             swiftSettings: strict
         ),
         .target(
@@ -104,6 +107,7 @@ let package = Package(
         .executableTarget(
             name: "silo",
             dependencies: [
+                "CSiloSystem",
                 "SiloCore",
                 "SiloWire",
                 "SiloClient",

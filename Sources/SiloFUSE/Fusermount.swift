@@ -1,3 +1,4 @@
+import CSiloSystem
 import CSiloFUSE
 import Foundation
 

@@ -6,7 +6,6 @@
 #include <linux/fuse.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
-#include <spawn.h>
 
 // Protocol 7.40 (Linux 6.9): passthrough. INIT's flag (bit 37, so in flags2), the open reply's flag,
 // and the backing-file ioctls. `fuse_open_out.padding` is 7.40's `backing_id`, and the first word of
@@ -30,7 +29,6 @@ int silo_fuse_backing_open(int device, int fd);
 /// Drops a backing id; opens that use it keep their file.
 int silo_fuse_backing_close(int device, int backing_id);
 
-
 /// Clones the session on `device` onto `fd` (a fresh open of /dev/fuse), so another thread can read
 /// requests from its own descriptor. Returns 0 or -1 with errno set.
 int silo_fuse_clone(int fd, int device);
@@ -40,33 +38,5 @@ int silo_fuse_mount(const char *target, const char *source, const char *options,
 
 /// Lazily unmounts `target`; 0 or -1 with errno set.
 int silo_fuse_unmount(const char *target);
-
-/// copy_file_range(2) at the descriptors' offsets (glibc declares it only under _GNU_SOURCE).
-long silo_copy_file_range(int from, int to, unsigned long length);
-
-/// Adds "close every descriptor from `lowest` up" to `actions` (glibc 2.34+, _GNU_SOURCE only), so a
-/// spawned process inherits none of the spawner's descriptors: not its /dev/fuse connection, nor a
-/// pipe a parent waits on for EOF.
-int silo_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
-
-/// POSIX_SPAWN_SETSID (_GNU_SOURCE only): the spawned process leads a new session.
-short silo_spawn_setsid_flag(void);
-
-/// Installs a handler that passes `signal` on to a process group: the one set with
-/// `silo_forward_to_group`, or while none is, keeps it for that and for `silo_wait_for_signal`.
-/// Installed synchronously (sigaction), so no signal sent after this returns is lost or acted on by
-/// default, as one can be in the moment a dispatch source takes to set itself up.
-int silo_forward_signal(int signal);
-
-/// The process group handled signals go to from now on (0: none); signals kept meanwhile are sent to
-/// it now.
-void silo_forward_to_group(int group);
-
-/// Blocks until a handled signal arrives while no group is set, and returns its number.
-int silo_wait_for_signal(void);
-
-/// Receives one descriptor sent over the Unix socket `socket` with SCM_RIGHTS (as fusermount3 sends
-/// the /dev/fuse connection it opened); the descriptor, or -1 with errno set (0 when none came).
-int silo_receive_fd(int socket);
 
 #endif

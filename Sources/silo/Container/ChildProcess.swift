@@ -1,4 +1,4 @@
-import CSiloFUSE
+import CSiloSystem
 import Foundation
 import SiloCore
 import SiloFUSE

@@ -1,5 +1,5 @@
+import CSiloSystem
 import ArgumentParser
-import CSiloFUSE
 import Foundation
 import SiloCore
 import SiloFUSE
