@@ -3,7 +3,7 @@ import SiloCore
 /// Where block bytes live: a local directory (embedded), an S3 bucket (later).
 ///
 /// Blocks are kept per namespace (a workspace): a workspace can never learn that another holds some
-/// content. Every adapter passes the same conformance suite (`BlobStoreConformance` in the tests).
+/// content. Every adapter passes the same rules (`BlobStoreConformance` in SiloTesting).
 public protocol BlobStore: Sendable {
     /// The length of a held block, without reading it; nil when the block is not held.
     func length(of hash: BlockHash, namespace: String) async throws -> Int?
