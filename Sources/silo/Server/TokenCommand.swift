@@ -34,7 +34,7 @@ struct TokenCommand: AsyncParsableCommand {
         var admin = false
 
         func run() async throws {
-            try await SiloEnvironment.withServer { server in
+            try await SiloEnvironment.withTokens { server in
                 let token = try await server.createToken(workspace: workspace, name: name, role: admin ? max(role, .admin) : role)
                 Output.line(token.token ?? "")
                 Output.note("token \(token.id) for workspace '\(token.workspace)'; keep it secret, it is shown only now")
@@ -52,7 +52,7 @@ struct TokenCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            try await SiloEnvironment.withServer { server in
+            try await SiloEnvironment.withTokens { server in
                 let tokens = try await server.listTokens(workspace: workspace)
                 if json {
                     try Output.json(tokens)
@@ -75,7 +75,7 @@ struct TokenCommand: AsyncParsableCommand {
         var id: String
 
         func run() async throws {
-            try await SiloEnvironment.withServer { server in
+            try await SiloEnvironment.withTokens { server in
                 try await server.revokeToken(id: id)
                 Output.note("revoked token \(id)")
             }

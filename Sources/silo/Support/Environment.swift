@@ -34,14 +34,14 @@ enum SiloEnvironment {
         )
     }
 
-    /// The server's client, for commands that only exist against a server (tokens).
-    static func withServer<R>(_ body: (RemoteVolumeService) async throws -> R) async throws -> R {
+    /// The server's token service, for commands that only exist against a server.
+    static func withTokens<R>(_ body: (any TokenService) async throws -> R) async throws -> R {
         guard let server else {
             throw ExitStatus.fail(
                 SiloError(.invalidArgument, "this command talks to a server: set SILO_SERVER (and SILO_TOKEN to an admin token)")
             )
         }
-        let client: RemoteVolumeService
+        let client: any TokenService
         do {
             client = try remoteService(server)
         } catch {
