@@ -121,6 +121,10 @@ public final class FUSESession: @unchecked Sendable {
         }
         self.descriptors = descriptors
         for fd in descriptors {
+            // Non-blocking: several threads poll the same queue of requests, and one that finds it
+            // readable may lose the request to another; a blocking read would then sit in the kernel,
+            // deaf to the wake-up of an unmount, until some later request came.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             finished.enter()
             let thread = Thread { [self] in
                 serve(fd)
