@@ -41,20 +41,7 @@ enum SiloEnvironment {
                 SiloError(.invalidArgument, "this command talks to a server: set SILO_SERVER (and SILO_TOKEN to an admin token)")
             )
         }
-        let client: any TokenService
-        do {
-            client = try remoteService(server)
-        } catch {
-            throw ExitStatus.fail(error)
-        }
-        do {
-            let result = try await body(client)
-            try await client.close()
-            return result
-        } catch {
-            try? await client.close()
-            throw ExitStatus.fail(error)
-        }
+        return try await using({ try remoteService(server) as any TokenService }, close: { try await $0.close() }, body)
     }
 
     static var home: String { EmbeddedVolumeService.defaultHome }
@@ -111,18 +98,26 @@ enum SiloEnvironment {
     static func withService<R>(_ body: (any VolumeService) async throws -> R) async throws -> R {
         var logger = Logger(label: "silo")
         logger.logLevel = .warning
-        let service: any VolumeService
+        return try await using({ try await openService(logger: logger) }, close: { try await $0.close() }, body)
+    }
+
+    /// Opens a client, runs `body` with it and closes it, whatever happens; errors become a one-line
+    /// message and an exit status.
+    private static func using<Client, R>(
+        _ open: () async throws -> Client, close: (Client) async throws -> Void, _ body: (Client) async throws -> R
+    ) async throws -> R {
+        let client: Client
         do {
-            service = try await openService(logger: logger)
+            client = try await open()
         } catch {
             throw ExitStatus.fail(error)
         }
         do {
-            let result = try await body(service)
-            try await service.close()
+            let result = try await body(client)
+            try await close(client)
             return result
         } catch {
-            try? await service.close()
+            try? await close(client)
             throw ExitStatus.fail(error)
         }
     }
