@@ -117,15 +117,6 @@ final class MemoryBudget: Sendable {
         })
     }
 
-    var inUse: Int { used.withLock { $0 } }
-
-    /// Runs `body` with `bytes` reserved.
-    func with<R>(_ bytes: Int, _ body: () async throws -> R) async throws -> R {
-        try reserve(bytes)
-        defer { release(bytes) }
-        return try await body()
-    }
-
     /// What a request's body may take: its declared length when it states one within `limit`, else `limit`.
     static func size(of request: Request, limit: Int) -> Int {
         guard let text = request.headers[.contentLength], let length = Int(text), length >= 0 else { return limit }

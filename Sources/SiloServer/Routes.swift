@@ -154,8 +154,7 @@ struct VolumeRoutes: Sendable {
             let bytes = try await Self.bytes(of: request, upTo: BlockLayout.allowedBlockSizes.upperBound, expecting: reserved)
             metrics.bytesIn.increment(by: Int64(bytes.count))
             let block = try Block(bytes: bytes, expected: expected)
-            try await checkByteQuota(adding: block, workspace: context.workspace)
-            try await store.putBlock(block, workspace: context.workspace)
+            try await store.putBlock(block, workspace: context.workspace, byteQuota: configuration.workspaceMaxBytes)
             metrics.blocksStored.increment()
             await uploads.release(tokenID)
             return Response(status: .noContent)
@@ -177,20 +176,6 @@ struct VolumeRoutes: Sendable {
             bytes.append(contentsOf: chunk.readableBytesView)
         }
         return bytes
-    }
-
-    /// Refuses a block that would take the workspace past its byte quota (blocks it holds already cost
-    /// nothing more).
-    private func checkByteQuota(adding block: Block, workspace: String) async throws {
-        guard let quota = configuration.workspaceMaxBytes else { return }
-        guard try await store.metadata.blockStates([block.hash], workspace: workspace)[block.hash] == nil else { return }
-        let stored = try await store.metadata.storedBytes(workspace: workspace)
-        guard stored + Int64(block.bytes.count) <= quota else {
-            throw SiloError(
-                .noSpace,
-                "workspace '\(workspace)' holds \(stored) bytes of its quota of \(quota); delete volumes you no longer need or ask the server's admin for more (nothing was changed)"
-            )
-        }
     }
 
     /// The bytes of a file at a version, streamed block by block; honours a single `Range`.

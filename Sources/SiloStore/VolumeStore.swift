@@ -73,10 +73,21 @@ public struct VolumeStore: Sendable {
     }
 
     /// Stores a verified block and records its length (what quotas count). A block the store holds
-    /// already is left as it is; one it holds damaged is written again, which repairs it.
-    public func putBlock(_ block: Block, workspace: String) async throws {
+    /// already is left as it is, and costs nothing against `byteQuota`; one it holds damaged is written
+    /// again, which repairs it. A new block that would take the workspace past `byteQuota` bytes is
+    /// refused (``SiloError/Code/noSpace``) and nothing is stored.
+    public func putBlock(_ block: Block, workspace: String, byteQuota: Int64? = nil) async throws {
         let state = try await metadata.blockStates([block.hash], workspace: workspace)[block.hash]
         if let state, !state.damaged { return }
+        if let byteQuota, state == nil {
+            let stored = try await metadata.storedBytes(workspace: workspace)
+            guard stored + Int64(block.bytes.count) <= byteQuota else {
+                throw SiloError(
+                    .noSpace,
+                    "workspace '\(workspace)' holds \(stored) bytes of its quota of \(byteQuota); delete volumes you no longer need or ask the server's admin for more (nothing was changed)"
+                )
+            }
+        }
         try await blobs.put(block, namespace: workspace, replacing: state?.damaged == true)
         try await metadata.recordBlock(block.hash, length: block.bytes.count, workspace: workspace)
     }
@@ -88,7 +99,7 @@ public struct VolumeStore: Sendable {
             return try await blobs.get(hash, namespace: workspace)
         } catch let error as SiloError where error.code == .corruptBlock || error.code == .missingBlock {
             let length = error.code == .corruptBlock ? try? await blobs.length(of: hash, namespace: workspace) : nil
-            try? await metadata.markBlockDamaged(hash, length: length ?? nil, workspace: workspace)
+            try? await metadata.markBlockDamaged(hash, length: length, workspace: workspace)
             throw error
         }
     }

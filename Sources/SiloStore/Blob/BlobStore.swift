@@ -27,11 +27,6 @@ extension BlobStore {
         return missing
     }
 
-    /// Whether the block is held, without reading it.
-    public func contains(_ hash: BlockHash, namespace: String) async throws -> Bool {
-        try await length(of: hash, namespace: namespace) != nil
-    }
-
     public func put(_ block: Block, namespace: String) async throws {
         try await put(block, namespace: namespace, replacing: false)
     }
