@@ -50,7 +50,7 @@ public final class RemoteVolumeService: VolumeService {
         guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), let host = parsed.host else {
             throw SiloError(.invalidArgument, "SILO_SERVER '\(url)' is not a server address like https://silo.example.com:7433")
         }
-        if parsed.scheme == "http", !Self.isLoopback(host), !allowInsecure {
+        if parsed.scheme == "http", !isLoopbackHost(host), !allowInsecure {
             throw SiloError(
                 .invalidArgument,
                 "refusing to send a token in clear text to \(base): use https:// (`silo serve --tls-cert … --tls-key …`), or set SILO_ALLOW_INSECURE=1 on a network you trust"
@@ -184,12 +184,6 @@ public final class RemoteVolumeService: VolumeService {
     }
 
     // MARK: HTTP
-
-    /// Whether `host` is this machine: traffic to it never crosses a network.
-    static func isLoopback(_ host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
-    }
 
     static func tlsError(_ error: any Error, _ baseURL: String) -> SiloError {
         SiloError(

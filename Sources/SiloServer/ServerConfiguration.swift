@@ -1,4 +1,5 @@
 import Foundation
+import SiloWire
 
 /// What `silo serve` runs with; every limit has a default fit for one machine.
 public struct ServerConfiguration: Sendable {
@@ -44,7 +45,5 @@ public struct ServerConfiguration: Sendable {
     public var usesTLS: Bool { tlsCertificatePath != nil }
 
     /// Whether the listener is reachable from this machine only.
-    public var listensOnLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    public var listensOnLoopback: Bool { isLoopbackHost(host) }
 }
