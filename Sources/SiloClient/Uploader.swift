@@ -250,17 +250,7 @@ public struct Uploader: Sendable {
         let fd = try FileIO.open(path, flags: O_RDONLY | O_CLOEXEC)
         defer { close(fd) }
         let got = try buffer.withUnsafeMutableBytes { raw in
-            var done = 0
-            while done < count {
-                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw FileIO.error(errno, "could not read \(path)")
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return done
+            try FileIO.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<count]), at: offset, path: path)
         }
         guard got == count else {
             throw SiloError(.localFile, "\(path) changed while it was being read (it is shorter than when the put began); try again")

@@ -75,17 +75,10 @@ public final class ContentCache: @unchecked Sendable {
         var offset: Int64 = 0
         while offset < size {
             let length = Int(min(Int64(blockSize), size - offset))
-            let got = buffer.withUnsafeMutableBytes { raw in
-                var done = 0
-                while done < length {
-                    let n = pread(fd, raw.baseAddress! + done, length - done, off_t(offset) + off_t(done))
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }
-                    done += n
-                }
-                return done
+            let got = try buffer.withUnsafeMutableBytes { raw in
+                try FileIO.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<length]), at: offset, path: "a cached copy")
             }
-            guard got == length else { throw SiloError(.io, "short read") }
+            guard got == length else { throw SiloError(.io, "a cached copy is shorter than its size says") }
             buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
             hashes.append(hasher.finalize())
             offset += Int64(length)

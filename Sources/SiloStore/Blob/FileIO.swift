@@ -40,11 +40,14 @@ public enum FileIO {
         }
     }
 
-    /// Reads until `buffer` is full or the file ends; returns the number of bytes read.
-    public static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
+    /// Reads until `buffer` is full or the file ends; returns the number of bytes read. From the file's
+    /// position, or with `pread` from byte `at` (the position is then left as it was).
+    public static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at start: Int64? = nil, path: String) throws -> Int {
         var offset = 0
         while offset < buffer.count {
-            let count = read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            let target = buffer.baseAddress! + offset
+            let wanted = buffer.count - offset
+            let count = if let start { pread(fd, target, wanted, off_t(start) + off_t(offset)) } else { read(fd, target, wanted) }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw error(errno, "could not read \(path)")
@@ -122,31 +125,27 @@ public enum FileIO {
     /// `mkdir -p`, durably: each directory it creates is fsynced into its parent, so a file renamed
     /// into the new directory and fsynced there survives a crash with the path that leads to it.
     public static func makeDirectoriesDurably(_ path: String) throws {
-        var missing: [String] = []
-        var current = path
-        var info = stat()
-        while !current.isEmpty, stat(current, &info) != 0 {
-            missing.append(current)
-            current = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
-        }
-        guard !missing.isEmpty else { return }
-        try makeDirectories(path)
-        for directory in missing {
+        for directory in try makeDirectories(path) {
             let parent = directory.lastIndex(of: "/").map { String(directory[..<$0]) } ?? "."
             try fsyncDirectory(parent.isEmpty ? "/" : parent)
         }
     }
 
-    /// `mkdir -p`; beneath a private directory the default mode keeps new levels private too.
-    public static func makeDirectories(_ path: String, mode: mode_t = 0o700) throws {
+    /// `mkdir -p`; beneath a private directory the default mode keeps new levels private too. Returns
+    /// the directories that did not exist when it looked, outermost first (whether this call or another
+    /// process at the same moment made them).
+    @discardableResult
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o700) throws -> [String] {
         var info = stat()
         if stat(path, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFDIR { return }
+            if (info.st_mode & S_IFMT) == S_IFDIR { return [] }
             throw SiloError(.io, "\(path) exists and is not a directory")
         }
         let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
-        if !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+        var made = parent.isEmpty ? [] : try makeDirectories(parent, mode: mode)
         if mkdir(path, mode) != 0 && errno != EEXIST { throw error(errno, "could not create directory \(path)") }
+        made.append(path)
+        return made
     }
 }
 
