@@ -54,13 +54,20 @@ final class AttachedVolume: @unchecked Sendable {
     private static func startScrubbing(_ cache: ContentCache) -> (any DispatchSourceTimer)? {
         let hours = scrubHours
         guard hours > 0 else { return nil }
-        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.cache-scrub", qos: .background))
-        source.schedule(deadline: .now() + 3600, repeating: 3600)
-        source.setEventHandler {
+        return repeating(every: 3600, label: "silo.cache-scrub", qos: .background) {
             if let report = cache.scrubIfDue(every: hours * 3600), !report.dropped.isEmpty {
                 FileHandle.standardError.write(Data("silo: the content cache held \(report.dropped.count) damaged entr(ies), dropped: \(report.dropped.joined(separator: ", "))\n".utf8))
             }
         }
+    }
+
+    /// Runs `work` every `seconds` on a queue of its own, the first time `seconds` from now.
+    private static func repeating(
+        every seconds: Double, label: String, qos: DispatchQoS = .unspecified, _ work: @escaping @Sendable () -> Void
+    ) -> any DispatchSourceTimer {
+        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: label, qos: qos))
+        source.schedule(deadline: .now() + seconds, repeating: seconds)
+        source.setEventHandler(handler: work)
         source.resume()
         return source
     }
@@ -112,24 +119,18 @@ final class AttachedVolume: @unchecked Sendable {
         scrubber = Self.startScrubbing(cache)
         if !options.readOnly {
             // About once a second, what is uncommitted is journaled, for `silo volume recover`.
-            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.journal"))
-            source.schedule(deadline: .now() + 1, repeating: 1)
-            source.setEventHandler { [fileSystem] in
+            journal = Self.repeating(every: 1, label: "silo.journal") { [fileSystem] in
                 do {
                     try fileSystem.saveJournal()
                 } catch {
                     FileHandle.standardError.write(Data("silo: \(error)\n".utf8))
                 }
             }
-            source.resume()
-            journal = source
         }
         if options.backgroundCommits {
-            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "silo.background-commits"))
-            source.schedule(deadline: .now() + options.commitInterval, repeating: options.commitInterval)
-            source.setEventHandler { [fileSystem] in Self.commitInBackground(fileSystem, when: "background") }
-            source.resume()
-            timer = source
+            timer = Self.repeating(every: options.commitInterval, label: "silo.background-commits") { [fileSystem] in
+                Self.commitInBackground(fileSystem, when: "background")
+            }
         }
     }
 
