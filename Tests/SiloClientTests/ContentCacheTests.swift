@@ -85,6 +85,26 @@ import Glibc
         #expect(cache.scrub().dropped.isEmpty)
     }
 
+    /// The schedule mounts follow: a scrub runs when none ran within the interval, and its stamp
+    /// makes the others (every mount sharing the cache) skip until the interval has passed.
+    @Test func aScheduledScrubRunsOncePerInterval() throws {
+        let directory = try TemporaryDirectory("silo-cache")
+        defer { directory.remove() }
+        let cache = try ContentCache(root: directory.path, capacity: 1 << 30)
+        let block = Block(bytes: pseudoRandomBytes(count: 1000, seed: 44))
+        cache.store(block)
+        #expect(cache.scrubIfDue(every: 3600)?.blocks == 1)
+        #expect(cache.scrubIfDue(every: 3600) == nil)
+        let path = directory.path + "/blocks/\(block.hash.hex.prefix(2))/\(block.hash.hex)"
+        chmod(path, 0o600)
+        let fd = open(path, O_WRONLY)
+        #expect(pwrite(fd, "x", 1, 10) == 1)
+        close(fd)
+        // Due again (an interval of 0 has always passed): the damage is found and dropped.
+        #expect(cache.scrubIfDue(every: 0)?.dropped == [path])
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     @Test func aWholeFileIsStoredOnceEveryBlockIsInWhateverTheOrder() throws {
         let directory = try TemporaryDirectory("silo-cache")
         defer { directory.remove() }
