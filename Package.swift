@@ -149,6 +149,7 @@ let package = Package(
         ),
         .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloFUSETests", dependencies: ["SiloFUSE", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloMountTests", dependencies: ["SiloMount", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloServerTests", dependencies: ["SiloServer", "SiloTesting"], swiftSettings: strict),
         .testTarget(
             name: "SiloCLITests",

@@ -24,8 +24,12 @@ public struct Downloader: Sendable {
     /// Keep the set-user-ID, set-group-ID and sticky bits of files as committed.
     public var preserveSpecialModeBits: Bool
 
-    public init(service: any VolumeService, preserveSpecialModeBits: Bool = false) {
+    /// Files are read through this; without a reader of its own, one without a cache.
+    public let reader: FileReader
+
+    public init(service: any VolumeService, reader: FileReader? = nil, preserveSpecialModeBits: Bool = false) {
         self.service = service
+        self.reader = reader ?? FileReader(service: service, memoryBlocks: 0)
         self.preserveSpecialModeBits = preserveSpecialModeBits
     }
 
@@ -168,7 +172,7 @@ public struct Downloader: Sendable {
 
     private func writeFile(_ entry: Entry, fd: Int32, name: String, progress: TransferProgress.Handler?, total: Int64) async throws {
         var written: Int64 = 0
-        try await service.forEachChunk(of: entry, range: 0..<entry.size) { bytes in
+        try await reader.forEachChunk(of: entry, range: 0..<entry.size) { bytes in
             try bytes.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: name) }
             written += Int64(bytes.count)
             progress?(TransferProgress(filesDone: 0, filesTotal: 1, bytesDone: written, bytesTotal: total))

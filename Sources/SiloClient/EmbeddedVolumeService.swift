@@ -82,6 +82,8 @@ public struct EmbeddedVolumeService: VolumeService {
         try await store.readBlock(hash, workspace: workspace)
     }
 
+    public var blocksAreLocal: Bool { true }
+
     public func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult {
         try await store.commit(changeset, to: volume, workspace: workspace, options: options)
     }

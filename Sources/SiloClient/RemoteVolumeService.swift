@@ -12,13 +12,9 @@ import SiloWire
 /// connection, 429, 502–504) with backoff: reads; block uploads, which are idempotent by hash; and
 /// commits, which carry a client-chosen commit id so a retry after a lost answer returns the version
 /// the first attempt made instead of applying twice.
-///
-/// With a ``ContentCache``, blocks read are kept on local disk and read from there next time, by
-/// this process and every other one using the same cache.
 public final class RemoteVolumeService: VolumeService {
     public let baseURL: String
     public let author: String
-    public let cache: ContentCache?
     private let token: String
     private let client: HTTPClient
     private let retry: RetryPolicy
@@ -42,7 +38,7 @@ public final class RemoteVolumeService: VolumeService {
     /// file of the certificate authority (or the self-signed certificate) to trust besides the system's
     /// (`SILO_CA_CERT`).
     public init(
-        url: String, token: String, author: String, cache: ContentCache? = nil, retry: RetryPolicy = RetryPolicy(),
+        url: String, token: String, author: String, retry: RetryPolicy = RetryPolicy(),
         caCertificate: String? = nil, allowInsecure: Bool = false
     ) throws(SiloError) {
         var base = url.trimmingCharacters(in: .whitespaces)
@@ -62,7 +58,6 @@ public final class RemoteVolumeService: VolumeService {
         self.baseURL = base
         self.token = token
         self.author = author
-        self.cache = cache
         self.retry = retry
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: .seconds(10), read: .seconds(120)),
@@ -146,7 +141,6 @@ public final class RemoteVolumeService: VolumeService {
     }
 
     public func readBlock(_ hash: BlockHash) async throws -> Block {
-        if let cached = cache?.block(hash) { return cached }
         let body = try await send(.GET, "blocks/\(hash.hex)", limit: BlockLayout.allowedBlockSizes.upperBound)
         let block: Block
         do {
@@ -154,9 +148,10 @@ public final class RemoteVolumeService: VolumeService {
         } catch {
             throw SiloError(.corruptBlock, "block \(hash.hex) arrived from \(baseURL) with bytes that do not match its hash")
         }
-        cache?.store(block)
         return block
     }
+
+    public var blocksAreLocal: Bool { false }
 
     public func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult {
         let request = API.CommitRequest(

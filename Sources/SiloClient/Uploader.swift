@@ -60,23 +60,23 @@ public struct Uploader: Sendable {
         let total = TransferProgress(filesDone: 0, filesTotal: files.count, bytesDone: 0, bytesTotal: files.reduce(0) { $0 + $1.size })
         let contents = try await upload(files, total: total, progress: progress)
 
-        var changes: [Change] = []
+        var builder = ChangesetBuilder()
         var fileIndex = 0
         for item in items {
             let path = try item.relative.reduce(target) { try $0.appending($1) }
             switch item.kind {
             case .directory:
-                changes.append(.makeDirectory(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds))
+                builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds)
             case .symlink:
-                changes.append(.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds))
+                builder.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds)
             case .file:
                 let file = FilePut(content: contents[fileIndex], size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds)
                 fileIndex += 1
                 // Without --force the file must still be absent when the commit applies, not only when we looked.
-                changes.append(.put(path, file, precondition: force ? nil : .absent))
+                builder.file(path, file, precondition: force ? nil : .absent)
             }
         }
-        let commit = try await service.commit(Changeset(changes), to: volume, options: options)
+        let commit = try await service.commit(builder.changeset, to: volume, options: options)
         return PutResult(target: target, files: files.count, bytes: total.bytesTotal, commit: commit, skipped: skipped)
     }
 

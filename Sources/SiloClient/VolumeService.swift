@@ -24,6 +24,9 @@ public protocol VolumeService: Sendable {
     func uploadBlock(_ block: Block) async throws
     /// A block, verified against its hash.
     func readBlock(_ hash: BlockHash) async throws -> Block
+    /// Whether blocks are read from this machine's disk (the embedded store): then a cache of them
+    /// on the same disk would only double what is stored.
+    var blocksAreLocal: Bool { get }
     func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult
 
     func close() async throws

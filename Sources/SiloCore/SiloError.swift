@@ -30,6 +30,8 @@ public struct SiloError: Error, Sendable, CustomStringConvertible {
         public static let io = Code(rawValue: "io_error")
         public static let storage = Code(rawValue: "storage_error")
         public static let localFile = Code(rawValue: "local_file_error")
+        /// A change asked of something that cannot change: a read-only mount, an old version.
+        public static let readOnly = Code(rawValue: "read_only")
         /// No token, or one the server does not know or has revoked.
         public static let unauthorized = Code(rawValue: "unauthorized")
         /// The token is valid but may not do this (an admin-only call).

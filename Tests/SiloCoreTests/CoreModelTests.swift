@@ -65,3 +65,36 @@ import Testing
         #expect(layout.blockCount(forSize: 21) == 3)
     }
 }
+
+@Suite struct ChangesetBuilderTests {
+    @Test func aCopiedTreeKeepsItsShapeUnderTheTarget() throws {
+        let source = try VolumePath("data")
+        let entries = [
+            Entry(path: source, kind: .directory, size: 0, mode: 0o750, mtimeNanoseconds: 1, version: Version(1)),
+            Entry(
+                path: try VolumePath("data/a.txt"), kind: .file, size: 1, mode: 0o600, mtimeNanoseconds: 2, version: Version(1),
+                content: .inline([7])
+            ),
+            Entry(
+                path: try VolumePath("data/sub/link"), kind: .symlink, size: 3, mode: 0o777, mtimeNanoseconds: 3, version: Version(1),
+                symlinkTarget: "../a.txt"
+            ),
+        ]
+        var builder = ChangesetBuilder()
+        try builder.copyTree(entries, from: source, to: try VolumePath("backup/data"))
+        #expect(
+            builder.changes == [
+                .makeDirectory(try VolumePath("backup/data"), mode: 0o750, mtimeNanoseconds: 1),
+                .put(try VolumePath("backup/data/a.txt"), FilePut(content: .inline([7]), size: 1, mode: 0o600, mtimeNanoseconds: 2)),
+                .symlink(try VolumePath("backup/data/sub/link"), target: "../a.txt", mtimeNanoseconds: 3),
+            ]
+        )
+    }
+
+    @Test func aFileWithoutItsContentCannotBeCopied() throws {
+        var builder = ChangesetBuilder()
+        let listed = Entry(path: try VolumePath("f"), kind: .file, size: 5, mode: 0o644, mtimeNanoseconds: 0, version: Version(1))
+        #expect(throws: SiloError.self) { try builder.copy(listed, to: try VolumePath("g")) }
+        #expect(builder.isEmpty)
+    }
+}

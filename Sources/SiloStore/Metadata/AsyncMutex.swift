@@ -3,8 +3,9 @@ import Synchronization
 /// A lock held across suspension points, granted in arrival order.
 ///
 /// One SQLite connection must not interleave two transactions; an actor would (its methods re-enter at
-/// every `await`), so each store operation holds this lock for its whole transaction instead.
-final class AsyncMutex: Sendable {
+/// every `await`), so each store operation holds this lock for its whole transaction instead; a mount
+/// holds one for each commit.
+public final class AsyncMutex: Sendable {
     private struct State {
         var locked = false
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -12,7 +13,9 @@ final class AsyncMutex: Sendable {
 
     private let state = Mutex(State())
 
-    func lock() async {
+    public init() {}
+
+    public func lock() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let acquired = state.withLock { state in
                 if !state.locked {
@@ -26,7 +29,7 @@ final class AsyncMutex: Sendable {
         }
     }
 
-    func unlock() {
+    public func unlock() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {
                 state.locked = false
@@ -37,7 +40,7 @@ final class AsyncMutex: Sendable {
         next?.resume()
     }
 
-    func withLock<R>(_ body: () async throws -> R) async throws -> R {
+    public func withLock<R>(_ body: () async throws -> R) async throws -> R {
         await lock()
         defer { unlock() }
         return try await body()

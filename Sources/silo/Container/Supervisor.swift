@@ -33,7 +33,7 @@ struct ContainerSupervise: AsyncParsableCommand {
         let cache: ContentCache
         do {
             cache = try SiloEnvironment.contentCache()
-            service = try await SiloEnvironment.openService(logger: logger, cache: cache)
+            service = try await SiloEnvironment.openService(logger: logger)
         } catch {
             throw ExitStatus.fail(error)
         }

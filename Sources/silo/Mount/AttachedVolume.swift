@@ -98,8 +98,9 @@ final class AttachedVolume: @unchecked Sendable {
         sessionOptions.source = "silo:\(name)"
         sessionOptions.readOnly = options.readOnly
         sessionOptions.passthrough = options.passthrough
-        session = FUSESession(fileSystem: fileSystem, mountPoint: path, options: sessionOptions)
-        fileSystem.invalidator = session
+        let adapter = VolumeFUSEAdapter(fileSystem)
+        session = FUSESession(fileSystem: adapter, mountPoint: path, options: sessionOptions)
+        adapter.kernel = session
         do {
             try session.mount()
         } catch let error as FUSEError {
@@ -164,7 +165,7 @@ final class AttachedVolume: @unchecked Sendable {
     @discardableResult
     static func commitInBackground(_ fileSystem: VolumeFileSystem, when: String) -> MountCommit? {
         do {
-            guard let commit = try fileSystem.commit(author: SiloEnvironment.author) else { return nil }
+            guard let commit = try Bridge.run({ try await fileSystem.commit(author: SiloEnvironment.author) }) else { return nil }
             let version = commit.result.version.version.rawValue
             FileHandle.standardError.write(
                 Data("silo: committed \(commit.changedPaths) changed path(s) of '\(fileSystem.volume)' as version \(version) (\(when))\n".utf8)
@@ -184,10 +185,10 @@ final class AttachedVolume: @unchecked Sendable {
             do {
                 switch request.action {
                 case "commit":
-                    let commit = try fileSystem.commit(author: request.author ?? SiloEnvironment.author)
+                    let commit = try Bridge.run { try await fileSystem.commit(author: request.author ?? SiloEnvironment.author) }
                     return MountControl.Answer(version: commit?.result.version.version.rawValue, changedPaths: commit?.changedPaths ?? 0)
                 case "reload":
-                    let version = try fileSystem.reload()
+                    let version = try Bridge.run { try await fileSystem.reload() }
                     return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
                 case "status":
                     let counters = session.counters
@@ -214,3 +215,4 @@ final class AttachedVolume: @unchecked Sendable {
         return listener
     }
 }
+

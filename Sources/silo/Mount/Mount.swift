@@ -114,7 +114,7 @@ struct Mount: AsyncParsableCommand {
         let attached: AttachedVolume
         do {
             let cache = try SiloEnvironment.contentCache()
-            service = try await SiloEnvironment.openService(logger: logger, cache: cache)
+            service = try await SiloEnvironment.openService(logger: logger)
             let options = AttachedVolume.Options(
                 readOnly: readOnly, version: version.map { Version($0) }, backgroundCommits: backgroundCommits,
                 commitInterval: commitInterval, passthrough: passthrough

@@ -16,19 +16,18 @@ enum SiloEnvironment {
 
     static var token: String { ProcessInfo.processInfo.environment["SILO_TOKEN"] ?? "" }
 
-    /// With `cache`, a server's blocks are kept in it as they are read (mounts read through it).
-    static func openService(logger: Logger, cache: ContentCache? = nil) async throws -> any VolumeService {
+    static func openService(logger: Logger) async throws -> any VolumeService {
         if let server {
-            return try remoteService(server, cache: cache)
+            return try remoteService(server)
         }
         return try await EmbeddedVolumeService.open(home: home, author: author, logger: logger)
     }
 
     /// The client of the server at `server`, with the trust and transport settings of the environment.
-    static func remoteService(_ server: String, cache: ContentCache? = nil) throws -> RemoteVolumeService {
+    static func remoteService(_ server: String) throws -> RemoteVolumeService {
         let environment = ProcessInfo.processInfo.environment
         return try RemoteVolumeService(
-            url: server, token: token, author: author, cache: cache,
+            url: server, token: token, author: author,
             caCertificate: environment["SILO_CA_CERT"].flatMap { $0.isEmpty ? nil : $0 },
             allowInsecure: environment["SILO_ALLOW_INSECURE"] == "1"
         )

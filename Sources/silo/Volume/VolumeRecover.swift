@@ -59,11 +59,7 @@ struct VolumeRecover: AsyncParsableCommand {
             )
         }
         try await SiloEnvironment.withService { service in
-            let author = SiloEnvironment.author
-            // The commit blocks on the store the way a mount's own does: on a thread of its own.
-            let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MountCommit?, any Error>) in
-                Thread { continuation.resume(with: Result { try found.commit(service: service, author: author) }) }.start()
-            }
+            let result = try await found.commit(service: service, author: SiloEnvironment.author)
             if let result {
                 Output.line("committed \(result.changedPaths) recovered change(s) as version \(result.result.version.version) of '\(found.volume!)'")
             } else {

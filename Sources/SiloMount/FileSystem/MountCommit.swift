@@ -1,7 +1,7 @@
 import Foundation
 import SiloClient
 import SiloCore
-import SiloFUSE
+import SiloStore
 
 /// What a commit from a mount made.
 public struct MountCommit: Sendable {
@@ -19,37 +19,30 @@ extension VolumeFileSystem {
     /// stays usable throughout, and files open for writing are taken as written so far. The commit
     /// applies on top of the volume's latest version (last writer wins per path); this mount's view
     /// does not change: other writers' commits show only after a reload.
-    public func commit(author: String) throws -> MountCommit? {
+    public func commit(author: String) async throws -> MountCommit? {
         guard let overlay else {
             throw SiloError(.invalidArgument, "this mount is read-only; there is nothing to commit")
         }
-        // One commit at a time (a background commit and `silo volume commit` may meet).
-        commitLock.lock()
-        defer { commitLock.unlock() }
+        return try await commits.withLock { try await commit(overlay, author: author) }
+    }
+
+    private func commit(_ overlay: Overlay, author: String) async throws -> MountCommit? {
         let changed = overlay.dirtyItems()
         guard !changed.isEmpty else { return nil }
         let locals = changed.compactMap { _, item -> String? in
             if case .file(let local) = item.kind { return local }
             return nil
         }
-        let service = self.service
-        let uploaded = try Bridge.run { try await Uploader(service: service, workers: 2).uploadContents(of: locals) }
-        var changes: [Change] = []
+        let uploaded = try await Uploader(service: service, workers: 2).uploadContents(of: locals)
+        var builder = ChangesetBuilder()
         var carried: [(VolumePath, Overlay.Item)] = []
         var files: [VolumePath: Overlay.CommittedFile] = [:]
         for (path, item) in changed {
-            if item.replaces { changes.append(.removeIfPresent(path)) }
-            switch item.kind {
-            case .deleted:
-                changes.append(.removeIfPresent(path))
-            case .directory:
-                changes.append(.makeDirectory(path, mode: item.mode, mtimeNanoseconds: item.mtime))
-            case .symlink(let target):
-                changes.append(.symlink(path, target: target, mtimeNanoseconds: item.mtime))
-            case .file(let local):
-                guard let file = uploaded[local] else { throw FUSEError.io }
+            var file: FilePut?
+            if case .file(let local) = item.kind {
+                guard let uploaded = uploaded[local] else { throw SiloError(.io, "the local file of \(path) was not uploaded") }
                 let committed = Overlay.CommittedFile(
-                    content: file.content, mode: item.mode, mtime: overlay.modificationTime(of: local) ?? item.mtime
+                    content: uploaded.content, mode: item.mode, mtime: overlay.modificationTime(of: local) ?? item.mtime
                 )
                 // A file kept open for writing stays uncommitted (writes may pass it by unseen): if
                 // it is as this mount last committed it, there is nothing new to send.
@@ -58,19 +51,24 @@ extension VolumeFileSystem {
                     continue
                 }
                 files[path] = committed
-                changes.append(.put(path, FilePut(content: file.content, size: file.size, mode: item.mode, mtimeNanoseconds: committed.mtime)))
-            case .moved(let entry):
-                guard let content = entry.content else { throw FUSEError.io }
-                changes.append(.put(path, FilePut(content: content, size: entry.size, mode: item.mode, mtimeNanoseconds: item.mtime)))
+                file = FilePut(content: uploaded.content, size: uploaded.size, mode: item.mode, mtimeNanoseconds: committed.mtime)
+            }
+            // What the volume held there goes first (a file where a directory was, say).
+            if item.replaces { builder.remove(path) }
+            switch item.kind {
+            case .deleted: builder.remove(path)
+            case .directory: builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime)
+            case .symlink(let target): builder.symlink(path, target: target, mtimeNanoseconds: item.mtime)
+            case .file: builder.file(path, file!)
+            case .moved(let entry): try builder.copy(entry, to: path, mode: item.mode, mtimeNanoseconds: item.mtime)
             }
         }
-        guard !changes.isEmpty else {
+        guard !builder.isEmpty else {
             overlay.markCommitted(carried)
             return nil
         }
         let (volume, options) = (self.volume, CommitOptions(author: author, commitID: UUID().uuidString))
-        let changeset = Changeset(changes)
-        let result = try Bridge.run { try await service.commit(changeset, to: volume, options: options) }
+        let result = try await service.commit(builder.changeset, to: volume, options: options)
         overlay.markCommitted(changed, files: files)
         return MountCommit(result: result, changedPaths: changed.count - carried.count)
     }

@@ -1,7 +1,6 @@
 import CSiloSystem
 import Foundation
 import SiloCore
-import SiloFUSE
 
 #if canImport(Glibc)
 import Glibc
@@ -115,6 +114,8 @@ final class Overlay: @unchecked Sendable {
                 if case .file(let local) = item.kind, writers[local, default: 0] > 0 { continue }
                 items[path]?.dirty = false
                 items[path]?.committed = true
+                // The volume now holds this item, so what it replaced is gone from there too.
+                items[path]?.replaces = false
             }
         }
     }
@@ -244,7 +245,7 @@ final class Overlay: @unchecked Sendable {
             return "\(scratch)/data/\(nextLocal)"
         }
         let fd = Glibc.open(local, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FUSEError(errno) }
+        guard fd >= 0 else { throw SiloError.local("cannot create the local file \(local)") }
         Glibc.close(fd)
         return local
     }
@@ -258,19 +259,21 @@ final class Overlay: @unchecked Sendable {
 
     /// Makes `path` a local file with `entry`'s bytes: copied from `copy` (a local file holding them)
     /// when given and what it gave verifies, else read through `fetch` a block's worth at a time.
-    func copyUp(_ path: VolumePath, entry: Entry, from copy: VerifiedCopy?, fetch: (Range<Int64>) throws -> [UInt8]) throws {
+    func copyUp(_ path: VolumePath, entry: Entry, from copy: VerifiedCopy?, fetch: (Range<Int64>) async throws -> [UInt8]) async throws {
         let local = try makeLocal()
         let fd = Glibc.open(local, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw FUSEError(errno) }
+        guard fd >= 0 else { throw SiloError.local("cannot open the local file \(local)") }
         defer { Glibc.close(fd) }
         if let copy, try Self.copyFile(copy.path, to: fd, size: entry.size), copy.verify(fd) {
         } else {
             let step = Int64(8 * 1024 * 1024)
             var offset: Int64 = 0
             while offset < entry.size {
-                let bytes = try fetch(offset..<min(entry.size, offset + step))
+                let bytes = try await fetch(offset..<min(entry.size, offset + step))
                 let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-                guard written == bytes.count else { throw FUSEError(written < 0 ? errno : EIO) }
+                guard written == bytes.count else {
+                    throw SiloError.local("cannot write the local copy \(local) of \(path)", errno: written < 0 ? errno : EIO)
+                }
                 offset += Int64(bytes.count)
             }
         }
@@ -289,7 +292,7 @@ final class Overlay: @unchecked Sendable {
             let count = silo_copy_file_range(input, fd, UInt(size - copied))
             guard count > 0 else {
                 if count < 0 && errno == EINTR { continue }
-                throw FUSEError(count < 0 ? errno : EIO)
+                throw SiloError.local("cannot copy \(source)", errno: count < 0 ? errno : EIO)
             }
             copied += Int64(count)
         }
@@ -307,8 +310,8 @@ final class Overlay: @unchecked Sendable {
     }
 
     func truncate(_ path: VolumePath, to size: UInt64) throws {
-        guard let local = localFile(at: path) else { throw FUSEError.io }
-        guard Glibc.truncate(local, off_t(size)) == 0 else { throw FUSEError(errno) }
+        guard let local = localFile(at: path) else { throw SiloError(.io, "\(path) has no local file to truncate") }
+        guard Glibc.truncate(local, off_t(size)) == 0 else { throw SiloError.local("cannot truncate \(path)") }
         touch(path)
     }
 
@@ -340,10 +343,11 @@ final class Overlay: @unchecked Sendable {
     }
 
     /// Removes `path` (and changes recorded beneath it); leaves a marker when the volume may hold the
-    /// path: the base has it, or a commit from this mount carried it.
+    /// path: the base has it, a commit from this mount carried it, or what is there replaced something
+    /// the volume held (a directory made where a committed file was removed).
     func remove(_ path: VolumePath, baseHas: Bool, keepLocal: Bool = false) {
         lock.withLock {
-            let inVolume = baseHas || items[path]?.committed == true
+            let inVolume = baseHas || items[path]?.committed == true || items[path]?.replaces == true
             for (changed, item) in items where changed.isWithin(path) {
                 if !keepLocal, case .file(let local) = item.kind { unlink(local) }
                 set(changed, nil)
@@ -377,7 +381,7 @@ final class Overlay: @unchecked Sendable {
     /// `path` uncommitted until it is closed.
     func open(_ local: String, at path: VolumePath, truncate: Bool, writing: Bool) throws -> UInt64 {
         let fd = Glibc.open(local, O_RDWR | O_CLOEXEC | (truncate ? O_TRUNC : 0))
-        guard fd >= 0 else { throw FUSEError(errno) }
+        guard fd >= 0 else { throw SiloError.local("cannot open the local file of \(path)") }
         let handle = lock.withLock {
             let handle = nextHandle
             nextHandle += 1
@@ -397,7 +401,7 @@ final class Overlay: @unchecked Sendable {
     }
 
     private func descriptor(_ handle: UInt64) throws -> Int32 {
-        guard let fd = lock.withLock({ handles[handle]?.fd }) else { throw FUSEError(EBADF) }
+        guard let fd = lock.withLock({ handles[handle]?.fd }) else { throw SiloError.local("no open file \(handle)", errno: EBADF) }
         return fd
     }
 
@@ -405,7 +409,7 @@ final class Overlay: @unchecked Sendable {
         let fd = try descriptor(handle)
         var buffer = [UInt8](repeating: 0, count: size)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
-        guard count >= 0 else { throw FUSEError(errno) }
+        guard count >= 0 else { throw SiloError.local("cannot read a local file") }
         buffer.removeLast(size - count)
         return buffer
     }
@@ -413,13 +417,13 @@ final class Overlay: @unchecked Sendable {
     func write(_ handle: UInt64, path: VolumePath, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
         let fd = try descriptor(handle)
         let count = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
-        guard count >= 0 else { throw FUSEError(errno) }
+        guard count >= 0 else { throw SiloError.local("cannot write the local file of \(path)") }
         touch(path)
         return count
     }
 
     func fsync(_ handle: UInt64) throws {
-        guard Glibc.fsync(try descriptor(handle)) == 0 else { throw FUSEError(errno) }
+        guard Glibc.fsync(try descriptor(handle)) == 0 else { throw SiloError.local("cannot sync a local file") }
     }
 
     /// Closes the handle; the last writer's close of `path` counts as a change, since what it wrote

@@ -52,13 +52,13 @@ public struct AbandonedChanges: Sendable {
 
     /// Commits the journaled changes on top of the volume's latest version (last writer wins per
     /// path, as any commit) and removes the directory; returns the commit, nil when nothing needed one.
-    public func commit(service: any VolumeService, author: String) throws -> MountCommit? {
+    public func commit(service: any VolumeService, author: String) async throws -> MountCommit? {
         let journal = try Overlay.readJournal(scratch: directory + "/scratch")
         let fileSystem = try VolumeFileSystem(
             service: service, volume: try VolumeName(journal.volume), version: Version(journal.base), scratch: directory + "/scratch"
         )
         try fileSystem.overlay!.restore(journal)
-        let result = try fileSystem.commit(author: author)
+        let result = try await fileSystem.commit(author: author)
         discard()
         return result
     }

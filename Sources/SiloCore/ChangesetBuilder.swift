@@ -1,0 +1,52 @@
+/// Builds a ``Changeset`` from what is to be at each path: the one place that turns files,
+/// directories and symlinks, whether local, copied or moved, into changes. Put, cp and mount
+/// commits all build theirs here.
+public struct ChangesetBuilder: Sendable {
+    public private(set) var changes: [Change] = []
+
+    public init() {}
+
+    public var changeset: Changeset { Changeset(changes) }
+    public var isEmpty: Bool { changes.isEmpty }
+
+    public mutating func directory(_ path: VolumePath, mode: UInt32, mtimeNanoseconds: Int64) {
+        changes.append(.makeDirectory(path, mode: mode, mtimeNanoseconds: mtimeNanoseconds))
+    }
+
+    public mutating func symlink(_ path: VolumePath, target: String, mtimeNanoseconds: Int64) {
+        changes.append(.symlink(path, target: target, mtimeNanoseconds: mtimeNanoseconds))
+    }
+
+    public mutating func file(_ path: VolumePath, _ file: FilePut, precondition: Precondition? = nil) {
+        changes.append(.put(path, file, precondition: precondition))
+    }
+
+    /// Removes whatever the volume holds at `path` when the commit applies, if anything.
+    public mutating func remove(_ path: VolumePath) {
+        changes.append(.removeIfPresent(path))
+    }
+
+    /// Puts `entry` (a file with its content, a directory or a symlink) at `path`, keeping its mode
+    /// and time unless given others: no data moves, the content is referenced as it is.
+    public mutating func copy(_ entry: Entry, to path: VolumePath, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil) throws(SiloError) {
+        let mode = mode ?? entry.mode
+        let mtime = mtimeNanoseconds ?? entry.mtimeNanoseconds
+        switch entry.kind {
+        case .directory:
+            directory(path, mode: mode, mtimeNanoseconds: mtime)
+        case .symlink:
+            symlink(path, target: entry.symlinkTarget ?? "", mtimeNanoseconds: mtime)
+        case .file:
+            guard let content = entry.content else { throw SiloError(.storage, "\(entry.path) has no recorded content") }
+            file(path, FilePut(content: content, size: entry.size, mode: mode, mtimeNanoseconds: mtime))
+        }
+    }
+
+    /// Copies `entries`, `source` and what a tree listing found beneath it, to `target`.
+    public mutating func copyTree(_ entries: [Entry], from source: VolumePath, to target: VolumePath) throws(SiloError) {
+        for entry in entries {
+            let suffix = entry.path == source ? "" : String(entry.path.rawValue.dropFirst(source.isRoot ? 0 : source.rawValue.count + 1))
+            try copy(entry, to: suffix.isEmpty ? target : try target.appending(suffix))
+        }
+    }
+}

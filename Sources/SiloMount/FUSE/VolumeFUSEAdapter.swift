@@ -1,0 +1,166 @@
+import Foundation
+import SiloCore
+import SiloFUSE
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Serves a ``VolumeFileSystem`` to the kernel: FUSE's node numbers are its inodes, its errors
+/// become errnos (``Errno``), its async calls are waited for on the request threads (``Bridge``),
+/// and its entries become attributes with the cache timeouts its kind allows.
+public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @unchecked Sendable {
+    public let fileSystem: VolumeFileSystem
+    /// The session serving this adapter, told what to drop from the kernel's caches.
+    public weak var kernel: (any FUSEInvalidator)?
+
+    /// How long the kernel may trust what it learnt of an unchanged base.
+    static let cacheSeconds = 24 * 3600.0
+    /// How long it may trust attributes in a writable mount, where files change under it.
+    static let writableSeconds = 1.0
+
+    public init(_ fileSystem: VolumeFileSystem) {
+        self.fileSystem = fileSystem
+        fileSystem.invalidator = self
+    }
+
+    var timeout: Double { fileSystem.writable ? Self.writableSeconds : Self.cacheSeconds }
+
+    public func invalidate(_ inode: Inode) { kernel?.invalidate(node: inode.rawValue) }
+    public func invalidate(name: String, in parent: Inode) { kernel?.invalidate(entry: name, in: parent.rawValue) }
+
+    // MARK: Reading
+
+    public func lookup(parent: UInt64, name: String) throws -> FUSEEntry {
+        let found = try Bridge.wait { [fileSystem] in try await fileSystem.lookup(name, in: Inode(parent)) }
+        return entry(found)
+    }
+
+    public func forget(node: UInt64, lookups: UInt64) {
+        fileSystem.forget(Inode(node), references: lookups)
+    }
+
+    public func attributes(of node: UInt64) throws -> FUSEAttributes {
+        attributes(try Bridge.wait { [fileSystem] in try await fileSystem.node(Inode(node)) })
+    }
+
+    public func attributeTimeout(of node: UInt64) -> Double { timeout }
+
+    public func readLink(_ node: UInt64) throws -> String {
+        try Bridge.wait { [fileSystem] in try await fileSystem.readLink(Inode(node)) }
+    }
+
+    public func listDirectory(_ node: UInt64) throws -> [FUSEDirectoryEntry] {
+        let (items, parent) = try Bridge.wait { [fileSystem] in
+            (try await fileSystem.list(Inode(node)), try fileSystem.parent(of: Inode(node)))
+        }
+        return [
+            FUSEDirectoryEntry(node: node, name: ".", type: S_IFDIR),
+            FUSEDirectoryEntry(node: parent.rawValue, name: "..", type: S_IFDIR),
+        ] + items.map { FUSEDirectoryEntry(node: $0.inode.rawValue, name: $0.name, type: Self.type($0.kind)) }
+    }
+
+    public func open(_ node: UInt64, flags: Int32) throws -> FUSEOpened {
+        let writing = flags & O_ACCMODE != O_RDONLY
+        let truncate = flags & O_TRUNC != 0
+        let opened = try Bridge.wait { [fileSystem] in try await fileSystem.open(Inode(node), writing: writing, truncate: truncate) }
+        return FUSEOpened(handle: opened.handle, keepCache: opened.keepCache, backingFile: opened.backingFile)
+    }
+
+    public func read(_ node: UInt64, handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8] {
+        if handle != 0 { return try errno { try fileSystem.readLocal(handle, offset: offset, size: size) } }
+        return try Bridge.wait { [fileSystem] in try await fileSystem.read(Inode(node), offset: offset, size: size) }
+    }
+
+    public func release(_ node: UInt64, handle: UInt64) {
+        fileSystem.release(Inode(node), handle: handle)
+    }
+
+    public func statistics() throws -> FUSEStatistics {
+        guard let figures = try errno({ try fileSystem.diskFigures() }) else {
+            return FUSEStatistics(blockSize: 4096, blocks: 0, freeBlocks: 0, files: 0, freeFiles: 0)
+        }
+        // Writes land in the scratch directory: its disk's figures are the real ones.
+        return FUSEStatistics(
+            blockSize: UInt32(figures.f_frsize), blocks: UInt64(figures.f_blocks), freeBlocks: UInt64(figures.f_bavail),
+            files: UInt64(figures.f_files), freeFiles: UInt64(figures.f_favail)
+        )
+    }
+
+    // MARK: Changing
+
+    public func setAttributes(of node: UInt64, _ changes: FUSEAttributeChanges) throws -> FUSEAttributes {
+        attributes(
+            try Bridge.wait { [fileSystem] in
+                try await fileSystem.setAttributes(
+                    Inode(node), size: changes.size, mode: changes.mode, mtimeNanoseconds: changes.mtimeNanoseconds
+                )
+            }
+        )
+    }
+
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened) {
+        let (node, opened) = try Bridge.wait { [fileSystem] in try await fileSystem.create(name, in: Inode(parent), mode: mode) }
+        return (entry(node), FUSEOpened(handle: opened.handle, keepCache: opened.keepCache, backingFile: opened.backingFile))
+    }
+
+    public func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry {
+        entry(try Bridge.wait { [fileSystem] in try await fileSystem.makeDirectory(name, in: Inode(parent), mode: mode) })
+    }
+
+    public func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry {
+        entry(try Bridge.wait { [fileSystem] in try await fileSystem.makeSymlink(name, in: Inode(parent), target: target) })
+    }
+
+    public func remove(parent: UInt64, name: String, directory: Bool) throws {
+        try Bridge.wait { [fileSystem] in try await fileSystem.remove(name, in: Inode(parent), directory: directory) }
+    }
+
+    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
+        // RENAME_NOREPLACE (1) only: RENAME_EXCHANGE and RENAME_WHITEOUT are not offered.
+        guard flags & ~UInt32(1) == 0 else { throw FUSEError(EINVAL) }
+        try Bridge.wait { [fileSystem] in
+            try await fileSystem.rename(name, in: Inode(parent), to: newName, in: Inode(newParent), noReplace: flags & 1 != 0)
+        }
+    }
+
+    public func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
+        try errno { try fileSystem.write(Inode(node), handle: handle, offset: offset, bytes: bytes) }
+    }
+
+    public func fsync(_ node: UInt64, handle: UInt64) throws {
+        try errno { try fileSystem.fsync(Inode(node), handle: handle) }
+    }
+
+    // MARK: Encoding
+
+    /// Runs a call that needs no waiting, its ``SiloError`` made an errno.
+    private func errno<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SiloError {
+            throw FUSEError(Errno.of(error))
+        }
+    }
+
+    private func entry(_ node: Node) -> FUSEEntry {
+        FUSEEntry(attributes: attributes(node), entryTimeout: timeout, attributeTimeout: timeout)
+    }
+
+    private func attributes(_ node: Node) -> FUSEAttributes {
+        let entry = node.entry
+        return FUSEAttributes(
+            node: node.inode.rawValue, size: UInt64(entry.size), mode: Self.type(entry.kind) | (entry.mode & 0o7777),
+            links: entry.kind == .directory ? 2 : 1, uid: fileSystem.owner.uid, gid: fileSystem.owner.gid,
+            mtimeNanoseconds: entry.mtimeNanoseconds
+        )
+    }
+
+    static func type(_ kind: EntryKind) -> UInt32 {
+        switch kind {
+        case .file: S_IFREG
+        case .directory: S_IFDIR
+        case .symlink: S_IFLNK
+        }
+    }
+}

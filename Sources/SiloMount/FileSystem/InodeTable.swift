@@ -1,0 +1,99 @@
+import Foundation
+import SiloCore
+
+/// A file's identity in a mount, apart from the names it goes by: what a program's `stat` shows as
+/// `st_ino` and what the kernel asks about.
+public struct Inode: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public static let root = Inode(1)
+    public static func < (a: Inode, b: Inode) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "inode \(rawValue)" }
+}
+
+/// Inodes and the names they go by. The root is inode 1; an inode lives while someone holds a
+/// reference to it (the kernel, from lookups), and keeps resolving to its name until then even when
+/// a reload has given that name a new inode.
+///
+/// An inode holds a list of names, the first of which path operations use: a file under several
+/// names (a hard link) is one inode with several entries here.
+final class InodeTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next: UInt64 = 2
+    private var names: [Inode: [VolumePath]] = [.root: [.root]]
+    private var inodes: [VolumePath: Inode] = [.root: .root]
+    private var references: [Inode: UInt64] = [:]
+
+    /// The name path operations on `inode` use.
+    func path(of inode: Inode) throws -> VolumePath {
+        guard let path = lock.withLock({ names[inode]?.first }) else {
+            throw SiloError(.pathNotFound, "\(inode) is no longer known to this mount")
+        }
+        return path
+    }
+
+    /// The inode `path` leads to if one was handed out.
+    func existing(_ path: VolumePath) -> Inode? {
+        lock.withLock { inodes[path] }
+    }
+
+    /// The inode of `path`, made if needed, without counting a reference (for directory listings).
+    func identifier(_ path: VolumePath) -> Inode {
+        lock.withLock { inode(path) }
+    }
+
+    /// The inode of `path`, counting one reference its caller now holds.
+    func reference(_ path: VolumePath) -> Inode {
+        lock.withLock {
+            let found = inode(path)
+            references[found, default: 0] += 1
+            return found
+        }
+    }
+
+    /// Gives `path` a new inode at its next lookup; the old inode keeps resolving to `path` until its
+    /// references are dropped. Returns the old inode.
+    func detach(_ path: VolumePath) -> Inode? {
+        lock.withLock { inodes.removeValue(forKey: path) }
+    }
+
+    /// `source` and everything beneath it now go by names under `target`; their inodes stay.
+    func rename(_ source: VolumePath, to target: VolumePath) {
+        lock.withLock {
+            if let replaced = inodes.removeValue(forKey: target) { drop(target, of: replaced) }
+            for (path, found) in inodes where path.isWithin(source) {
+                let moved = VolumePath(trusted: target.rawValue + path.rawValue.dropFirst(source.rawValue.count))
+                inodes[path] = nil
+                inodes[moved] = found
+                names[found] = names[found]?.map { $0 == path ? moved : $0 }
+            }
+        }
+    }
+
+    /// Drops `count` references to `inode`; with the last, the inode is gone.
+    func forget(_ inode: Inode, references count: UInt64) {
+        lock.withLock {
+            guard inode != .root, let held = references[inode] else { return }
+            if held > count {
+                references[inode] = held - count
+            } else {
+                references[inode] = nil
+                for path in names.removeValue(forKey: inode) ?? [] where inodes[path] == inode { inodes[path] = nil }
+            }
+        }
+    }
+
+    private func drop(_ path: VolumePath, of inode: Inode) {
+        names[inode]?.removeAll { $0 == path }
+        if names[inode]?.isEmpty == true { names[inode] = nil }
+    }
+
+    private func inode(_ path: VolumePath) -> Inode {
+        if let found = inodes[path] { return found }
+        let made = Inode(next)
+        next += 1
+        inodes[path] = made
+        names[made] = [path]
+        return made
+    }
+}

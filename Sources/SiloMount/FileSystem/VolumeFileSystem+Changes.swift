@@ -1,0 +1,173 @@
+import Foundation
+import SiloClient
+import SiloCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Changes: each lands in the overlay at once and is visible to this mount only, until committed.
+extension VolumeFileSystem {
+    /// Truncates or extends (`size`), or sets permission bits (`mode`) or the modification time.
+    public func setAttributes(_ inode: Inode, size: UInt64? = nil, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil) async throws -> Node {
+        let path = try inodes.path(of: inode)
+        let overlay = try changeable(path)
+        guard var entry = try await merged(path) else { throw Self.notFound(path) }
+        if let size {
+            guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
+            try await copyUp(path, entry)
+            try overlay.truncate(path, to: size)
+            entry = try await shown(path)
+        }
+        if mode != nil || mtimeNanoseconds != nil {
+            // A base file keeps its content under the new metadata, which listings leave out for small files.
+            if overlay.localFile(at: path) == nil { entry = try await base.withContent(entry) }
+            overlay.setMetadata(path, entry: entry, mode: mode, mtime: mtimeNanoseconds, baseHas: try await baseEntry(path) != nil)
+            entry = try await shown(path)
+        }
+        return Node(inode: inode, entry: entry)
+    }
+
+    /// Creates a regular file and opens it for writing; counts a reference, as a lookup does.
+    public func create(_ name: String, in parent: Inode, mode: UInt32) async throws -> (Node, OpenFile) {
+        let path = try await newPath(name, in: parent)
+        let overlay = try changeable(path)
+        let local = try overlay.newFile(at: path, mode: mode & 0o7777, now: Self.now())
+        let handle = try overlay.open(local, at: path, truncate: false, writing: true)
+        let node = Node(inode: inodes.reference(path), entry: try await shown(path))
+        return (node, OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
+    }
+
+    public func makeDirectory(_ name: String, in parent: Inode, mode: UInt32) async throws -> Node {
+        let path = try await newPath(name, in: parent)
+        let overlay = try changeable(path)
+        overlay.put(path, .directory(opaque: overlay.isDeleted(path)), mode: mode, mtime: Self.now())
+        return Node(inode: inodes.reference(path), entry: try await shown(path))
+    }
+
+    public func makeSymlink(_ name: String, in parent: Inode, target: String) async throws -> Node {
+        let path = try await newPath(name, in: parent)
+        let overlay = try changeable(path)
+        overlay.put(path, .symlink(target), mode: 0o777, mtime: Self.now())
+        return Node(inode: inodes.reference(path), entry: try await shown(path))
+    }
+
+    /// unlink (`directory` false) or rmdir (`directory` true).
+    public func remove(_ name: String, in parent: Inode, directory: Bool) async throws {
+        let folder = try inodes.path(of: parent)
+        guard let path = try? folder.appending(name), let entry = try await merged(path) else {
+            throw SiloError(.pathNotFound, "\(name) does not exist in \(folder) in this mount")
+        }
+        let overlay = try changeable(path)
+        if directory {
+            guard entry.kind == .directory else { throw SiloError(.notADirectory, "\(path) is not a directory") }
+            guard try await mergedListing(of: path).isEmpty else { throw SiloError(.directoryNotEmpty, "\(path) is not empty") }
+        } else if entry.kind == .directory {
+            throw SiloError(.isADirectory, "\(path) is a directory")
+        }
+        overlay.remove(path, baseHas: try await baseEntry(path) != nil)
+    }
+
+    /// Moves `name` in `parent` to `newName` in `newParent`, replacing what is there (a file, or an
+    /// empty directory when a directory moves) unless `noReplace`.
+    public func rename(_ name: String, in parent: Inode, to newName: String, in newParent: Inode, noReplace: Bool = false) async throws {
+        let folder = try inodes.path(of: parent)
+        guard let source = try? folder.appending(name), let moving = try await merged(source) else {
+            throw SiloError(.pathNotFound, "\(name) does not exist in \(folder) in this mount")
+        }
+        let overlay = try changeable(source)
+        let target = try inodes.path(of: newParent).appending(name: newName)
+        guard source != target else { return }
+        guard !target.isWithin(source) else { throw SiloError(.invalidArgument, "\(source) cannot move into itself (\(target))") }
+        if let existing = try await merged(target) {
+            if noReplace { throw SiloError(.pathExists, "\(target) exists") }
+            if existing.kind == .directory {
+                guard moving.kind == .directory else { throw SiloError(.isADirectory, "\(target) is a directory") }
+                guard try await mergedListing(of: target).isEmpty else { throw SiloError(.directoryNotEmpty, "\(target) is not empty") }
+            } else if moving.kind == .directory {
+                throw SiloError(.notADirectory, "\(target) is not a directory")
+            }
+            overlay.remove(target, baseHas: try await baseEntry(target) != nil)
+        }
+        // Everything beneath a moved directory moves with it; base content moves without being copied.
+        var moves: [(VolumePath, Entry)] = [(source, moving)]
+        if moving.kind == .directory { moves += try await mergedTree(of: source) }
+        var resolved: [(VolumePath, Entry)] = []
+        for (path, entry) in moves {
+            // A base file moves by reference to its content, which listings leave out for small files.
+            resolved.append((path, overlay.localFile(at: path) == nil ? try await base.withContent(entry) : entry))
+        }
+        for (path, entry) in resolved {
+            let destination = VolumePath(trusted: target.rawValue + path.rawValue.dropFirst(source.rawValue.count))
+            overlay.move(from: path, entry: entry, to: destination, opaque: path == source)
+        }
+        for (path, _) in resolved.reversed() {
+            overlay.remove(path, baseHas: try await baseEntry(path) != nil, keepLocal: true)
+        }
+        inodes.rename(source, to: target)
+    }
+
+    /// Writes to an open local file; returns how many bytes were written.
+    public func write(_ inode: Inode, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
+        let path = try inodes.path(of: inode)
+        return try changeable(path).write(handle, path: path, offset: offset, bytes: bytes)
+    }
+
+    public func fsync(_ inode: Inode, handle: UInt64) throws {
+        if handle != 0 { try overlay?.fsync(handle) }
+    }
+
+    // MARK: Helpers
+
+    func changeable(_ path: VolumePath) throws -> Overlay {
+        guard let overlay else { throw Self.readOnly(path) }
+        return overlay
+    }
+
+    /// The entry now at `path`, which a change just made.
+    private func shown(_ path: VolumePath) async throws -> Entry {
+        guard let entry = try await merged(path) else { throw SiloError(.io, "\(path) vanished while it was changed") }
+        return entry
+    }
+
+    private func newPath(_ name: String, in parent: Inode) async throws -> VolumePath {
+        let directory = try inodes.path(of: parent)
+        let path = try directory.appending(name: name)
+        guard try await merged(directory)?.kind == .directory else { throw SiloError(.notADirectory, "\(directory) is not a directory") }
+        guard try await merged(path) == nil else { throw SiloError(.pathExists, "\(path) exists") }
+        return path
+    }
+
+    /// Makes `path` a local file holding its current bytes, so it can be written in place.
+    func copyUp(_ path: VolumePath, _ entry: Entry) async throws {
+        guard let overlay, overlay.localFile(at: path) == nil else { return }
+        let full = try await base.withContent(entry)
+        var copy: Overlay.VerifiedCopy?
+        if let cache = reader.cache, case .blocks(let hashes, let blockSize)? = full.content {
+            let key = ContentCache.key(of: hashes, size: full.size, blockSize: blockSize)
+            if let path = cache.wholeFile(key, size: full.size) {
+                // The copy is read by the kernel without Silo and may have been damaged on disk since
+                // it was made: what it gives is checked before it can become committed data.
+                copy = Overlay.VerifiedCopy(path: path) { fd in
+                    guard ContentCache.matches(fd, hashes: hashes, size: full.size, blockSize: blockSize) else {
+                        cache.dropWholeFile(key)
+                        return false
+                    }
+                    return true
+                }
+            }
+        }
+        try await overlay.copyUp(path, entry: full, from: copy) { range in try await self.reader.read(full, range) }
+    }
+}
+
+extension VolumePath {
+    /// The path of `name` in this directory; a name that cannot be a path's is an invalid argument.
+    func appending(name: String) throws -> VolumePath {
+        do {
+            return try appending(name)
+        } catch {
+            throw SiloError(.invalidArgument, "'\(name)' cannot be a name in \(self)")
+        }
+    }
+}

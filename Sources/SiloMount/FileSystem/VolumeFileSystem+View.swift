@@ -1,0 +1,51 @@
+import SiloCore
+
+/// The merged view: the layer of changes over the base.
+extension VolumeFileSystem {
+    /// The entry at `path` as this mount shows it.
+    func merged(_ path: VolumePath) async throws -> Entry? {
+        if path.isRoot { return try await base.root() }
+        if let overlay {
+            switch overlay.lookup(path) {
+            case .changed(let entry): return entry
+            case .gone: return nil
+            case .unchanged: break
+            }
+        }
+        return try await baseEntry(path)
+    }
+
+    /// A directory's entries in this mount's view, without `.` and `..`.
+    func mergedListing(of path: VolumePath) async throws -> [Entry] {
+        guard let directory = try await merged(path) else { throw Self.notFound(path) }
+        guard directory.kind == .directory else { throw SiloError(.notADirectory, "\(path) is not a directory") }
+        let hidden = overlay?.hidesBase(below: path) == true
+        var listed: [Entry] = []
+        if !hidden, try await baseEntry(path)?.kind == .directory { listed = try await base.listing(of: path) }
+        let changed = overlay?.children(of: path) ?? []
+        // Unchanged directories (every directory of a read-only mount) are the base's listing as it is.
+        if changed.isEmpty && !hidden { return listed }
+        var result: [VolumePath: Entry] = [:]
+        for entry in listed { result[entry.path] = entry }
+        for child in changed { result[child] = try await merged(child) }
+        return result.values.sorted { $0.path < $1.path }
+    }
+
+    /// Everything beneath a directory in this mount's view, parents before children.
+    func mergedTree(of path: VolumePath) async throws -> [(VolumePath, Entry)] {
+        var result: [(VolumePath, Entry)] = []
+        for entry in try await mergedListing(of: path) {
+            result.append((entry.path, entry))
+            if entry.kind == .directory { result += try await mergedTree(of: entry.path) }
+        }
+        return result
+    }
+
+    /// The base's entry at `path`, unless the layer of changes hides it.
+    func baseEntry(_ path: VolumePath) async throws -> Entry? {
+        if path.isRoot { return try await base.root() }
+        if overlay?.hidesBase(below: path.parent) == true { return nil }
+        guard let parent = try await baseEntry(path.parent), parent.kind == .directory else { return nil }
+        return try await base.child(path)
+    }
+}

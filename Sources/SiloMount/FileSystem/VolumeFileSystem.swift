@@ -1,0 +1,223 @@
+import Foundation
+import SiloClient
+import SiloCore
+import SiloStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What kind of volume a mount serves, which decides what it promises (`docs/semantics.md`).
+public enum VolumeKind: String, Sendable, Codable {
+    /// The seed's `Volume`: a version at a time; changes stay local until committed, others' commits
+    /// show after a reload.
+    case snapshot
+}
+
+/// A file or directory as a mount shows it: its inode and what is there.
+public struct Node: Sendable, Equatable {
+    public var inode: Inode
+    public var entry: Entry
+}
+
+/// One name in a directory listing.
+public struct DirectoryItem: Sendable, Equatable {
+    public var name: String
+    public var inode: Inode
+    public var kind: EntryKind
+}
+
+/// An open file: the handle later calls carry, and how the kernel may read it.
+public struct OpenFile: Sendable, Equatable {
+    /// 0 for a base file read through the store; else an open local file.
+    public var handle: UInt64
+    /// The file's bytes have not changed since earlier opens: cached pages stay good.
+    public var keepCache: Bool
+    /// A descriptor of a local file holding the file's bytes, to read (and, for local files, write)
+    /// directly; the caller closes it.
+    public var backingFile: Int32?
+}
+
+/// What a caching layer above the file system (the kernel's) must forget after a reload.
+public protocol CacheInvalidator: AnyObject, Sendable {
+    func invalidate(_ inode: Inode)
+    func invalidate(name: String, in parent: Inode)
+}
+
+/// A volume as a file system: one version (the base), served lazily, and, when writable, a layer of
+/// local changes on top of it. The semantics of a mount, apart from FUSE: calls name inodes and
+/// names, answer ``SiloError``s, and run on any `VolumeService`, so they are tested on an embedded
+/// store without a kernel (`Tests/SiloMountTests`); `VolumeFUSEAdapter` serves them to the kernel.
+///
+/// Nothing of the base is listed at attach: a directory is listed when first looked into, a file's
+/// blocks are fetched when first read. A version never changes, so the kernel may cache the base's
+/// names, attributes and pages for as long as it likes. Changes copy a file up into a local file under
+/// the mount's scratch directory on first write, and record exactly which paths changed (``Overlay``),
+/// so a commit never rescans the volume.
+///
+/// With a ``ContentCache``, a base file read through from start to end (in any order) is kept there
+/// whole, and later opens of it, from this mount or any other using the cache, get that copy as
+/// their backing file: reads then run at the local disk's speed without a request each. Local files
+/// are handed over the same way, so writes to them pass through too.
+public final class VolumeFileSystem: @unchecked Sendable {
+    public let service: any VolumeService
+    public let volume: VolumeName
+    public let kind: VolumeKind = .snapshot
+    /// The base version shown, which a reload moves to the latest.
+    public var version: Version { base.version }
+    public let writable: Bool
+    /// Told what to drop from the caches above after a reload.
+    public weak var invalidator: (any CacheInvalidator)?
+    /// Who every file and directory belongs to: the mounting user.
+    public let owner: (uid: UInt32, gid: UInt32)
+
+    let inodes = InodeTable()
+    let base: BaseVersion
+    let overlay: Overlay?
+    let reader: FileReader
+    /// One commit at a time (a background commit and `silo volume commit` may meet).
+    let commits = AsyncMutex()
+    /// Guards `journaled`, the overlay's change count when its journal was last written.
+    let journalLock = NSLock()
+    var journaled: UInt64 = 0
+
+    /// Mounts `version` of `volume` (resolve "latest" before calling). With `scratch`, a directory of
+    /// this mount's own, the mount is writable and keeps its local changes there. With `cache`, files
+    /// read through are kept whole there and passed through to on later opens, and a server's blocks
+    /// are kept there as they are read.
+    public init(
+        service: any VolumeService, volume: VolumeName, version: Version, scratch: String? = nil, cache: ContentCache? = nil,
+        cachedBlocks: Int = 8
+    ) throws {
+        self.service = service
+        self.volume = volume
+        self.base = BaseVersion(service: service, volume: volume, version: version)
+        self.reader = FileReader(service: service, cache: cache, assembleCopies: true, memoryBlocks: cachedBlocks)
+        self.owner = (getuid(), getgid())
+        self.overlay = try scratch.map { try Overlay(scratch: $0) }
+        self.writable = scratch != nil
+    }
+
+    /// How many paths carry changes not yet committed.
+    public var changedPaths: Int { overlay?.changedPaths ?? 0 }
+
+    // MARK: Reading
+
+    /// The node `name` leads to in directory `parent`, counting a reference to it the caller holds
+    /// until ``forget(_:references:)``.
+    public func lookup(_ name: String, in parent: Inode) async throws -> Node {
+        let directory = try inodes.path(of: parent)
+        guard let path = try? directory.appending(name), let entry = try await merged(path) else {
+            throw SiloError(.pathNotFound, "\(name) does not exist in \(directory) in this mount")
+        }
+        return Node(inode: inodes.reference(path), entry: entry)
+    }
+
+    /// The caller dropped `count` references it had from lookups.
+    public func forget(_ inode: Inode, references count: UInt64) {
+        inodes.forget(inode, references: count)
+    }
+
+    public func node(_ inode: Inode) async throws -> Node {
+        let path = try inodes.path(of: inode)
+        guard let entry = try await merged(path) else { throw Self.notFound(path) }
+        return Node(inode: inode, entry: entry)
+    }
+
+    /// The directory holding `inode` (the root's is the root).
+    public func parent(of inode: Inode) throws -> Inode {
+        inodes.identifier(try inodes.path(of: inode).parent)
+    }
+
+    public func readLink(_ inode: Inode) async throws -> String {
+        let path = try inodes.path(of: inode)
+        guard let entry = try await merged(path), entry.kind == .symlink, let target = entry.symlinkTarget else {
+            throw SiloError(.invalidArgument, "\(path) is not a symlink")
+        }
+        return target
+    }
+
+    /// A directory's names in this mount's view, in path order.
+    public func list(_ inode: Inode) async throws -> [DirectoryItem] {
+        let path = try inodes.path(of: inode)
+        return try await mergedListing(of: path).map { entry in
+            DirectoryItem(name: entry.path.name, inode: inodes.identifier(entry.path), kind: entry.kind)
+        }
+    }
+
+    /// Opens a file; `writing` for an open that may write, `truncate` for `O_TRUNC`.
+    public func open(_ inode: Inode, writing: Bool, truncate: Bool) async throws -> OpenFile {
+        let path = try inodes.path(of: inode)
+        guard let entry = try await merged(path) else { throw Self.notFound(path) }
+        guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
+        let writing = writing || truncate
+        guard let overlay else {
+            guard !writing else { throw Self.readOnly(path) }
+            return OpenFile(handle: 0, keepCache: true, backingFile: try await wholeCopy(of: entry))
+        }
+        if writing {
+            if truncate, overlay.localFile(at: path) == nil {
+                _ = try overlay.newFile(at: path, mode: entry.mode, now: Self.now())  // nothing to copy
+            } else {
+                try await copyUp(path, entry)
+            }
+        }
+        if let local = overlay.localFile(at: path) {
+            let handle = try overlay.open(local, at: path, truncate: truncate, writing: writing)
+            return OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle))
+        }
+        // A writable mount's base moves on reload, which drops changed files' pages explicitly.
+        return OpenFile(handle: 0, keepCache: true, backingFile: try await wholeCopy(of: entry))
+    }
+
+    /// A read-only descriptor of the cache's whole copy of a base file, if it has one.
+    private func wholeCopy(of listed: Entry) async throws -> Int32? {
+        guard reader.cache != nil, listed.size > 0 else { return nil }
+        guard let copy = reader.wholeCopy(of: try await base.withContent(listed)) else { return nil }
+        let fd = Glibc.open(copy, O_RDONLY | O_CLOEXEC)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Reads a file opened with handle 0 (its bytes come from the store); an open local file is read
+    /// with ``readLocal(_:offset:size:)``.
+    public func read(_ inode: Inode, offset: UInt64, size: Int) async throws -> [UInt8] {
+        let path = try inodes.path(of: inode)
+        guard let listed = try await merged(path) else { throw Self.notFound(path) }
+        let entry = try await base.withContent(listed)
+        guard offset < UInt64(entry.size), size > 0 else { return [] }
+        return try await reader.read(entry, Int64(offset)..<min(entry.size, Int64(offset) + Int64(size)))
+    }
+
+    /// Reads an open local file (a handle other than 0).
+    public func readLocal(_ handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8] {
+        guard let overlay else { throw SiloError.local("no open file \(handle)", errno: EBADF) }
+        return try overlay.read(handle, offset: offset, size: size)
+    }
+
+    public func release(_ inode: Inode, handle: UInt64) {
+        if handle != 0 { overlay?.close(handle, at: try? inodes.path(of: inode)) }
+    }
+
+    /// The figures of the disk holding this mount's local changes; nil for a read-only mount, which has
+    /// no free space (figures for its size would need a walk of the tree).
+    public func diskFigures() throws -> statvfs? {
+        guard let overlay else { return nil }
+        var figures = statvfs()
+        guard statvfs(overlay.scratch, &figures) == 0 else { throw SiloError.local("cannot read the figures of \(overlay.scratch)") }
+        return figures
+    }
+
+    static func now() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    static func notFound(_ path: VolumePath) -> SiloError {
+        SiloError(.pathNotFound, "\(path) does not exist in this mount")
+    }
+
+    static func readOnly(_ path: VolumePath) -> SiloError {
+        SiloError(.readOnly, "\(path) cannot change: this mount is read-only")
+    }
+}
