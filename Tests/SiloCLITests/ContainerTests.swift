@@ -8,7 +8,7 @@ import Glibc
 
 /// `silo run` and `silo container`: volumes attached at paths in mount namespaces of their own (root,
 /// as CI runs), driven through the built binary.
-@Suite(.timeLimit(.minutes(10))) struct ContainerTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct ContainerTests {
     typealias Setup = MountTests.Setup
 
     /// The seed's reload example as the README's demo runs it: `examples/seed-reload`.

@@ -10,7 +10,7 @@ import Glibc
 
 /// The machine's content cache under mounts: whole-file copies handed to the kernel (passthrough),
 /// blocks kept from a server, and the kernel's rules for opens that pass through.
-@Suite(.timeLimit(.minutes(10))) struct MountCacheTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct MountCacheTests {
     typealias Setup = MountTests.Setup
 
     struct Status: Decodable {

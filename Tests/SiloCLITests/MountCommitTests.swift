@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// Writable mounts: commit and reload as the seed's `Volume` has them, through real mounts.
-@Suite(.timeLimit(.minutes(10))) struct MountCommitTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct MountCommitTests {
     typealias Setup = MountTests.Setup
 
     @Test(arguments: Store.allCases) func theSeedsReloadExample(_ store: Store) throws {

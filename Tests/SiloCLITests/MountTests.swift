@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// `silo mount` through the kernel (root, as CI runs), against the embedded store and a server.
-@Suite(.timeLimit(.minutes(10))) struct MountTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct MountTests {
     final class Setup {
         let directory: TemporaryDirectory
         let silo: SiloBinary

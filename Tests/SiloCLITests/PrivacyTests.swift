@@ -9,7 +9,7 @@ import Glibc
 
 /// Data at rest belongs to its owner: a server's data directory, `SILO_HOME` and the content cache
 /// are 0700, what is in them 0600 or 0400, and another local user reads none of it.
-@Suite(.timeLimit(.minutes(10))) struct PrivacyTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct PrivacyTests {
     static func mode(_ path: String) -> Int {
         var info = stat()
         guard lstat(path, &info) == 0 else { return -1 }
@@ -90,7 +90,7 @@ import Glibc
 }
 
 /// What the store's system calls leave durable, seen with strace on the real binary.
-@Suite(.timeLimit(.minutes(10))) struct DurabilityTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct DurabilityTests {
     @Test func newBlockDirectoriesAreFsyncedIntoTheirParents() throws {
         let directory = try TemporaryDirectory("silo-durable")
         defer { directory.remove() }

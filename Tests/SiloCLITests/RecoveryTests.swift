@@ -8,7 +8,7 @@ import Glibc
 
 /// A mount killed before it committed leaves its changes journaled: `silo volume recover` lists them,
 /// commits them to the volume, or discards them; the next mount of that volume says they are there.
-@Suite(.timeLimit(.minutes(3))) struct RecoveryTests {
+@Suite(.timeLimit(.minutes(3)), .ownThread) struct RecoveryTests {
     typealias Setup = MountTests.Setup
 
     struct Listed: Decodable {

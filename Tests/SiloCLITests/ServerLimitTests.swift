@@ -7,7 +7,7 @@ import Testing
 
 /// A server shared by many clients holds a bounded amount of request bodies in memory, and each
 /// workspace stays within its quotas.
-@Suite struct ServerLimitTests {
+@Suite(.ownThread) struct ServerLimitTests {
     @Test(.timeLimit(.minutes(5))) func requestBodiesBeyondTheMemoryBudgetAreAskedToComeBack() async throws {
         let directory = try TemporaryDirectory("silo-limits")
         defer { directory.remove() }

@@ -8,7 +8,7 @@ import SiloTesting
 import Testing
 
 /// `silo serve` as its clients meet it: tokens and workspaces, retries, crashes, and bad requests.
-@Suite(.timeLimit(.minutes(10))) struct ServerTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct ServerTests {
     final class Setup {
         let directory: TemporaryDirectory
         let server: SiloServerProcess

@@ -6,7 +6,7 @@ import Testing
 
 /// Tokens are bearer secrets: they cross networks only over TLS, and answers reveal nothing of the
 /// server's disks.
-@Suite struct TransportSecurityTests {
+@Suite(.ownThread) struct TransportSecurityTests {
     /// A self-signed certificate for 127.0.0.1 and localhost, made with openssl for this test.
     static func makeCertificate(in directory: TemporaryDirectory) throws -> (certificate: String, key: String) {
         let certificate = directory.file("server.pem")

@@ -22,7 +22,7 @@ enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 /// The built `silo` binary as a user drives it, against the embedded store and against a server.
-@Suite(.timeLimit(.minutes(10))) struct VolumeCommandTests {
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct VolumeCommandTests {
     struct Session {
         let directory: TemporaryDirectory
         let silo: SiloBinary

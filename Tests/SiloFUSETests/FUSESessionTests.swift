@@ -117,7 +117,7 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
 }
 
 /// A real mount through /dev/fuse (root, as CI runs), read with ordinary system calls.
-@Suite(.serialized, .timeLimit(.minutes(5))) struct FUSESessionTests {
+@Suite(.serialized, .timeLimit(.minutes(5)), .ownThread) struct FUSESessionTests {
     func withMount(_ tree: MemoryTree, options: FUSESession.Options = .init(), _ body: (String) throws -> Void) throws {
         try withSession(tree, options: options) { session in try body(session.mountPoint) }
     }

@@ -48,22 +48,22 @@ public final class AsyncMutex: Sendable {
 }
 
 /// A fixed set of resources lent one at a time, granted in arrival order when all are out.
-final class AsyncPool<Resource: Sendable>: Sendable {
+public final class AsyncPool<Resource: Sendable>: Sendable {
     private struct State {
         var available: [Resource]
         var waiters: [CheckedContinuation<Resource, Never>] = []
     }
 
     private let state: Mutex<State>
-    let all: [Resource]
+    public let all: [Resource]
 
-    init(_ resources: [Resource]) {
+    public init(_ resources: [Resource]) {
         precondition(!resources.isEmpty)
         all = resources
         state = Mutex(State(available: resources))
     }
 
-    func take() async -> Resource {
+    public func take() async -> Resource {
         await withCheckedContinuation { (continuation: CheckedContinuation<Resource, Never>) in
             let resource = state.withLock { state -> Resource? in
                 if let resource = state.available.popLast() { return resource }
@@ -74,7 +74,7 @@ final class AsyncPool<Resource: Sendable>: Sendable {
         }
     }
 
-    func give(_ resource: Resource) {
+    public func give(_ resource: Resource) {
         let next = state.withLock { state -> CheckedContinuation<Resource, Never>? in
             if state.waiters.isEmpty {
                 state.available.append(resource)
@@ -85,7 +85,7 @@ final class AsyncPool<Resource: Sendable>: Sendable {
         next?.resume(returning: resource)
     }
 
-    func with<R>(_ body: (Resource) async throws -> R) async throws -> R {
+    public func with<R>(_ body: (Resource) async throws -> R) async throws -> R {
         let resource = await take()
         defer { give(resource) }
         return try await body(resource)
