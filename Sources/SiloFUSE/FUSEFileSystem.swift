@@ -153,6 +153,16 @@ public protocol FUSEFileSystem: Sendable {
     /// Writes `bytes` at `offset`; returns how many were written.
     func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int
     func fsync(_ node: UInt64, handle: UInt64) throws
+
+    // Locks: only a file system that keeps them itself (across machines, say) says so; otherwise the
+    // kernel keeps every lock on the machine and never asks.
+    var handlesLocks: Bool { get }
+    /// A lock held by another owner that `lock` would conflict with (F_GETLK), or nil.
+    func conflictingLock(_ node: UInt64, handle: UInt64, _ lock: FUSELock) throws -> FUSELock?
+    /// Takes, changes or releases `lock`. With `wait`, waits while another owner holds a conflicting
+    /// lock: the call is answered later, holds no request thread meanwhile, and is cancelled when the
+    /// waiting program is interrupted (throw `CancellationError`). Without it, a conflict is EAGAIN.
+    func setLock(_ node: UInt64, handle: UInt64, _ lock: FUSELock, wait: Bool) async throws
 }
 
 extension FUSEFileSystem {
@@ -179,6 +189,9 @@ extension FUSEFileSystem {
         throw FUSEError.readOnly
     }
     public func fsync(_ node: UInt64, handle: UInt64) throws {}
+    public var handlesLocks: Bool { false }
+    public func conflictingLock(_ node: UInt64, handle: UInt64, _ lock: FUSELock) throws -> FUSELock? { throw FUSEError.notSupported }
+    public func setLock(_ node: UInt64, handle: UInt64, _ lock: FUSELock, wait: Bool) async throws { throw FUSEError.notSupported }
 }
 
 /// What a file system can ask of the kernel outside any request: to drop what it cached.
@@ -187,4 +200,5 @@ public protocol FUSEInvalidator: AnyObject, Sendable {
     func invalidate(entry name: String, in parent: UInt64)
 }
 
+extension FUSEConnection: FUSEInvalidator {}
 extension FUSESession: FUSEInvalidator {}
