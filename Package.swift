@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SiloStore", targets: ["SiloStore"]),
         .library(name: "SiloClient", targets: ["SiloClient"]),
         .library(name: "SiloFUSE", targets: ["SiloFUSE"]),
+        .library(name: "SiloRuntime", targets: ["SiloRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -48,6 +49,13 @@ let package = Package(
         .target(
             name: "SiloMount",
             dependencies: ["SiloFUSE", "SiloClient", "SiloCore", "SiloWire", "CSiloSystem"],
+            swiftSettings: strict
+        ),
+        // What runs on a machine beside the CLI: volumes attached at paths (FUSE session, control
+        // socket, unmount guard, background commits) and containers (supervisor, records).
+        .target(
+            name: "SiloRuntime",
+            dependencies: ["SiloMount", "SiloFUSE", "SiloClient", "SiloCore", "SiloWire", "CSiloSystem"],
             swiftSettings: strict
         ),
         .target(
@@ -113,6 +121,7 @@ let package = Package(
                 "SiloClient",
                 "SiloServer",
                 "SiloMount",
+                "SiloRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -150,6 +159,7 @@ let package = Package(
         .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloFUSETests", dependencies: ["SiloFUSE", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloMountTests", dependencies: ["SiloMount", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloRuntimeTests", dependencies: ["SiloRuntime", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloServerTests", dependencies: ["SiloServer", "SiloTesting"], swiftSettings: strict),
         .testTarget(
             name: "SiloCLITests",
@@ -157,6 +167,7 @@ let package = Package(
                 "SiloTesting",
                 "SiloClient",
                 "SiloMount",
+                "SiloRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict

@@ -13,7 +13,7 @@ struct Silo: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             VolumeCommand.self, Mount.self, Umount.self, Run.self, ContainerCommand.self, Serve.self, TokenCommand.self, CacheCommand.self,
-            UnmountGuard.self,
+            UnmountGuardCommand.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SiloCore
 import SiloMount
+import SiloRuntime
 import SiloTesting
 import Testing
 

@@ -2,8 +2,8 @@ import CSiloSystem
 import ArgumentParser
 import Foundation
 import SiloCore
+import SiloRuntime
 import SiloFUSE
-import SiloMount
 
 #if canImport(Glibc)
 import Glibc
@@ -109,13 +109,15 @@ struct ContainerExec: ParsableCommand {
     func run() throws {
         do {
             try ContainerLaunch.checkRoot()
-            let record = try ContainerRecord.find(id)
+            let record = try SiloEnvironment.containers.find(id)
             // util-linux's nsenter joins the container's mount namespace; coreutils' env then enters
             // the working directory there (a directory opened before joining would be the host's).
             let nsenter = try ContainerLaunch.tool("nsenter")
             let enter = [nsenter, "--target", "\(record.pid)", "--mount", "--"]
             let arguments = enter + [try ContainerLaunch.tool("env"), "--chdir=\(workdir ?? record.workdir)", "--"] + command
-            let pairs = CStringArray(environment: Container.environment(record.environment + environment))
+            let pairs = CStringArray(
+                environment: Container.environment(record.environment + environment, binary: ContainerLaunch.binary, home: SiloEnvironment.home)
+            )
             _ = CStringArray(arguments).withPointers { argv in pairs.withPointers { envp in execve(nsenter, argv, envp) } }
             throw SiloError(.io, "cannot start \(nsenter): \(String(cString: strerror(errno)))")
         } catch {
@@ -136,13 +138,13 @@ struct ContainerStop: ParsableCommand {
 
     func run() throws {
         do {
-            let record = try ContainerRecord.find(id)
+            let record = try SiloEnvironment.containers.find(id)
             guard kill(record.pid, SIGTERM) == 0 else {
                 throw SiloError(.io, "cannot signal container \(record.id) (pid \(record.pid)): \(String(cString: strerror(errno)))")
             }
-            ContainerRecord.waitForExit(record.id)
-            let ending = (try? String(contentsOfFile: ContainerRecord.endingPath(record.id), encoding: .utf8)) ?? ""
-            ContainerRecord.remove(record.id)
+            SiloEnvironment.containers.waitForExit(record.id)
+            let ending = (try? String(contentsOfFile: SiloEnvironment.containers.endingPath(record.id), encoding: .utf8)) ?? ""
+            SiloEnvironment.containers.remove(record.id)
             for line in ending.split(separator: "\n") { Output.note("silo: \(line)") }
             Output.note("stopped \(record.id)")
         } catch {
@@ -168,13 +170,13 @@ struct ContainerList: ParsableCommand {
 
     func run() throws {
         let now = Date().timeIntervalSince1970
-        let rows = ContainerRecord.all().map { record in
+        let rows = SiloEnvironment.containers.all().map { record in
             Row(
                 id: record.id, pid: record.pid,
                 volumes: record.attachments.map { "\($0.ephemeral ? "" : $0.volume):\($0.path)\($0.readOnly ? ":ro" : "")" },
                 ageSeconds: Int(now - record.created),
                 uncommittedPaths: record.attachments.reduce(0) { total, attached in
-                    total + ((try? MountControl.send(.init(action: "status"), to: attached.socket))?.changedPaths ?? 0)
+                    total + ((try? MountControl.send(.status, to: attached.socket))?.changedPaths ?? 0)
                 }
             )
         }

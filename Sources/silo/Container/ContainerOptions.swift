@@ -1,42 +1,7 @@
 import ArgumentParser
 import Foundation
 import SiloCore
-
-/// One `-v` attachment: a volume (or a new ephemeral one) at an absolute path inside the container.
-struct VolumeAttachment: Codable, Equatable {
-    /// The volume's name; nil for an ephemeral volume made for this container (`-v :/path`).
-    var volume: String?
-    /// Where it appears inside the container: absolute, normalised, never `/` itself.
-    var path: String
-    var readOnly: Bool
-
-    /// Parses `NAME:/path`, `NAME:/path:ro` or `:/path`.
-    init(parsing text: String) throws(SiloError) {
-        var parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        readOnly = false
-        if parts.count == 3 {
-            guard parts[2] == "ro" || parts[2] == "rw" else {
-                throw SiloError(.invalidArgument, "-v \(text): the only options after the path are 'ro' and 'rw'")
-            }
-            readOnly = parts[2] == "ro"
-            parts.removeLast()
-        }
-        guard parts.count == 2 else {
-            throw SiloError(.invalidArgument, "-v \(text): write NAME:/path, NAME:/path:ro, or :/path for an ephemeral volume")
-        }
-        if parts[0].isEmpty {
-            volume = nil
-        } else {
-            volume = try VolumeName(parts[0]).rawValue
-        }
-        guard parts[1].hasPrefix("/") else {
-            throw SiloError(.invalidPath, "-v \(text): the path inside the container must be absolute, like /data")
-        }
-        let path = try VolumePath(parts[1])
-        guard !path.isRoot else { throw SiloError(.invalidPath, "-v \(text): a volume cannot be attached at /") }
-        self.path = "/" + path.rawValue
-    }
-}
+import SiloRuntime
 
 /// What `silo run` and `silo container start` share: attachments, commits, environment.
 struct ContainerOptions: ParsableArguments {
@@ -82,6 +47,14 @@ struct ContainerOptions: ParsableArguments {
             result.append(attachment)
         }
         return result
+    }
+
+    /// What the container's runtime needs of these options, its attachments checked.
+    func settings(author: String) throws(SiloError) -> ContainerSettings {
+        ContainerSettings(
+            attachments: try attachments(), noCreate: noCreate, backgroundCommits: backgroundCommits, commitInterval: commitInterval,
+            passthrough: passthrough, environment: environment, workdir: workdir, author: author
+        )
     }
 
     /// The arguments that give a supervisor these options.

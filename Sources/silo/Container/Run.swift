@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SiloCore
+import SiloRuntime
 import SiloFUSE
 
 #if canImport(Glibc)

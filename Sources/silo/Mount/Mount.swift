@@ -3,9 +3,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import SiloClient
+import SiloMount
+import SiloRuntime
 import SiloCore
 import SiloFUSE
-import SiloMount
 
 #if canImport(Glibc)
 import Glibc
@@ -117,7 +118,7 @@ struct Mount: AsyncParsableCommand {
             service = try await SiloEnvironment.openService(logger: logger)
             let options = AttachedVolume.Options(
                 readOnly: readOnly, version: version.map { Version($0) }, backgroundCommits: backgroundCommits,
-                commitInterval: commitInterval, passthrough: passthrough
+                commitInterval: commitInterval, passthrough: passthrough, author: SiloEnvironment.author
             )
             do {
                 attached = try await AttachedVolume.attach(

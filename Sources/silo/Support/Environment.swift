@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import SiloClient
+import SiloRuntime
 import SiloCore
-import SiloMount
 import SiloStore
 
 /// Where the CLI finds its store: the server named by `$SILO_SERVER` (with `$SILO_TOKEN`) when set;
@@ -54,6 +54,9 @@ enum SiloEnvironment {
 
     /// Where running mounts keep their runtime directories (`PID/`: changes, control socket, record).
     static var mounts: String { MountControl.runtimeDirectory(home: home) }
+
+    /// The records of the containers running with this SILO_HOME.
+    static var containers: ContainerRecords { ContainerRecords(home: home) }
 
     /// The machine's content cache, shared by every mount using it: `$SILO_CACHE`, else
     /// `$SILO_HOME/cache`; it holds at most `$SILO_CACHE_SIZE` bytes (`500M`, `20G`, …), else a tenth

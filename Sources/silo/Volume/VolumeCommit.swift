@@ -1,6 +1,6 @@
 import ArgumentParser
 import SiloCore
-import SiloMount
+import SiloRuntime
 
 struct VolumeCommit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +19,7 @@ struct VolumeCommit: AsyncParsableCommand {
     func run() async throws {
         do {
             let (record, answer) = try MountControl.ask(
-                .init(action: "commit", author: SiloEnvironment.author), mountAt: path, runtime: SiloEnvironment.mounts
+                .commit(author: SiloEnvironment.author), mountAt: path, runtime: SiloEnvironment.mounts
             )
             if let version = answer.version {
                 Output.line("committed \(answer.changedPaths) changed path(s) in \(record.mountPoint) as version \(version) of '\(record.volume)'")

@@ -1,6 +1,6 @@
 import ArgumentParser
 import SiloCore
-import SiloMount
+import SiloRuntime
 
 struct VolumeReload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +14,7 @@ struct VolumeReload: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let (record, answer) = try MountControl.ask(.init(action: "reload"), mountAt: path, runtime: SiloEnvironment.mounts)
+            let (record, answer) = try MountControl.ask(.reload, mountAt: path, runtime: SiloEnvironment.mounts)
             let kept = answer.changedPaths == 0 ? "" : "; \(answer.changedPaths) uncommitted change(s) kept on top"
             Output.line("\(record.mountPoint) shows version \(answer.version ?? 0) of '\(record.volume)'\(kept)")
         } catch {

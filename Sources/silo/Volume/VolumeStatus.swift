@@ -1,6 +1,6 @@
 import ArgumentParser
 import SiloCore
-import SiloMount
+import SiloRuntime
 
 struct VolumeStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +29,7 @@ struct VolumeStatus: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let (record, answer) = try MountControl.ask(.init(action: "status"), mountAt: path, runtime: SiloEnvironment.mounts)
+            let (record, answer) = try MountControl.ask(.status, mountAt: path, runtime: SiloEnvironment.mounts)
             guard let status = answer.status, let version = answer.version else {
                 throw SiloError(.io, "the mount at \(record.mountPoint) sent no status; is it an older silo?")
             }

@@ -27,19 +27,19 @@ public struct Volume: Sendable {
     /// Commits the mount's changes as one new version and returns it, or nil when nothing changed.
     @discardableResult
     public func commit(author: String? = nil) throws -> Version? {
-        try ask(MountControl.Request(action: "commit", author: author)).version.map { Version($0) }
+        try ask(.commit(author: author)).version.map { Version($0) }
     }
 
     /// Moves the mount to the volume's latest version, keeping its uncommitted changes on top, and
     /// returns the version it now shows.
     @discardableResult
     public func reload() throws -> Version {
-        Version(try ask(MountControl.Request(action: "reload")).version ?? 0)
+        Version(try ask(.reload).version ?? 0)
     }
 
     /// The version shown, uncommitted changes, and how the mount's files are read.
     public func status() throws -> (version: Version, changedPaths: Int, status: MountControl.Status) {
-        let answer = try ask(MountControl.Request(action: "status"))
+        let answer = try ask(.status)
         guard let status = answer.status else { throw SiloError(.io, "the mount at \(mount.mountPoint) sent no status") }
         return (Version(answer.version ?? 0), answer.changedPaths, status)
     }

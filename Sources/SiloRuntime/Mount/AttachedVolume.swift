@@ -12,32 +12,46 @@ import Glibc
 
 /// One volume attached at a directory by this process: its file system, FUSE session, unmount guard,
 /// control socket and background commits. `silo mount` runs one; a container runs one per volume.
-final class AttachedVolume: @unchecked Sendable {
-    struct Options {
-        var readOnly = false
+public final class AttachedVolume: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var readOnly = false
         /// The version to show; the latest when nil.
-        var version: Version?
+        public var version: Version?
         /// Commit every `commitInterval` seconds while changed, and once more at detach.
-        var backgroundCommits = false
-        var commitInterval: Double = 5
-        var passthrough = true
+        public var backgroundCommits = false
+        public var commitInterval: Double = 5
+        public var passthrough = true
+        /// Who commits made here are recorded as, unless a commit request names someone.
+        public var author: String
+
+        public init(
+            readOnly: Bool = false, version: Version? = nil, backgroundCommits: Bool = false, commitInterval: Double = 5,
+            passthrough: Bool = true, author: String
+        ) {
+            self.readOnly = readOnly
+            self.version = version
+            self.backgroundCommits = backgroundCommits
+            self.commitInterval = commitInterval
+            self.passthrough = passthrough
+            self.author = author
+        }
     }
 
     /// How an attachment ended.
-    struct Ending {
+    public struct Ending: Sendable {
         /// The version the final background commit made, if it made one.
-        var committed: Version?
-        var committedPaths = 0
+        public var committed: Version?
+        public var committedPaths = 0
         /// Changed paths that were not committed and are gone.
-        var discardedPaths = 0
+        public var discardedPaths = 0
     }
 
-    let name: VolumeName
-    let fileSystem: VolumeFileSystem
-    let session: FUSESession
-    let options: Options
+    public let name: VolumeName
+    public let fileSystem: VolumeFileSystem
+    public let session: FUSESession
+    public let options: Options
     /// Local changes, control socket and record, while attached.
-    let runtime: String
+    public let runtime: String
     private var control: Int32 = -1
     private var guardPipe: Int32 = -1
     private var timer: (any DispatchSourceTimer)?
@@ -47,7 +61,7 @@ final class AttachedVolume: @unchecked Sendable {
     /// How often the content cache is read through and checked, in hours (`$SILO_CACHE_SCRUB_HOURS`,
     /// default 24; 0 turns it off). Every process using the cache looks hourly; the first that finds
     /// the last check older than this does it.
-    static var scrubHours: Int {
+    public static var scrubHours: Int {
         Int(ProcessInfo.processInfo.environment["SILO_CACHE_SCRUB_HOURS"] ?? "") ?? 24
     }
 
@@ -73,7 +87,7 @@ final class AttachedVolume: @unchecked Sendable {
     }
 
     /// Mounts `name` at `path` and starts serving it; returns once the mount is in place.
-    static func attach(
+    public static func attach(
         _ name: VolumeName, at path: String, service: any VolumeService, cache: ContentCache, options: Options, runtime: String
     ) async throws -> AttachedVolume {
         let info = try await service.volume(name)
@@ -111,7 +125,7 @@ final class AttachedVolume: @unchecked Sendable {
         do {
             try session.start(threads: 4)
             guardPipe = try UnmountGuard.start(for: session.mountPoint)
-            control = try Self.startControl(fileSystem, session: session, runtime: runtime, volume: name)
+            control = try Self.startControl(fileSystem, session: session, runtime: runtime, volume: name, author: options.author)
         } catch {
             session.unmount()
             try? FileManager.default.removeItem(atPath: runtime)
@@ -129,26 +143,29 @@ final class AttachedVolume: @unchecked Sendable {
             }
         }
         if options.backgroundCommits {
-            timer = Self.repeating(every: options.commitInterval, label: "silo.background-commits") { [fileSystem] in
-                Self.commitInBackground(fileSystem, when: "background")
+            timer = Self.repeating(every: options.commitInterval, label: "silo.background-commits") { [fileSystem, options] in
+                Self.commitInBackground(fileSystem, author: options.author, when: "background")
             }
         }
     }
 
-    var mountPoint: String { session.mountPoint }
+    public var mountPoint: String { session.mountPoint }
+
+    /// The control socket, for records of where to reach this mount.
+    public var controlSocket: String { runtime + "/control.sock" }
 
     /// Blocks until the file system is unmounted (by ``detach()``, `silo umount` or from outside).
-    func wait() { session.wait() }
+    public func wait() { session.wait() }
 
     /// Unmounts (if still mounted), makes the final background commit or counts what is discarded,
     /// and removes the runtime directory.
-    func detach() -> Ending {
+    public func detach() -> Ending {
         session.unmount()
         timer?.cancel()
         scrubber?.cancel()
         journal?.cancel()
         var ending = Ending()
-        if options.backgroundCommits, let commit = Self.commitInBackground(fileSystem, when: "at unmount") {
+        if options.backgroundCommits, let commit = Self.commitInBackground(fileSystem, author: options.author, when: "at unmount") {
             // The last commit, after the mount is gone: nothing can change beneath it any more.
             ending.committed = commit.result.version.version
             ending.committedPaths = commit.changedPaths
@@ -163,9 +180,9 @@ final class AttachedVolume: @unchecked Sendable {
     }
 
     @discardableResult
-    static func commitInBackground(_ fileSystem: VolumeFileSystem, when: String) -> MountCommit? {
+    static func commitInBackground(_ fileSystem: VolumeFileSystem, author: String, when: String) -> MountCommit? {
         do {
-            guard let commit = try Bridge.run({ try await fileSystem.commit(author: SiloEnvironment.author) }) else { return nil }
+            guard let commit = try Bridge.run({ try await fileSystem.commit(author: author) }) else { return nil }
             let version = commit.result.version.version.rawValue
             FileHandle.standardError.write(
                 Data("silo: committed \(commit.changedPaths) changed path(s) of '\(fileSystem.volume)' as version \(version) (\(when))\n".utf8)
@@ -179,26 +196,26 @@ final class AttachedVolume: @unchecked Sendable {
 
     /// Answers `silo volume commit`, `reload` and `status` for this mount over a socket in `runtime`,
     /// and records where to find it.
-    private static func startControl(_ fileSystem: VolumeFileSystem, session: FUSESession, runtime: String, volume: VolumeName) throws -> Int32 {
+    private static func startControl(
+        _ fileSystem: VolumeFileSystem, session: FUSESession, runtime: String, volume: VolumeName, author: String
+    ) throws -> Int32 {
         let socket = runtime + "/control.sock"
         let listener = try MountControl.serve(at: socket) { request in
             do {
-                switch request.action {
-                case "commit":
-                    let commit = try Bridge.run { try await fileSystem.commit(author: request.author ?? SiloEnvironment.author) }
+                switch request {
+                case .commit(let asked):
+                    let commit = try Bridge.run { try await fileSystem.commit(author: asked ?? author) }
                     return MountControl.Answer(version: commit?.result.version.version.rawValue, changedPaths: commit?.changedPaths ?? 0)
-                case "reload":
+                case .reload:
                     let version = try Bridge.run { try await fileSystem.reload() }
                     return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
-                case "status":
+                case .status:
                     let counters = session.counters
                     let status = MountControl.Status(
                         writable: fileSystem.writable, passthrough: session.passthroughEnabled,
                         passedThroughOpens: counters.passedThroughOpens, servedOpens: counters.servedOpens, bytesServed: counters.bytesServed
                     )
                     return MountControl.Answer(version: fileSystem.version.rawValue, changedPaths: fileSystem.changedPaths, status: status)
-                default:
-                    throw SiloError(.invalidArgument, "a mount answers 'commit', 'reload' and 'status', not '\(request.action)'")
                 }
             } catch let error as SiloError {
                 return MountControl.Answer(version: nil, changedPaths: 0, error: API.ErrorBody(error))

@@ -13,13 +13,13 @@ import Glibc
 ///
 /// Spawned with posix_spawn rather than Foundation's Process, which must not be dropped while its
 /// child runs and cannot make a process group the foreground one.
-enum ChildProcess {
+public enum ChildProcess {
     /// Signals passed on to the command when this process receives them.
-    static let forwarded = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
+    public static let forwarded = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
 
     /// Runs `command` and returns its exit status, or 128 + N if signal N ended it. A signal that
     /// arrives before the command has started is passed on once it has.
-    static func run(_ command: [String], environment: [String: String]) async throws -> Int32 {
+    public static func run(_ command: [String], environment: [String: String]) async throws -> Int32 {
         // Plain signal handlers, installed before the command starts (a dispatch source is set up
         // asynchronously, and a signal in between would be lost).
         for number in forwarded { _ = silo_forward_signal(number) }

@@ -7,16 +7,47 @@ import SiloFUSE
 import Glibc
 #endif
 
-/// How `silo volume commit PATH` and `silo volume reload PATH` reach the process serving a mount:
-/// a Unix socket in the mount's runtime directory, one JSON request and one JSON answer per connection.
+/// How `silo volume commit PATH`, `reload` and `status` (and ``Volume``, from Swift) reach the process
+/// serving a mount: a Unix socket in the mount's runtime directory (`control.sock`, found through the
+/// mount's `mount.json` ``Record``), one JSON ``Request`` line and one JSON ``Answer`` line per
+/// connection. The serving side is ``serve(at:_:)`` (``AttachedVolume`` answers with its file system),
+/// the asking side ``send(_:to:)`` and ``ask(_:mountAt:runtime:)``.
 public enum MountControl {
-    public struct Request: Codable, Sendable {
-        /// `commit`, `reload` or `status`.
-        public var action: String
-        public var author: String?
-        public init(action: String, author: String? = nil) {
-            self.action = action
-            self.author = author
+    /// What a mount is asked to do. On the wire: `{"action":"commit","author":"…"}`,
+    /// `{"action":"reload"}`, `{"action":"status"}`.
+    public enum Request: Codable, Sendable, Equatable {
+        /// Commit the mount's changes as one new version, recorded with `author` (the mount's own
+        /// when nil).
+        case commit(author: String?)
+        /// Move the mount to the latest version, keeping its uncommitted changes on top.
+        case reload
+        /// Report the version, the uncommitted changes and the FUSE figures.
+        case status
+
+        private enum CodingKeys: String, CodingKey { case action, author }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let action = try container.decode(String.self, forKey: .action)
+            switch action {
+            case "commit": self = .commit(author: try container.decodeIfPresent(String.self, forKey: .author))
+            case "reload": self = .reload
+            case "status": self = .status
+            default:
+                throw DecodingError.dataCorruptedError(
+                    forKey: .action, in: container, debugDescription: "a mount answers 'commit', 'reload' and 'status', not '\(action)'")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .commit(let author):
+                try container.encode("commit", forKey: .action)
+                try container.encodeIfPresent(author, forKey: .author)
+            case .reload: try container.encode("reload", forKey: .action)
+            case .status: try container.encode("status", forKey: .action)
+            }
         }
     }
 
@@ -75,90 +106,6 @@ public enum MountControl {
             self.socket = socket
             self.device = device
         }
-    }
-
-    /// Listens on `path` and answers each request with `handle`, on a thread of its own, until the
-    /// returned descriptor is closed.
-    public static func serve(at path: String, _ handle: @escaping @Sendable (Request) -> Answer) throws -> Int32 {
-        unlink(path)
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw SiloError(.io, "cannot create the mount's control socket: \(String(cString: strerror(errno)))") }
-        var address = try socketAddress(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, listen(listener, 8) == 0 else {
-            let code = errno
-            close(listener)
-            throw SiloError(.io, "cannot listen on \(path): \(String(cString: strerror(code)))")
-        }
-        Thread.detachNewThread {
-            while true {
-                let connection = accept(listener, nil, nil)
-                if connection < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                let answer: Answer
-                if let data = readLine(connection), let request = try? JSONDecoder().decode(Request.self, from: data) {
-                    answer = handle(request)
-                } else {
-                    answer = Answer(version: nil, changedPaths: 0, error: API.ErrorBody(SiloError(.invalidArgument, "malformed request")))
-                }
-                var bytes = (try? JSONEncoder().encode(answer)) ?? Data()
-                bytes.append(0x0A)
-                _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-                close(connection)
-            }
-        }
-        return listener
-    }
-
-    /// Sends `request` to the mount listening on `path` and returns its answer.
-    public static func send(_ request: Request, to path: String) throws -> Answer {
-        let connection = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard connection >= 0 else { throw SiloError(.io, "cannot create a socket: \(String(cString: strerror(errno)))") }
-        defer { close(connection) }
-        var address = try socketAddress(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            throw SiloError(.unavailable, "the mount's process does not answer at \(path) (\(String(cString: strerror(errno)))); is it still running?")
-        }
-        var bytes = try JSONEncoder().encode(request)
-        bytes.append(0x0A)
-        _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-        guard let line = readLine(connection) else {
-            throw SiloError(.unavailable, "the mount's process closed the connection without answering")
-        }
-        return try JSONDecoder().decode(Answer.self, from: line)
-    }
-
-    private static func readLine(_ fd: Int32) -> Data? {
-        var data = Data()
-        var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1 {
-            if byte == 0x0A { return data }
-            data.append(byte)
-            if data.count > 1 << 20 { return nil }
-        }
-        return data.isEmpty ? nil : data
-    }
-
-    private static func socketAddress(_ path: String) throws -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            throw SiloError(.invalidArgument, "the control socket path \(path) is longer than \(capacity - 1) bytes; use a shorter SILO_HOME")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return address
     }
 
     /// Sends `request` to the mount at (or containing) `path`, found under `runtime`, and returns its

@@ -1,0 +1,212 @@
+import CSiloSystem
+import Foundation
+import SiloClient
+import SiloCore
+import SiloFUSE
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a container is made with: its attachments and how they behave, and its command's
+/// environment and working directory.
+public struct ContainerSettings: Sendable {
+    public var attachments: [VolumeAttachment]
+    /// Refuse volume names that do not exist instead of creating them.
+    public var noCreate: Bool
+    public var backgroundCommits: Bool
+    public var commitInterval: Double
+    public var passthrough: Bool
+    /// `KEY=VALUE` pairs set in the command's environment.
+    public var environment: [String]
+    public var workdir: String
+    /// Who the container's commits are recorded as.
+    public var author: String
+
+    public init(
+        attachments: [VolumeAttachment], noCreate: Bool = false, backgroundCommits: Bool = false, commitInterval: Double = 5,
+        passthrough: Bool = true, environment: [String] = [], workdir: String = "/", author: String
+    ) {
+        self.attachments = attachments
+        self.noCreate = noCreate
+        self.backgroundCommits = backgroundCommits
+        self.commitInterval = commitInterval
+        self.passthrough = passthrough
+        self.environment = environment
+        self.workdir = workdir
+        self.author = author
+    }
+}
+
+/// The volumes attached in one container, and their clean-up.
+public final class Container: @unchecked Sendable {
+    public let id: String
+    public let service: any VolumeService
+    public let records: ContainerRecords
+    /// Where the mounts keep their runtime directories (``MountControl/runtimeDirectory(home:)``).
+    public let mounts: String
+    public private(set) var attached: [(AttachedVolume, ContainerRecord.Attached)] = []
+    /// Ephemeral volumes made for this container, deleted at its end.
+    private var ephemeral: [VolumeName] = []
+    /// Mount points this container created, removed again at its end.
+    private var createdDirectories: [String] = []
+
+    public init(id: String, service: any VolumeService, records: ContainerRecords, mounts: String) {
+        self.id = id
+        self.service = service
+        self.records = records
+        self.mounts = mounts
+    }
+
+    /// Attaches every volume the settings name, each at its path, creating volumes that do not exist
+    /// (unless told not to) and ephemeral ones.
+    public func attach(_ settings: ContainerSettings, cache: ContentCache) async throws {
+        for (index, attachment) in settings.attachments.enumerated() {
+            let name: VolumeName
+            if let volume = attachment.volume {
+                name = try VolumeName(volume)
+                do {
+                    _ = try await service.volume(name)
+                } catch let error as SiloError where error.code == .volumeNotFound {
+                    guard !settings.noCreate else {
+                        throw SiloError(
+                            .volumeNotFound, "volume '\(name)' does not exist; create it with `silo volume create \(name)`, or drop --no-create")
+                    }
+                    _ = try await service.createVolume(name)
+                }
+            } else {
+                name = try VolumeName("ephemeral-\(id)-\(index)")
+                _ = try await service.createVolume(name)
+                ephemeral.append(name)
+            }
+            try makeMountPoint(attachment.path)
+            let volumeOptions = AttachedVolume.Options(
+                readOnly: attachment.readOnly, backgroundCommits: settings.backgroundCommits && !attachment.readOnly,
+                commitInterval: settings.commitInterval, passthrough: settings.passthrough, author: settings.author
+            )
+            let volume = try await AttachedVolume.attach(
+                name, at: attachment.path, service: service, cache: cache, options: volumeOptions, runtime: mounts + "/\(getpid())-\(index)"
+            )
+            let info = ContainerRecord.Attached(
+                volume: name.rawValue, path: attachment.path, readOnly: attachment.readOnly, ephemeral: attachment.volume == nil,
+                socket: volume.controlSocket
+            )
+            attached.append((volume, info))
+        }
+    }
+
+    /// Creates `path` and any missing parents, remembering which, so the container leaves none behind.
+    private func makeMountPoint(_ path: String) throws {
+        var missing: [String] = []
+        var current = path
+        while !current.isEmpty, !FileManager.default.fileExists(atPath: current) {
+            missing.append(current)
+            current = String(current[..<(current.lastIndex(of: "/") ?? current.startIndex)])
+        }
+        for directory in missing.reversed() {
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                throw SiloError(.localFile, "cannot create the mount point \(directory): \(String(cString: strerror(errno)))")
+            }
+            createdDirectories.append(directory)
+        }
+    }
+
+    /// The command's environment: this one, plus the container's `--env` pairs; `binary` (the `silo`
+    /// executable) first on PATH and SILO_HOME set to `home`, so `silo volume commit /path` works
+    /// inside as outside.
+    public static func environment(_ pairs: [String], binary: String, home: String) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["SILO_HOME"] = home
+        let directory = String(binary[..<(binary.lastIndex(of: "/") ?? binary.startIndex)])
+        environment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+        for pair in pairs {
+            let split = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            environment[String(split[0])] = split.count > 1 ? String(split[1]) : ""
+        }
+        return environment
+    }
+
+    /// Runs `command` in its own process group (made the terminal's foreground group, so Ctrl-C
+    /// reaches it as it would a command run by a shell), passes on the signals this process gets,
+    /// and returns its exit status (128 + N if signal N ended it).
+    public func runCommand(_ command: [String], settings: ContainerSettings, binary: String, home: String) async -> Int32 {
+        guard !command.isEmpty else { return 0 }
+        guard chdir(settings.workdir) == 0 else {
+            FileHandle.standardError.write(
+                Data("silo: error: cannot enter the working directory \(settings.workdir): \(String(cString: strerror(errno)))\n".utf8))
+            return 2
+        }
+        do {
+            return try await ChildProcess.run(command, environment: Self.environment(settings.environment, binary: binary, home: home))
+        } catch {
+            FileHandle.standardError.write(Data("silo: error: cannot run \(command[0]): \(error)\n".utf8))
+            return 127
+        }
+    }
+
+    /// Records the container (`silo container list` shows it) and holds its lock until this process
+    /// exits, however it ends: while the lock is held, the container lives.
+    public func record(_ settings: ContainerSettings) throws {
+        _ = try records.lock(id)
+        let record = ContainerRecord(
+            id: id, pid: getpid(), created: Date().timeIntervalSince1970, attachments: attached.map(\.1),
+            environment: settings.environment, workdir: settings.workdir, backgroundCommits: settings.backgroundCommits
+        )
+        try records.write(record)
+    }
+
+    /// Stops writing to stdout (the caller has said the container is ready there) and waits for
+    /// SIGTERM, SIGINT or SIGHUP (whose handlers were installed before the container was recorded, so
+    /// `stop` cannot signal too early).
+    public func serveUntilStopped() async -> Int32 {
+        let null = open("/dev/null", O_WRONLY)
+        dup2(null, STDOUT_FILENO)
+        close(null)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                _ = silo_wait_for_signal()
+                done.resume()
+            }
+        }
+        return 0
+    }
+
+    /// Detaches every volume (final background commits first), deletes ephemeral volumes, removes the
+    /// mount points it made, and returns what to tell the user.
+    @discardableResult
+    public func end() async -> [String] {
+        var messages: [String] = []
+        for (volume, info) in attached.reversed() {
+            let ending = volume.detach()
+            if ending.discardedPaths > 0 && !info.ephemeral {
+                messages.append("\(ending.discardedPaths) changed path(s) in \(info.path) ('\(info.volume)') were not committed and are discarded")
+            }
+            if let version = ending.committed {
+                messages.append(
+                    "committed \(ending.committedPaths) changed path(s) in \(info.path) as version \(version.rawValue) of '\(info.volume)'")
+            }
+        }
+        attached = []
+        for name in ephemeral {
+            do {
+                try await service.deleteVolume(name)
+            } catch {
+                messages.append("could not delete the ephemeral volume '\(name)': \(error); delete it with `silo volume delete \(name) --yes`")
+            }
+        }
+        ephemeral = []
+        // A mount point another container still mounts on stays: removing it would unmount that
+        // container's volume (the kernel detaches mounts on a directory removed in another
+        // namespace), and so would removing a directory above it.
+        var kept: [String] = []
+        for directory in createdDirectories.reversed() {
+            if kept.contains(where: { $0.hasPrefix(directory + "/") }) || MountTable.isMountPointInAnyNamespace(directory) {
+                kept.append(directory)
+            } else {
+                rmdir(directory)
+            }
+        }
+        createdDirectories = []
+        return messages
+    }
+}
