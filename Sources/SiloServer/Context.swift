@@ -24,7 +24,7 @@ struct SiloRequestContext: RequestContext {
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = SiloRequestContext
     /// Named in the server's log, never in answers: a client learns nothing of the server's disks.
-    let dataDirectory: String
+    let privatePaths: [String]
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -48,7 +48,7 @@ struct ErrorMiddleware: RouterMiddleware {
                 headers[.wwwAuthenticate] = "Bearer"
             }
             var answer = siloError
-            answer.message = answer.message.replacingOccurrences(of: dataDirectory, with: "DATA")
+            for path in privatePaths { answer.message = answer.message.replacingOccurrences(of: path, with: "DATA") }
             return Response(status: status, headers: headers, body: .init(byteBuffer: JSONBody.encode(API.ErrorBody(answer))))
         }
     }

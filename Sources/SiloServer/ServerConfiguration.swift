@@ -1,10 +1,13 @@
 import Foundation
+import SiloStore
 import SiloWire
 
 /// What `silo serve` runs with; every limit has a default fit for one machine.
 public struct ServerConfiguration: Sendable {
-    /// Where the metadata database, the blocks and the admin token live.
+    /// Where the admin token lives, and by default the metadata database and the blocks.
     public var dataDirectory: String
+    /// Where metadata and blocks live when not under ``dataDirectory``.
+    public var storeOverride: StoreConfiguration?
     public var host: String
     /// 0 picks a free port; the server prints the one it bound.
     public var port: Int
@@ -41,6 +44,21 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var adminTokenPath: String { dataDirectory + "/admin-token" }
+
+    /// Paths of this machine that answers never name (replaced by `DATA`), longest first.
+    public var privatePaths: [String] {
+        var paths = [dataDirectory]
+        switch store.metadata {
+        case .sqlite(let path): paths.append((path as NSString).deletingLastPathComponent)
+        }
+        switch store.blocks {
+        case .directory(let path): paths.append(path)
+        }
+        return Array(Set(paths)).sorted { $0.count > $1.count }
+    }
+
+    /// The store the server opens: ``storeOverride``, else the data directory's own layout.
+    public var store: StoreConfiguration { storeOverride ?? .local(home: dataDirectory) }
 
     public var usesTLS: Bool { tlsCertificatePath != nil }
 

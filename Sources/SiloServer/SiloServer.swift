@@ -24,9 +24,8 @@ public enum SiloServer {
     ) async throws {
         let threadPool = NIOThreadPool(numberOfThreads: configuration.ioThreads)
         threadPool.start()
-        let (store, backend) = try await VolumeStore.openLocal(
-            home: configuration.dataDirectory, logger: logger, threadPool: threadPool
-        )
+        try FileIO.makePrivateDirectory(configuration.dataDirectory)
+        let (store, backend) = try await VolumeStore.open(configuration.store, logger: logger, threadPool: threadPool)
         do {
             let tokens = SQLTokenStore(backend: backend)
             try await ensureAdminToken(tokens, configuration: configuration, logger: logger)
@@ -99,7 +98,7 @@ public enum SiloServer {
         registry: PrometheusCollectorRegistry
     ) -> Router<SiloRequestContext> {
         let router = Router(context: SiloRequestContext.self)
-        router.add(middleware: ErrorMiddleware(dataDirectory: configuration.dataDirectory))
+        router.add(middleware: ErrorMiddleware(privatePaths: configuration.privatePaths))
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: MetricsMiddleware())
         router.get("healthz") { _, _ in

@@ -17,28 +17,8 @@ public struct VolumeStore: Sendable {
 
     /// Opens (creating if needed) the embedded store under `home`: `metadata.sqlite` and `blocks/`.
     public static func openEmbedded(home: String, logger: Logger) async throws -> VolumeStore {
-        try await openLocal(home: home, logger: logger).store
-    }
-
-    /// Opens (creating if needed) the store under `home` and returns its database too, which the server
-    /// also keeps its tokens in. Block I/O runs on `threadPool` when one is given.
-    public static func openLocal(
-        home: String, logger: Logger, threadPool: NIOThreadPool? = nil
-    ) async throws -> (store: VolumeStore, backend: any SQLBackend) {
         try FileIO.makePrivateDirectory(home)
-        let blobs = try LocalBlobStore(root: home + "/blocks", threadPool: threadPool)
-        blobs.removeStaleTemporaries()
-        // SQLite gives its -wal and -shm files the database file's mode: create it private first.
-        let database = home + "/metadata.sqlite"
-        close(try FileIO.open(database, flags: O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode: 0o600))
-        let backend = try await SQLiteBackend.open(path: database, logger: logger)
-        do {
-            let metadata = try await SQLMetadataStore(backend: backend)
-            return (VolumeStore(metadata: metadata, blobs: blobs), backend)
-        } catch {
-            try? await backend.close()
-            throw error
-        }
+        return try await open(.local(home: home), logger: logger).store
     }
 
     public static func nowMilliseconds() -> Int64 {

@@ -151,3 +151,33 @@ extension ServerTests {
         #expect(history.count == 2 && history.last?.author == "other")
     }
 }
+
+extension ServerTests {
+    @Test func theServerKeepsMetadataAndBlocksWhereItsURLsSay() throws {
+        let directory = try TemporaryDirectory("silo-server-store")
+        defer { directory.remove() }
+        let server = try SiloServerProcess(
+            dataDirectory: directory.file("data"),
+            arguments: ["--metadata", "sqlite://\(directory.path)/db/metadata.sqlite", "--blocks", "file://\(directory.path)/disk/blocks"]
+        )
+        defer { server.stop() }
+        let silo = SiloBinary(home: directory.file("home")).using(server)
+        let file = try directory.write("big.bin", pseudoRandomBytes(count: 3 << 20, seed: 4))
+        #expect(try silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try silo.run(["volume", "put", "v", file, "/big.bin"]).status == 0)
+        #expect(try silo.run(["volume", "get", "v", "/big.bin", "-"]).stdoutBytes == (try directory.read("big.bin")))
+        let manager = FileManager.default
+        #expect(manager.fileExists(atPath: directory.path + "/db/metadata.sqlite"))
+        #expect(manager.enumerator(atPath: directory.path + "/disk/blocks")?.allObjects.isEmpty == false)
+        // The data directory keeps the admin token only.
+        #expect(!manager.fileExists(atPath: directory.path + "/data/metadata.sqlite"))
+        #expect(!manager.fileExists(atPath: directory.path + "/data/blocks"))
+
+        // A URL this build cannot serve is refused before anything starts, saying what it takes.
+        let refused = try SiloBinary(home: directory.file("home")).run(
+            ["serve", "--data", directory.file("other"), "--metadata", "postgres://db.example/silo", "--listen", "127.0.0.1:0"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("sqlite:///absolute/path/metadata.sqlite"), "\(refused.stderr)")
+        #expect(!manager.fileExists(atPath: directory.file("other")))
+    }
+}

@@ -12,7 +12,7 @@ import Testing
     @Test(.timeLimit(.minutes(5))) func readsAndTokenChecksGoOnWhileAWriteTransactionIsOpen() async throws {
         let directory = try TemporaryDirectory("silo-readers")
         defer { directory.remove() }
-        let (store, backend) = try await VolumeStore.openLocal(home: directory.path, logger: Logger(label: "silo-test"))
+        let (store, backend) = try await VolumeStore.open(.local(home: directory.path), logger: Logger(label: "silo-test"))
         let tokens = SQLTokenStore(backend: backend)
         _ = try await store.createVolume(try VolumeName("b-volume"), workspace: "b", author: "t")
         let token = try await tokens.create(workspace: "b", name: "b", role: .member, now: 0)

@@ -5,6 +5,7 @@ import Metrics
 import Prometheus
 import SiloCore
 import SiloServer
+import SiloStore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +21,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Directory of the metadata database and blocks (default: the embedded store's, $SILO_HOME).")
     var data: String?
+
+    @Option(help: "Where metadata lives, as a URL: sqlite:///path/metadata.sqlite (default: DATA/metadata.sqlite; or $SILO_METADATA).")
+    var metadata: String?
+
+    @Option(help: "Where blocks live, as a URL: file:///path/blocks (default: DATA/blocks; or $SILO_BLOCKS).")
+    var blocks: String?
 
     @Option(help: "Address to listen on, HOST:PORT; port 0 picks a free one.")
     var listen = "127.0.0.1:7433"
@@ -70,6 +77,19 @@ struct Serve: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together")
         }
+        do {
+            _ = try storeConfiguration(data: "/")
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The store to open: the data directory's layout, with --metadata / --blocks (else
+    /// $SILO_METADATA / $SILO_BLOCKS) in place of either part.
+    func storeConfiguration(data: String) throws(SiloError) -> StoreConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        return try StoreConfiguration.resolve(
+            home: data, metadata: metadata ?? environment["SILO_METADATA"], blocks: blocks ?? environment["SILO_BLOCKS"])
     }
 
     static func parse(listen: String) -> (host: String, port: Int)? {
@@ -81,7 +101,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let (host, port) = Self.parse(listen: listen)!
-        var configuration = ServerConfiguration(dataDirectory: data ?? SiloEnvironment.home, host: host, port: port)
+        let directory = data ?? SiloEnvironment.home
+        var configuration = ServerConfiguration(dataDirectory: directory, host: host, port: port)
+        configuration.storeOverride = try storeConfiguration(data: directory)
         configuration.maxCommitBytes = maxCommitMib * 1024 * 1024
         configuration.uploadsPerToken = uploadsPerToken
         configuration.tlsCertificatePath = tlsCert
