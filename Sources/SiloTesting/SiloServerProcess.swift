@@ -16,6 +16,17 @@ public final class SiloServerProcess: @unchecked Sendable {
         try start()
     }
 
+    /// Starts a server as ``init(dataDirectory:arguments:)`` does, waiting on a thread of its own, so
+    /// an async caller holds no thread of the shared pool meanwhile.
+    public static func launch(dataDirectory: String, arguments: [String] = []) async throws -> SiloServerProcess {
+        try await onOwnThread { try SiloServerProcess(dataDirectory: dataDirectory, arguments: arguments) }
+    }
+
+    /// Stops the server as ``stop(signal:)`` does, waiting on a thread of its own.
+    public func stopped() async {
+        _ = try? await onOwnThread { [self] in stop() }
+    }
+
     /// The admin token the server wrote on its first start.
     public var adminToken: String {
         (try? String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8))?

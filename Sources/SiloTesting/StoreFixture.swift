@@ -12,22 +12,52 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
     public var description: String { rawValue }
 }
 
-/// An embedded store in a temporary directory, opened on one backend.
+/// How a test reaches the store: in this process, or through a real `silo serve` over HTTP.
+public enum StoreAccess: String, CaseIterable, Sendable {
+    /// The embedded service, as the CLI uses it with no server configured.
+    case embedded
+    /// The remote service talking to `silo serve` (the built binary) over loopback, as a client on
+    /// another machine would: every rule the store keeps must hold there too.
+    case server
+}
+
+/// A store to test: a metadata backend, reached one way. ``all`` is every combination, so a rule test
+/// parameterised over it proves the rule on every backend, embedded and through the server alike.
+public struct StoreSetup: Sendable, CustomStringConvertible {
+    public var backend: Backend
+    public var access: StoreAccess
+
+    public init(_ backend: Backend, _ access: StoreAccess) {
+        self.backend = backend
+        self.access = access
+    }
+
+    public static var all: [StoreSetup] {
+        Backend.allCases.flatMap { backend in StoreAccess.allCases.map { StoreSetup(backend, $0) } }
+    }
+
+    public var description: String { "\(backend) \(access)" }
+}
+
+/// A store in a temporary directory, opened on one backend and reached one way.
 public final class StoreFixture: Sendable {
     public let directory: TemporaryDirectory
-    public let backend: Backend
-    public let service: EmbeddedVolumeService
-    private let opened = Mutex<[EmbeddedVolumeService]>([])
+    public let setup: StoreSetup
+    public let service: any VolumeService
+    /// The server the service talks to, for setups through a server.
+    public let server: SiloServerProcess?
+    private let opened = Mutex<[any VolumeService]>([])
 
-    init(directory: TemporaryDirectory, backend: Backend, service: EmbeddedVolumeService) {
+    init(directory: TemporaryDirectory, setup: StoreSetup, service: any VolumeService, server: SiloServerProcess?) {
         self.directory = directory
-        self.backend = backend
+        self.setup = setup
         self.service = service
+        self.server = server
     }
 
     /// Runs `body` with a fresh store and always closes every connection and removes the directory.
-    public static func with<R>(_ backend: Backend, _ body: (StoreFixture) async throws -> R) async throws -> R {
-        let fixture = try await make(backend)
+    public static func with<R>(_ setup: StoreSetup, _ body: (StoreFixture) async throws -> R) async throws -> R {
+        let fixture = try await make(setup)
         do {
             let result = try await body(fixture)
             await fixture.tearDown()
@@ -38,31 +68,58 @@ public final class StoreFixture: Sendable {
         }
     }
 
-    public var home: String { directory.path + "/home" }
-    public var store: VolumeStore { service.store }
-
-    public static func make(_ backend: Backend, author: String = "test") async throws -> StoreFixture {
-        let directory = try TemporaryDirectory("silo-store")
-        return StoreFixture(directory: directory, backend: backend, service: try await open(backend, home: directory.path + "/home", author: author))
+    /// ``with(_:_:)`` on the embedded store of `backend`.
+    public static func with<R>(_ backend: Backend, _ body: (StoreFixture) async throws -> R) async throws -> R {
+        try await with(StoreSetup(backend, .embedded), body)
     }
 
-    /// Another connection to the same store, as a second process would have.
-    public func reopen(author: String = "test") async throws -> EmbeddedVolumeService {
-        let service = try await Self.open(backend, home: home, author: author)
+    /// Where the store's files are: the embedded store's home, or the server's data directory (its
+    /// admin token's workspace is the embedded one's, `default`, so blocks lie at the same paths).
+    public var home: String { directory.path + "/home" }
+
+    public static func make(_ setup: StoreSetup, author: String = "test") async throws -> StoreFixture {
+        let directory = try TemporaryDirectory("silo-store")
+        let home = directory.path + "/home"
+        switch setup.access {
+        case .embedded:
+            return StoreFixture(directory: directory, setup: setup, service: try await openEmbedded(setup.backend, home: home, author: author), server: nil)
+        case .server:
+            let server = try await SiloServerProcess.launch(dataDirectory: home)
+            return StoreFixture(directory: directory, setup: setup, service: try remote(server, author: author), server: server)
+        }
+    }
+
+    public static func make(_ backend: Backend, author: String = "test") async throws -> StoreFixture {
+        try await make(StoreSetup(backend, .embedded), author: author)
+    }
+
+    /// Another connection to the same store, as a second process (or machine) would have.
+    public func reopen(author: String = "test") async throws -> any VolumeService {
+        let service: any VolumeService
+        if let server {
+            service = try Self.remote(server, author: author)
+        } else {
+            service = try await Self.openEmbedded(setup.backend, home: home, author: author)
+        }
         opened.withLock { $0.append(service) }
         return service
     }
 
-    static func open(_ backend: Backend, home: String, author: String) async throws -> EmbeddedVolumeService {
+    static func openEmbedded(_ backend: Backend, home: String, author: String) async throws -> EmbeddedVolumeService {
         switch backend {
         case .sqlite:
             try await EmbeddedVolumeService.open(home: home, author: author, logger: Logger(label: "silo-test"))
         }
     }
 
+    static func remote(_ server: SiloServerProcess, author: String) throws -> RemoteVolumeService {
+        try RemoteVolumeService(url: server.url, token: server.adminToken, author: author)
+    }
+
     public func tearDown() async {
         for other in opened.withLock({ $0 }) { try? await other.close() }
         try? await service.close()
+        if let server { await server.stopped() }
         directory.remove()
     }
 

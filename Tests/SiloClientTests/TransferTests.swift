@@ -5,9 +5,9 @@ import SiloTesting
 import Testing
 
 @Suite(.timeLimit(.minutes(5))) struct TransferTests {
-    @Test(arguments: Backend.allCases)
-    func aDirectoryRoundTripsThroughPutAndGet(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aDirectoryRoundTripsThroughPutAndGet(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             let name = try VolumeName("data")
             _ = try await service.createVolume(name)
@@ -51,9 +51,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func rangesReadExactlyTheBytesAsked(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func rangesReadExactlyTheBytesAsked(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             let name = try VolumeName("ranges")
             _ = try await service.createVolume(name)

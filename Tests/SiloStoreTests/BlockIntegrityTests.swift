@@ -12,9 +12,9 @@ import Testing
 @Suite(.timeLimit(.minutes(5))) struct BlockIntegrityTests {
     let name = try! VolumeName("vol")
 
-    @Test(arguments: Backend.allCases)
-    func declaredSizesMustMatchTheBlocksRealLengths(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func declaredSizesMustMatchTheBlocksRealLengths(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let small = Block(bytes: [1, 2, 3, 4])
@@ -45,9 +45,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aBlockFoundDamagedIsMissingUntilUploadedAgain(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aBlockFoundDamagedIsMissingUntilUploadedAgain(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let bytes = pseudoRandomBytes(count: 3000, seed: 7)

@@ -10,9 +10,9 @@ import Testing
 @Suite(.timeLimit(.minutes(5))) struct VolumeStoreTests {
     let name = try! VolumeName("vol")
 
-    @Test(arguments: Backend.allCases)
-    func volumesAreCreatedListedRenamedAndDeleted(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func volumesAreCreatedListedRenamedAndDeleted(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             let created = try await service.createVolume(name)
             #expect(created.latestVersion == .empty)
@@ -38,9 +38,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func deletingAVolumeRemovesItsBlocksButKeepsSharedOnes(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func deletingAVolumeRemovesItsBlocksButKeepsSharedOnes(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             let keep = try VolumeName("keep")
             _ = try await service.createVolume(name)
@@ -64,9 +64,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func everyVersionStaysReadable(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func everyVersionStaysReadable(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             try await service.put(["d/a": "a1", "d/b": "b1"], in: name)
@@ -100,12 +100,12 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func concurrentCommitsToDifferentFilesAreAllKept(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func concurrentCommitsToDifferentFilesAreAllKept(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             _ = try await fixture.service.createVolume(name)
-            // Separate connections, as separate processes on the machine have.
-            var writers: [EmbeddedVolumeService] = []
+            // Separate connections, as separate processes (or machines) have.
+            var writers: [any VolumeService] = []
             for index in 0..<8 { writers.append(try await fixture.reopen(author: "writer\(index)")) }
             let name = self.name
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -125,9 +125,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func theLastCommitToAFileWinsWhole(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func theLastCommitToAFileWinsWhole(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let first = try await fixture.reopen()
@@ -158,9 +158,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func failedPreconditionsApplyNothingAndNameThePaths(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func failedPreconditionsApplyNothingAndNameThePaths(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             try await service.put(["taken": "x", "versioned": "v1"], in: name)
@@ -187,9 +187,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aDirectoryRemovalRemovesWhatItHoldsWhenItApplies(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aDirectoryRemovalRemovesWhatItHoldsWhenItApplies(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             try await service.put(["cache/a": "a"], in: name)
@@ -207,9 +207,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aRemovalIfPresentTakesWhatIsThereAndIgnoresWhatIsNot(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aRemovalIfPresentTakesWhatIsThereAndIgnoresWhatIsNot(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             try await service.put(["dir/a": "a", "dir/sub/b": "b", "keep": "k"], in: name)
@@ -226,9 +226,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func pathsOfTheWrongKindAreRefused(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func pathsOfTheWrongKindAreRefused(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             try await service.put(["file": "f", "dir/x": "x"], in: name)
@@ -251,9 +251,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aRetriedCommitIDAppliesOnce(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aRetriedCommitIDAppliesOnce(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let first = try await service.put(["a": "1"], in: name, commitID: "c-1")
@@ -267,9 +267,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func identicalBlocksAreStoredOnce(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func identicalBlocksAreStoredOnce(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let bytes = pseudoRandomBytes(count: 4096, seed: 3) + pseudoRandomBytes(count: 4096, seed: 3)
@@ -285,9 +285,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aCorruptBlockIsAnErrorNeverData(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aCorruptBlockIsAnErrorNeverData(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let bytes = pseudoRandomBytes(count: 100_000, seed: 4)
@@ -311,9 +311,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aCommitNamingAMissingBlockFailsWhole(backend: Backend) async throws {
-        try await StoreFixture.with(backend) { fixture in
+    @Test(arguments: StoreSetup.all)
+    func aCommitNamingAMissingBlockFailsWhole(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
             let service = fixture.service
             _ = try await service.createVolume(name)
             let never = SHA256Hasher.hash([1, 2, 3])
