@@ -157,7 +157,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SiloClientTests", dependencies: ["SiloClient", "SiloTesting"], swiftSettings: strict),
-        .testTarget(name: "SiloFUSETests", dependencies: ["SiloFUSE", "SiloTesting"], swiftSettings: strict),
+        .testTarget(name: "SiloFUSETests", dependencies: ["SiloFUSE", "SiloMount", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloMountTests", dependencies: ["SiloMount", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloRuntimeTests", dependencies: ["SiloRuntime", "SiloTesting"], swiftSettings: strict),
         .testTarget(name: "SiloServerTests", dependencies: ["SiloServer", "SiloTesting"], swiftSettings: strict),

@@ -118,11 +118,11 @@ final class MemoryTree: FUSEFileSystem, @unchecked Sendable {
 
 /// A real mount through /dev/fuse (root, as CI runs), read with ordinary system calls.
 @Suite(.serialized, .timeLimit(.minutes(5)), .ownThread) struct FUSESessionTests {
-    func withMount(_ tree: MemoryTree, options: FUSESession.Options = .init(), _ body: (String) throws -> Void) throws {
+    func withMount(_ tree: any FUSEFileSystem, options: FUSESession.Options = .init(), _ body: (String) throws -> Void) throws {
         try withSession(tree, options: options) { session in try body(session.mountPoint) }
     }
 
-    func withSession(_ tree: MemoryTree, options: FUSESession.Options = .init(), _ body: (FUSESession) throws -> Void) throws {
+    func withSession(_ tree: any FUSEFileSystem, options: FUSESession.Options = .init(), _ body: (FUSESession) throws -> Void) throws {
         let directory = try TemporaryDirectory("silo-fuse")
         defer { directory.remove() }
         let mountPoint = directory.file("mnt")

@@ -38,7 +38,7 @@ extension FUSEDispatcher {
         FUSE_OPEN.rawValue: FUSEOperation("OPEN") { try $0.open($1, $2) },
         FUSE_READ.rawValue: FUSEOperation("READ") { try $0.read($1, $2) },
         FUSE_WRITE.rawValue: FUSEOperation("WRITE") { try $0.write($1, $2) },
-        FUSE_FLUSH.rawValue: FUSEOperation("FLUSH") { _, _, reply in reply.ok() },
+        FUSE_FLUSH.rawValue: FUSEOperation("FLUSH") { try $0.flush($1, $2) },
         FUSE_FSYNC.rawValue: FUSEOperation("FSYNC") { dispatcher, request, reply in
             let kernelHandle = request.argument(fuse_fsync_in.self)?.fh ?? 0
             try dispatcher.fileSystem.fsync(request.node, handle: try dispatcher.handle(kernelHandle))
@@ -216,13 +216,28 @@ extension FUSEDispatcher {
         reply.send(out)
     }
 
+    /// A close: with locks kept by the file system, the closing process's POSIX locks on the file
+    /// go (POSIX drops them at any close of the file), before the close returns.
+    private func flush(_ request: FUSERequest, _ reply: FUSEReply) throws {
+        guard fileSystem.handlesLocks, let flush = request.argument(fuse_flush_in.self) else { return reply.ok() }
+        unlockAll(owner: flush.lock_owner, flock: false, node: request.node, handle: try handle(flush.fh), request, reply)
+    }
+
+    /// The last close of an open file; a `flock` lock it held is released with it.
     private func release(_ request: FUSERequest, _ reply: FUSEReply) throws {
-        if let release = request.argument(fuse_release_in.self),
+        guard let release = request.argument(fuse_release_in.self),
             let file = files.release(release.fh, unregister: { transport.closeBacking($0) })
-        {
-            fileSystem.release(request.node, handle: file.handle)
-        }
-        reply.ok()
+        else { return reply.ok() }
+        fileSystem.release(request.node, handle: file.handle)
+        guard fileSystem.handlesLocks, release.release_flags & UInt32(FUSE_RELEASE_FLOCK_UNLOCK) != 0 else { return reply.ok() }
+        unlockAll(owner: release.lock_owner, flock: true, node: request.node, handle: file.handle, request, reply)
+    }
+
+    /// Releases every lock `owner` holds on the node, then answers.
+    private func unlockAll(owner: UInt64, flock: Bool, node: UInt64, handle: UInt64, _ request: FUSERequest, _ reply: FUSEReply) {
+        let fileSystem = self.fileSystem
+        let unlock = FUSELock(kind: .unlock, owner: owner, isFlock: flock)
+        later(request, reply, { try await fileSystem.setLock(node, handle: handle, unlock, wait: false) }, send: { _, reply in reply.ok() })
     }
 
     // MARK: Directories

@@ -99,6 +99,7 @@ enum Errno {
         case .directoryNotEmpty: return ENOTEMPTY
         case .invalidArgument, .invalidPath, .invalidName: return EINVAL
         case .readOnly: return EROFS
+        case .locked: return EAGAIN
         case .noSpace: return ENOSPC
         case .unauthorized, .forbidden: return EACCES
         default: return EIO

@@ -70,6 +70,9 @@ public final class VolumeFileSystem: @unchecked Sendable {
     public weak var invalidator: (any CacheInvalidator)?
     /// Who every file and directory belongs to: the mounting user.
     public let owner: (uid: UInt32, gid: UInt32)
+    /// Where programs' file locks are kept, when not by the kernel: a shared volume's mounts share
+    /// one, so a lock holds across mounts and machines. Nil for snapshot mounts.
+    public let locks: (any LockService)?
 
     let inodes = InodeTable()
     let base: BaseVersion
@@ -84,11 +87,13 @@ public final class VolumeFileSystem: @unchecked Sendable {
     /// Mounts `version` of `volume` (resolve "latest" before calling). With `scratch`, a directory of
     /// this mount's own, the mount is writable and keeps its local changes there. With `cache`, files
     /// read through are kept whole there and passed through to on later opens, and a server's blocks
-    /// are kept there as they are read.
+    /// are kept there as they are read. With `locks`, programs' file locks are kept there instead of
+    /// by the kernel.
     public init(
         service: any VolumeService, volume: VolumeName, version: Version, scratch: String? = nil, cache: ContentCache? = nil,
-        cachedBlocks: Int = 8
+        cachedBlocks: Int = 8, locks: (any LockService)? = nil
     ) throws {
+        self.locks = locks
         self.service = service
         self.volume = volume
         self.base = BaseVersion(service: service, volume: volume, version: version)

@@ -5,7 +5,7 @@ import SiloCore
 /// The CLI's one table from error codes to exit statuses, and the one place errors are printed.
 ///
 /// 0 success · 1 other failure · 2 bad input (name, path, argument, wrong kind of path) · 3 not found ·
-/// 4 already exists or conflict · 5 damaged or missing data, database errors · 6 out of space ·
+/// 4 already exists, conflict or locked · 5 damaged or missing data, database errors · 6 out of space ·
 /// 7 not allowed (missing, wrong or revoked token) · 8 server unavailable (down, shutting down, busy) ·
 /// 64 usage (from the argument parser).
 enum ExitStatus {
@@ -15,7 +15,7 @@ enum ExitStatus {
             2
         case .volumeNotFound, .versionNotFound, .pathNotFound, .notFound:
             3
-        case .volumeExists, .pathExists, .conflict:
+        case .volumeExists, .pathExists, .conflict, .locked:
             4
         case .corruptBlock, .missingBlock, .storage:
             5
