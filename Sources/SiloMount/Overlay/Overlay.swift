@@ -59,10 +59,10 @@ final class Overlay: @unchecked Sendable {
     /// Bumped by every change to what is uncommitted (an item set, a commit marked): the journal is
     /// written again only when it moved.
     var changes: UInt64 = 0
-    private var nextHandle: UInt64 = 1
-    private var handles: [UInt64: (fd: Int32, local: String, writing: Bool)] = [:]
+    var nextHandle: UInt64 = 1
+    var handles: [UInt64: (fd: Int32, local: String, writing: Bool)] = [:]
     /// Open handles that may write, by local file.
-    private var writers: [String: Int] = [:]
+    var writers: [String: Int] = [:]
     private var committedFiles: [VolumePath: CommittedFile] = [:]
 
     init(scratch: String) throws {
@@ -368,80 +368,9 @@ final class Overlay: @unchecked Sendable {
     }
 
     /// Records that `path` changed (its bytes did: the local file has the new time itself).
-    private func touch(_ path: VolumePath) {
+    func touch(_ path: VolumePath) {
         lock.withLock {
             if let item = items[path] { set(path, item) }
         }
-    }
-
-    // MARK: Open files
-
-    /// Opens a local file for reading and writing (the kernel checked the caller's access and turns
-    /// appends into writes at the end); `truncate` empties it first. An open that may write keeps
-    /// `path` uncommitted until it is closed.
-    func open(_ local: String, at path: VolumePath, truncate: Bool, writing: Bool) throws -> UInt64 {
-        let fd = Glibc.open(local, O_RDWR | O_CLOEXEC | (truncate ? O_TRUNC : 0))
-        guard fd >= 0 else { throw SiloError.local("cannot open the local file of \(path)") }
-        let handle = lock.withLock {
-            let handle = nextHandle
-            nextHandle += 1
-            handles[handle] = (fd, local, writing)
-            if writing { writers[local, default: 0] += 1 }
-            return handle
-        }
-        if writing || truncate { touch(path) }
-        return handle
-    }
-
-    /// A descriptor of the handle's local file for the kernel to pass reads and writes through to.
-    func backingFile(_ handle: UInt64) -> Int32? {
-        guard let fd = try? descriptor(handle) else { return nil }
-        let copy = dup(fd)
-        return copy >= 0 ? copy : nil
-    }
-
-    private func descriptor(_ handle: UInt64) throws -> Int32 {
-        guard let fd = lock.withLock({ handles[handle]?.fd }) else { throw SiloError.local("no open file \(handle)", errno: EBADF) }
-        return fd
-    }
-
-    func read(_ handle: UInt64, offset: UInt64, size: Int) throws -> [UInt8] {
-        let fd = try descriptor(handle)
-        var buffer = [UInt8](repeating: 0, count: size)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
-        guard count >= 0 else { throw SiloError.local("cannot read a local file") }
-        buffer.removeLast(size - count)
-        return buffer
-    }
-
-    func write(_ handle: UInt64, path: VolumePath, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
-        let fd = try descriptor(handle)
-        let count = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
-        guard count >= 0 else { throw SiloError.local("cannot write the local file of \(path)") }
-        touch(path)
-        return count
-    }
-
-    func fsync(_ handle: UInt64) throws {
-        guard Glibc.fsync(try descriptor(handle)) == 0 else { throw SiloError.local("cannot sync a local file") }
-    }
-
-    /// Closes the handle; the last writer's close of `path` counts as a change, since what it wrote
-    /// may have passed through unseen.
-    func close(_ handle: UInt64, at path: VolumePath?) {
-        guard let open = lock.withLock({ handles.removeValue(forKey: handle) }) else { return }
-        Glibc.close(open.fd)
-        guard open.writing else { return }
-        lock.withLock {
-            writers[open.local, default: 1] -= 1
-            if writers[open.local] == 0 { writers[open.local] = nil }
-        }
-        if let path, localFile(at: path) == open.local { touch(path) }
-    }
-
-    /// The modification time of a local file, as committed.
-    func modificationTime(of local: String) -> Int64? {
-        var info = stat()
-        return stat(local, &info) == 0 ? Self.mtime(info) : nil
     }
 }
