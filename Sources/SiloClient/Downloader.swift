@@ -23,6 +23,8 @@ public struct Downloader: Sendable {
     public let service: any VolumeService
     /// Keep the set-user-ID, set-group-ID and sticky bits of files as committed.
     public var preserveSpecialModeBits: Bool
+    /// Give what is written the owners the volume records (only root may; others keep their own).
+    public var restoreOwners: Bool { geteuid() == 0 }
 
     /// Files are read through this; without a reader of its own, one without a cache.
     public let reader: FileReader
@@ -104,6 +106,7 @@ public struct Downloader: Sendable {
             }
             for (entry, components) in zip(entries, relatives).reversed() where entry.kind == .directory {
                 let parent = try tree.directory(Array(components.dropLast()))
+                restoreOwner(entry, parent, components.last!)
                 setTimes(parent, components.last!, entry.mtimeNanoseconds)
             }
             return GetResult(destination: destination, files: files.count, bytes: total)
@@ -145,12 +148,15 @@ public struct Downloader: Sendable {
             guard symlinkat(entry.symlinkTarget ?? "", parent, temporary) == 0 else {
                 throw FileIO.error(errno, "could not create link \(destination)")
             }
+            restoreOwner(entry, parent, temporary)
         } else {
             let fd = openat(parent, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o777)
             guard fd >= 0 else { throw FileIO.error(errno, "could not create \(destination)") }
             do {
                 defer { close(fd) }
                 try await writeFile(entry, fd: fd, name: destination, progress: progress, total: total)
+                // Owner first: a change of owner clears the set-user-ID and set-group-ID bits.
+                restoreOwner(entry, parent, temporary)
                 fchmod(fd, mode)
             } catch {
                 unlinkat(parent, temporary, 0)
@@ -177,6 +183,12 @@ public struct Downloader: Sendable {
             written += Int64(bytes.count)
             progress?(TransferProgress(filesDone: 0, filesTotal: 1, bytesDone: written, bytesTotal: total))
         }
+    }
+
+    /// Gives `name` in `directory` the owner the volume records for `entry`, as root; never follows a link.
+    private func restoreOwner(_ entry: Entry, _ directory: Int32, _ name: String) {
+        guard restoreOwners, let owner = entry.owner else { return }
+        fchownat(directory, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW)
     }
 
     /// Sets the modification (and access) time of `name` in `directory`, never following a link.

@@ -14,6 +14,8 @@ struct LocalItem: Sendable {
     var mode: UInt32
     var mtimeNanoseconds: Int64
     var symlinkTarget: String?
+    /// The local file's owner, which the volume records.
+    var owner: Owner?
 }
 
 enum LocalFiles {
@@ -25,11 +27,13 @@ enum LocalFiles {
         }
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         let mode = UInt32(info.st_mode) & 0o7777
+        let owner = Owner(uid: info.st_uid, gid: info.st_gid)
         switch info.st_mode & S_IFMT {
         case S_IFREG:
-            return LocalItem(path: path, relative: relative, kind: .file, size: Int64(info.st_size), mode: mode, mtimeNanoseconds: mtime)
+            return LocalItem(
+                path: path, relative: relative, kind: .file, size: Int64(info.st_size), mode: mode, mtimeNanoseconds: mtime, owner: owner)
         case S_IFDIR:
-            return LocalItem(path: path, relative: relative, kind: .directory, size: 0, mode: mode, mtimeNanoseconds: mtime)
+            return LocalItem(path: path, relative: relative, kind: .directory, size: 0, mode: mode, mtimeNanoseconds: mtime, owner: owner)
         case S_IFLNK:
             var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
             let count = readlink(path, &buffer, buffer.count - 1)
@@ -37,7 +41,7 @@ enum LocalFiles {
             let target = String(decoding: buffer[..<count], as: UTF8.self)
             return LocalItem(
                 path: path, relative: relative, kind: .symlink, size: Int64(count), mode: 0o777, mtimeNanoseconds: mtime,
-                symlinkTarget: target
+                symlinkTarget: target, owner: owner
             )
         default:
             return nil  // sockets, pipes, devices: not content

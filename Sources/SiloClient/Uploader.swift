@@ -66,11 +66,12 @@ public struct Uploader: Sendable {
             let path = try item.relative.reduce(target) { try $0.appending($1) }
             switch item.kind {
             case .directory:
-                builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds)
+                builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
             case .symlink:
-                builder.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds)
+                builder.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
             case .file:
-                let file = FilePut(content: contents[fileIndex], size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds)
+                let file = FilePut(
+                    content: contents[fileIndex], size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
                 fileIndex += 1
                 // Without --force the file must still be absent when the commit applies, not only when we looked.
                 builder.file(path, file, precondition: force ? nil : .absent)

@@ -12,8 +12,11 @@ public struct FilePut: Sendable, Hashable {
     public var size: Int64
     public var mode: UInt32
     public var mtimeNanoseconds: Int64
+    /// Who the file belongs to; nil records none.
+    public var owner: Owner?
 
-    public init(content: FileContent, size: Int64, mode: UInt32 = 0o644, mtimeNanoseconds: Int64) {
+    public init(content: FileContent, size: Int64, mode: UInt32 = 0o644, mtimeNanoseconds: Int64, owner: Owner? = nil) {
+        self.owner = owner
         self.content = content
         self.size = size
         self.mode = mode
@@ -58,15 +61,16 @@ public enum Change: Sendable, Hashable {
     /// Removes a path and everything beneath it if it exists when the commit applies, and does nothing
     /// otherwise: what a mount sends for a path it deleted, which another writer may have removed first.
     case removeIfPresent(VolumePath)
-    /// Creates a directory (and missing parents); an existing directory is left as it is.
-    case makeDirectory(VolumePath, mode: UInt32 = 0o755, mtimeNanoseconds: Int64)
+    /// Creates a directory (and missing parents, which record no owner); an existing directory is left
+    /// as it is.
+    case makeDirectory(VolumePath, mode: UInt32 = 0o755, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Creates or replaces a symbolic link.
-    case symlink(VolumePath, target: String, mtimeNanoseconds: Int64)
+    case symlink(VolumePath, target: String, mtimeNanoseconds: Int64, owner: Owner? = nil)
 
     public var path: VolumePath {
         switch self {
-        case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _),
-            .symlink(let path, _, _):
+        case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _, _),
+            .symlink(let path, _, _, _):
             path
         }
     }

@@ -9,12 +9,12 @@ public struct ChangesetBuilder: Sendable {
     public var changeset: Changeset { Changeset(changes) }
     public var isEmpty: Bool { changes.isEmpty }
 
-    public mutating func directory(_ path: VolumePath, mode: UInt32, mtimeNanoseconds: Int64) {
-        changes.append(.makeDirectory(path, mode: mode, mtimeNanoseconds: mtimeNanoseconds))
+    public mutating func directory(_ path: VolumePath, mode: UInt32, mtimeNanoseconds: Int64, owner: Owner? = nil) {
+        changes.append(.makeDirectory(path, mode: mode, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
     }
 
-    public mutating func symlink(_ path: VolumePath, target: String, mtimeNanoseconds: Int64) {
-        changes.append(.symlink(path, target: target, mtimeNanoseconds: mtimeNanoseconds))
+    public mutating func symlink(_ path: VolumePath, target: String, mtimeNanoseconds: Int64, owner: Owner? = nil) {
+        changes.append(.symlink(path, target: target, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
     }
 
     public mutating func file(_ path: VolumePath, _ file: FilePut, precondition: Precondition? = nil) {
@@ -27,18 +27,18 @@ public struct ChangesetBuilder: Sendable {
     }
 
     /// Puts `entry` (a file with its content, a directory or a symlink) at `path`, keeping its mode
-    /// and time unless given others: no data moves, the content is referenced as it is.
+    /// and time unless given others, and its owner: no data moves, the content is referenced as it is.
     public mutating func copy(_ entry: Entry, to path: VolumePath, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil) throws(SiloError) {
         let mode = mode ?? entry.mode
         let mtime = mtimeNanoseconds ?? entry.mtimeNanoseconds
         switch entry.kind {
         case .directory:
-            directory(path, mode: mode, mtimeNanoseconds: mtime)
+            directory(path, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner)
         case .symlink:
-            symlink(path, target: entry.symlinkTarget ?? "", mtimeNanoseconds: mtime)
+            symlink(path, target: entry.symlinkTarget ?? "", mtimeNanoseconds: mtime, owner: entry.owner)
         case .file:
             guard let content = entry.content else { throw SiloError(.storage, "\(entry.path) has no recorded content") }
-            file(path, FilePut(content: content, size: entry.size, mode: mode, mtimeNanoseconds: mtime))
+            file(path, FilePut(content: content, size: entry.size, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner))
         }
     }
 

@@ -22,6 +22,19 @@ public enum FileContent: Sendable, Hashable {
     }
 }
 
+/// Who a file, directory or symlink belongs to: numeric user and group ids, as the kernel keeps them.
+public struct Owner: Sendable, Hashable, Codable {
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public static let root = Owner(uid: 0, gid: 0)
+}
+
 /// One path of a volume at some version, as a listing or a stat shows it.
 public struct Entry: Sendable, Hashable {
     public var path: VolumePath
@@ -36,6 +49,9 @@ public struct Entry: Sendable, Hashable {
     public var version: Version
     public var content: FileContent?
     public var symlinkTarget: String?
+    /// Who it belongs to; nil where the volume recorded no owner (paths written before owners were
+    /// recorded, and directories a commit made as parents): a mount then shows its own user.
+    public var owner: Owner?
 
     public init(
         path: VolumePath,
@@ -45,8 +61,10 @@ public struct Entry: Sendable, Hashable {
         mtimeNanoseconds: Int64,
         version: Version,
         content: FileContent? = nil,
-        symlinkTarget: String? = nil
+        symlinkTarget: String? = nil,
+        owner: Owner? = nil
     ) {
+        self.owner = owner
         self.path = path
         self.kind = kind
         self.size = size

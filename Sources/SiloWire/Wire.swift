@@ -6,7 +6,7 @@ import SiloCore
 
 extension Entry: Codable {
     private enum CodingKeys: String, CodingKey {
-        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target
+        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid
     }
 
     public init(from decoder: any Decoder) throws {
@@ -19,13 +19,15 @@ extension Entry: Codable {
             mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
             version: try container.decode(Version.self, forKey: .version),
             content: try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize),
-            symlinkTarget: try container.decodeIfPresent(String.self, forKey: .target)
+            symlinkTarget: try container.decodeIfPresent(String.self, forKey: .target),
+            owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
         )
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(path, forKey: .path)
+        try owner?.encode(into: &container, uid: .uid, gid: .gid)
         try container.encode(kind, forKey: .kind)
         try container.encode(size, forKey: .size)
         try container.encode(mode, forKey: .mode)
@@ -33,6 +35,25 @@ extension Entry: Codable {
         try container.encode(version, forKey: .version)
         try content?.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
         try container.encodeIfPresent(symlinkTarget, forKey: .target)
+    }
+}
+
+extension Owner {
+    /// An owner travels as `uid` and `gid` beside the other fields, both or neither.
+    static func decodeIfPresent<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, uid: Key, gid: Key) throws -> Owner? {
+        let user = try container.decodeIfPresent(UInt32.self, forKey: uid)
+        let group = try container.decodeIfPresent(UInt32.self, forKey: gid)
+        switch (user, group) {
+        case (nil, nil): return nil
+        case (let user?, let group?): return Owner(uid: user, gid: group)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: user == nil ? uid : gid, in: container, debugDescription: "'uid' and 'gid' go together")
+        }
+    }
+
+    func encode<Key: CodingKey>(into container: inout KeyedEncodingContainer<Key>, uid: Key, gid: Key) throws {
+        try container.encode(self.uid, forKey: uid)
+        try container.encode(self.gid, forKey: gid)
     }
 }
 
@@ -94,7 +115,7 @@ extension Precondition: Codable {
 extension Change: Codable {
     private enum Operation: String, Codable { case put, remove, mkdir, symlink }
     private enum CodingKeys: String, CodingKey {
-        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent
+        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,7 +133,8 @@ extension Change: Codable {
                 content: content,
                 size: try container.decode(Int64.self, forKey: .size),
                 mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o644,
-                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs)
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+                owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
             )
             self = .put(path, file, precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
         case .remove:
@@ -129,12 +151,14 @@ extension Change: Codable {
             self = .makeDirectory(
                 path,
                 mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o755,
-                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs)
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+                owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
             )
         case .symlink:
             self = .symlink(
                 path, target: try container.decode(String.self, forKey: .target),
-                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs)
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+                owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
             )
         }
     }
@@ -149,6 +173,7 @@ extension Change: Codable {
             try container.encode(file.mode, forKey: .mode)
             try container.encode(file.mtimeNanoseconds, forKey: .mtimeNs)
             try file.content.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
+            try file.owner?.encode(into: &container, uid: .uid, gid: .gid)
             try container.encodeIfPresent(precondition, forKey: .precondition)
         case .remove(_, let recursive, let precondition):
             try container.encode(Operation.remove, forKey: .op)
@@ -158,14 +183,16 @@ extension Change: Codable {
             try container.encode(Operation.remove, forKey: .op)
             try container.encode(true, forKey: .recursive)
             try container.encode(true, forKey: .ifPresent)
-        case .makeDirectory(_, let mode, let mtime):
+        case .makeDirectory(_, let mode, let mtime, let owner):
             try container.encode(Operation.mkdir, forKey: .op)
             try container.encode(mode, forKey: .mode)
             try container.encode(mtime, forKey: .mtimeNs)
-        case .symlink(_, let target, let mtime):
+            try owner?.encode(into: &container, uid: .uid, gid: .gid)
+        case .symlink(_, let target, let mtime, let owner):
             try container.encode(Operation.symlink, forKey: .op)
             try container.encode(target, forKey: .target)
             try container.encode(mtime, forKey: .mtimeNs)
+            try owner?.encode(into: &container, uid: .uid, gid: .gid)
         }
     }
 }

@@ -89,9 +89,11 @@ import Testing
         let content = try await service.uploadBlocks(bytes, blockSize: 1000)
         try await service.close()
 
-        // Turn it into a store as the first schema left it: no record of block lengths.
+        // Turn it into a store as the first schema left it: no record of block lengths, nor of owners.
         try await Self.withDatabase(home) { db in
             try await db.raw("DROP TABLE blocks").run()
+            try await db.raw("ALTER TABLE entries DROP COLUMN uid").run()
+            try await db.raw("ALTER TABLE entries DROP COLUMN gid").run()
             try await db.raw("UPDATE silo_schema SET version = 1").run()
         }
         let migrated = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
@@ -110,6 +112,45 @@ import Testing
         }
         #expect(error?.message.contains("schema version 99") == true)
         #expect(error?.message.contains("newer silo") == true)
+    }
+
+    /// A store written before owners were recorded (schema 3) opens and reads as it did; its paths
+    /// have no owner, and new commits record theirs.
+    @Test func aStoreFromBeforeOwnersReadsUnchanged() async throws {
+        let directory = try TemporaryDirectory("silo-schema")
+        defer { directory.remove() }
+        let home = directory.path + "/home"
+        let logger = Logger(label: "silo-test")
+        let service = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
+        _ = try await service.createVolume(name)
+        try await service.put(["old/a.txt": "from before"], in: name)
+        try await service.close()
+        try await Self.withDatabase(home) { db in
+            try await db.raw("ALTER TABLE entries DROP COLUMN uid").run()
+            try await db.raw("ALTER TABLE entries DROP COLUMN gid").run()
+            try await db.raw("UPDATE silo_schema SET version = 3").run()
+        }
+
+        let reopened = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
+        let old = try #require(try await reopened.entry(at: try VolumePath("old/a.txt"), in: name, version: nil))
+        #expect(old.owner == nil && old.version == Version(1))
+        #expect(try await reopened.text("old/a.txt", in: name) == "from before")
+        let owner = Owner(uid: 1000, gid: 100)
+        _ = try await reopened.commit(
+            Changeset([
+                .put(try VolumePath("new/b.txt"), FilePut(content: .inline([1]), size: 1, mtimeNanoseconds: 0, owner: owner)),
+                .makeDirectory(try VolumePath("new/d"), mtimeNanoseconds: 0, owner: Owner(uid: 7, gid: 8)),
+                .symlink(try VolumePath("new/l"), target: "b.txt", mtimeNanoseconds: 0, owner: Owner(uid: 9, gid: 10)),
+            ]),
+            to: name, options: CommitOptions(author: "t")
+        )
+        #expect(try await reopened.entry(at: try VolumePath("new/b.txt"), in: name, version: nil)?.owner == owner)
+        #expect(try await reopened.entry(at: try VolumePath("new/d"), in: name, version: nil)?.owner == Owner(uid: 7, gid: 8))
+        #expect(try await reopened.entry(at: try VolumePath("new/l"), in: name, version: nil)?.owner == Owner(uid: 9, gid: 10))
+        // A parent made by the commit records none.
+        #expect(try await reopened.entry(at: try VolumePath("new"), in: name, version: nil)?.owner == nil)
+        try await reopened.close()
+        #expect(try await Self.schemaVersion(home) == SQLMetadataStore.schemaVersion)
     }
 
     static func withDatabase(_ home: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> Void) async throws {

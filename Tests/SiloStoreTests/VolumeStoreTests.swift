@@ -252,6 +252,31 @@ import Testing
     }
 
     @Test(arguments: StoreSetup.all)
+    func ownersAreRecordedPerPathAndReadBackAtEveryVersion(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            let alice = Owner(uid: 1001, gid: 1001)
+            let bob = Owner(uid: 1002, gid: 100)
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("a/f"), FilePut(content: .inline([1]), size: 1, mtimeNanoseconds: 0, owner: alice)),
+                .makeDirectory(try VolumePath("b"), mtimeNanoseconds: 0, owner: bob),
+                .symlink(try VolumePath("b/l"), target: "../a/f", mtimeNanoseconds: 0, owner: bob),
+                .put(try VolumePath("unowned"), FilePut(content: .inline([2]), size: 1, mtimeNanoseconds: 0)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            // A later commit gives the file to bob; version 1 still says alice.
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("a/f"), FilePut(content: .inline([3]), size: 1, mtimeNanoseconds: 0, owner: bob)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            let listed = Dictionary(uniqueKeysWithValues: try await service.list(.root, in: name, version: nil).map { ($0.path.rawValue, $0.owner) })
+            #expect(listed == ["a": nil, "b": bob, "unowned": nil])
+            #expect(try await service.entry(at: try VolumePath("b/l"), in: name, version: nil)?.owner == bob)
+            #expect(try await service.entry(at: try VolumePath("a/f"), in: name, version: nil)?.owner == bob)
+            #expect(try await service.entry(at: try VolumePath("a/f"), in: name, version: Version(1))?.owner == alice)
+        }
+    }
+
+    @Test(arguments: StoreSetup.all)
     func aRetriedCommitIDAppliesOnce(setup: StoreSetup) async throws {
         try await StoreFixture.with(setup) { fixture in
             let service = fixture.service

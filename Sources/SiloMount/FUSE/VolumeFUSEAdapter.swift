@@ -151,7 +151,7 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         let entry = node.entry
         return FUSEAttributes(
             node: node.inode.rawValue, size: UInt64(entry.size), mode: Self.type(entry.kind) | (entry.mode & 0o7777),
-            links: entry.kind == .directory ? 2 : 1, uid: fileSystem.owner.uid, gid: fileSystem.owner.gid,
+            links: entry.kind == .directory ? 2 : 1, uid: entry.owner?.uid ?? fileSystem.owner.uid, gid: entry.owner?.gid ?? fileSystem.owner.gid,
             mtimeNanoseconds: entry.mtimeNanoseconds
         )
     }

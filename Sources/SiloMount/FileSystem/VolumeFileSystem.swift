@@ -68,7 +68,8 @@ public final class VolumeFileSystem: @unchecked Sendable {
     public let writable: Bool
     /// Told what to drop from the caches above after a reload.
     public weak var invalidator: (any CacheInvalidator)?
-    /// Who every file and directory belongs to: the mounting user.
+    /// Who paths with no recorded owner belong to (those written before owners were recorded, and
+    /// this mount's own changes until it records its callers): the mounting user.
     public let owner: (uid: UInt32, gid: UInt32)
     /// Where programs' file locks are kept, when not by the kernel: a shared volume's mounts share
     /// one, so a lock holds across mounts and machines. Nil for snapshot mounts.

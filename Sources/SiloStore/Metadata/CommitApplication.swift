@@ -92,16 +92,16 @@ struct CommitApplication {
             try createParents(of: path)
             set(path, Entry(
                 path: path, kind: .file, size: file.size, mode: file.mode, mtimeNanoseconds: file.mtimeNanoseconds,
-                version: version, content: file.content
+                version: version, content: file.content, owner: file.owner
             ))
-        case .symlink(let path, let target, let mtime):
+        case .symlink(let path, let target, let mtime, let owner):
             try requireReplaceable(path, by: "symlink")
             try createParents(of: path)
             set(path, Entry(
                 path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: mtime,
-                version: version, symlinkTarget: target
+                version: version, symlinkTarget: target, owner: owner
             ))
-        case .makeDirectory(let path, let mode, let mtime):
+        case .makeDirectory(let path, let mode, let mtime, let owner):
             if path.isRoot { return }
             switch slot(path).entry?.kind {
             case .directory?: return
@@ -109,7 +109,7 @@ struct CommitApplication {
                 throw SiloError(.pathExists, "cannot create directory \(path): a \(slot(path).entry!.kind.rawValue) is there")
             case nil:
                 try createParents(of: path)
-                set(path, directoryEntry(path, mode: mode, mtime: mtime))
+                set(path, directoryEntry(path, mode: mode, mtime: mtime, owner: owner))
             }
         case .removeIfPresent(let path):
             try await removeTree(path, recursive: true, ifAbsent: {})
@@ -179,8 +179,8 @@ struct CommitApplication {
         }
     }
 
-    private func directoryEntry(_ path: VolumePath, mode: UInt32, mtime: Int64) -> Entry {
-        Entry(path: path, kind: .directory, size: 0, mode: mode, mtimeNanoseconds: mtime, version: version)
+    private func directoryEntry(_ path: VolumePath, mode: UInt32, mtime: Int64, owner: Owner? = nil) -> Entry {
+        Entry(path: path, kind: .directory, size: 0, mode: mode, mtimeNanoseconds: mtime, version: version, owner: owner)
     }
 
     /// Every path beneath `path` as it stands at this point of the commit.
@@ -249,7 +249,7 @@ struct CommitApplication {
         for batch in Array(written.values).chunked(SQLMetadataStore.batchSize / 4) {
             var insert = db.insert(into: "entries").columns(
                 "volume_id", "path", "parent", "name", "added_version", "removed_version", "kind", "size", "mode",
-                "mtime_ns", "block_size", "blocks", "inline_data", "target"
+                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid"
             )
             for entry in batch {
                 var blockSize = 0
@@ -267,7 +267,8 @@ struct CommitApplication {
                     SQLBind(volume.id), SQLBind(entry.path.rawValue), SQLBind(entry.path.parent.rawValue), SQLBind(entry.path.name),
                     SQLBind(version.rawValue), SQLBind(SQLMetadataStore.live), SQLBind(kind), SQLBind(entry.size),
                     SQLBind(Int64(entry.mode)), SQLBind(entry.mtimeNanoseconds), SQLBind(blockSize), SQLBind(blocks),
-                    SQLBind(inline), SQLBind(entry.symlinkTarget)
+                    SQLBind(inline), SQLBind(entry.symlinkTarget), SQLBind(entry.owner.map { Int64($0.uid) }),
+                    SQLBind(entry.owner.map { Int64($0.gid) })
                 )
             }
             try await insert.run()

@@ -5,8 +5,9 @@ import SiloCore
 /// Reads at any version: entries, listings, trees, what changed between two versions, history. Each
 /// is an index scan over the rows it returns (see ``SQLMetadataStore``).
 extension SQLMetadataStore {
-    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target"
-    static let entryColumnsWithoutData = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target"
+    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid"
+    static let entryColumnsWithoutData =
+        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid"
 
     static func decodeEntry(_ row: any SQLRow) throws -> Entry {
         let path = VolumePath(trusted: try row.decode(column: "path", as: String.self))
@@ -33,8 +34,20 @@ extension SQLMetadataStore {
             mtimeNanoseconds: try row.decode(column: "mtime_ns", as: Int64.self),
             version: Version(try row.decode(column: "added_version", as: Int64.self)),
             content: content,
-            symlinkTarget: try row.decode(column: "target", as: String?.self)
+            symlinkTarget: try row.decode(column: "target", as: String?.self),
+            owner: try decodeOwner(row, path: path)
         )
+    }
+
+    /// The owner a row records: both ids or neither (ids beyond 32 bits are damage, not owners).
+    static func decodeOwner(_ row: any SQLRow, path: VolumePath) throws -> Owner? {
+        let uid = try row.decode(column: "uid", as: Int64?.self)
+        let gid = try row.decode(column: "gid", as: Int64?.self)
+        guard let uid, let gid else { return nil }
+        guard let user = UInt32(exactly: uid), let group = UInt32(exactly: gid) else {
+            throw SiloError(.storage, "the metadata database holds an owner \(uid):\(gid) out of range at \(path)")
+        }
+        return Owner(uid: user, gid: group)
     }
 
     static func resolve(_ version: Version?, of volume: VolumeRow) throws -> Version {

@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 3
+    public static let schemaVersion: Int64 = 4
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -123,6 +123,12 @@ public final class SQLMetadataStore: MetadataStore {
                 UPDATE tokens SET admin = 2 WHERE id = (
                     SELECT id FROM tokens WHERE admin = 1 AND revoked_at IS NULL ORDER BY created_at, id LIMIT 1)
                 """,
+            ],
+            // 4: who each entry belongs to. NULL in rows written before (and in directories a commit
+            // made as parents): no owner recorded, shown as before.
+            [
+                "ALTER TABLE entries ADD COLUMN uid BIGINT",
+                "ALTER TABLE entries ADD COLUMN gid BIGINT",
             ],
         ]
     }

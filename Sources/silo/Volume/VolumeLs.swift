@@ -52,6 +52,9 @@ struct VolumeLs: AsyncParsableCommand {
         var modifiedAt: String
         var version: Int64
         var target: String?
+        /// The owner's ids, where the volume records one.
+        var uid: UInt32?
+        var gid: UInt32?
 
         init(_ entry: Entry) {
             path = entry.path.description
@@ -62,6 +65,8 @@ struct VolumeLs: AsyncParsableCommand {
             modifiedAt = Output.time(milliseconds: entry.mtimeNanoseconds / 1_000_000)
             version = entry.version.rawValue
             target = entry.symlinkTarget
+            uid = entry.owner?.uid
+            gid = entry.owner?.gid
         }
     }
 }

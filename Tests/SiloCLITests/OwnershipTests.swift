@@ -1,0 +1,99 @@
+import Foundation
+import SiloTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owners travel with a volume's paths: `put` records the local owners, `ls --json` shows them, `get`
+/// restores them as root (a user keeps their own), and a mount shows them.
+@Suite(.timeLimit(.minutes(5)), .ownThread) struct OwnershipTests {
+    func owner(_ path: String) -> (UInt32, UInt32)? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return (info.st_uid, info.st_gid)
+    }
+
+    @Test(arguments: Store.allCases) func ownersArePutListedRestoredAndShownInAMount(_ store: Store) throws {
+        let directory = try TemporaryDirectory("silo-owners")
+        defer { directory.remove() }
+        let (silo, server) = try store.binary(home: directory.file("home"), serverData: directory.file("server"))
+        defer { server?.stop() }
+        let tree = directory.file("tree")
+        try directory.write("tree/alice.txt", "a")
+        try directory.write("tree/shared/bob.txt", "b")
+        try FileManager.default.createSymbolicLink(atPath: tree + "/link", withDestinationPath: "alice.txt")
+        #expect(lchown(tree + "/alice.txt", 1001, 1001) == 0)
+        #expect(lchown(tree + "/shared", 1002, 100) == 0)
+        #expect(lchown(tree + "/shared/bob.txt", 1002, 100) == 0)
+        #expect(lchown(tree + "/link", 1003, 1003) == 0)
+
+        #expect(try silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try silo.run(["volume", "put", "v", tree, "/tree"]).status == 0)
+        let listed = try silo.run(["volume", "ls", "v", "/tree", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        let owners = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, "\($0["uid"] ?? "-"):\($0["gid"] ?? "-")") })
+        #expect(owners == ["alice.txt": "1001:1001", "shared": "1002:100", "link": "1003:1003"])
+
+        // As root, get gives each path its recorded owner.
+        #expect(try silo.run(["volume", "get", "v", "/tree", directory.file("back")]).status == 0)
+        #expect(owner(directory.file("back/alice.txt"))! == (1001, 1001))
+        #expect(owner(directory.file("back/shared"))! == (1002, 100))
+        #expect(owner(directory.file("back/shared/bob.txt"))! == (1002, 100))
+        #expect(owner(directory.file("back/link"))! == (1003, 1003))
+
+        // A mount shows them too.
+        let mountPoint = directory.file("mnt")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        #expect(try silo.run(["mount", "v", mountPoint, "--read-only"]).status == 0)
+        defer { _ = try? silo.run(["umount", mountPoint]) }
+        #expect(owner(mountPoint + "/tree/alice.txt")! == (1001, 1001))
+        #expect(owner(mountPoint + "/tree/shared")! == (1002, 100))
+        #expect(owner(mountPoint + "/tree/link")! == (1003, 1003))
+        // A directory the commit made as a parent records none: the mounting user's.
+        #expect(owner(mountPoint + "/tree")! == (getuid(), getgid()))
+    }
+
+    @Test func anOrdinaryUsersGetKeepsTheirOwnOwnership() throws {
+        let directory = try TemporaryDirectory("silo-owners-user")
+        defer { directory.remove() }
+        // The user's home and destination must be theirs.
+        #expect(chmod(directory.path, 0o755) == 0)
+        let home = directory.file("home")
+        let silo = SiloBinary(home: home)
+        try directory.write("f.txt", "f")
+        #expect(lchown(directory.file("f.txt"), 1001, 1001) == 0)
+        #expect(try silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try silo.run(["volume", "put", "v", directory.file("f.txt"), "/f.txt"]).status == 0)
+        let nobody = try #require(getpwnam("nobody")?.pointee)
+        // The store becomes nobody's (as root), so nobody can use it.
+        let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "nobody:nogroup", home])
+        chown.waitUntilExit()
+        #expect(chown.terminationStatus == 0)
+        let out = directory.file("out")
+        #expect(mkdir(out, 0o755) == 0 && lchown(out, nobody.pw_uid, nobody.pw_gid) == 0)
+        let result = try runAsNobody([SiloBinary.path, "volume", "get", "v", "/f.txt", out + "/f.txt"], home: home)
+        #expect(result == 0)
+        #expect(owner(out + "/f.txt")! == (nobody.pw_uid, nobody.pw_gid))
+    }
+
+    /// Runs a command as `nobody` (setpriv) and returns its exit status; what it says goes to the
+    /// test's issues when it fails.
+    func runAsNobody(_ command: [String], home: String? = nil) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] + command
+        var environment = ProcessInfo.processInfo.environment
+        if let home { environment["SILO_HOME"] = home }
+        process.environment = environment
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if process.terminationStatus != 0 { Issue.record("\(command.joined(separator: " ")) as nobody: \(said)") }
+        return process.terminationStatus
+    }
+}
