@@ -102,21 +102,43 @@ public struct FUSEStatistics: Sendable, Equatable {
     }
 }
 
-/// What a SETATTR asks to change; nil fields stay as they are.
+/// What a SETATTR asks to change; nil fields stay as they are. The kernel has checked the caller may
+/// (mounts use `default_permissions`): only root changes owners, an owner may change the group to
+/// one of its own, and a change of owner comes with the mode that clears set-user-ID and set-group-ID.
 public struct FUSEAttributeChanges: Sendable, Equatable {
     /// Truncate or extend to this size.
     public var size: UInt64?
     /// Permission bits only (the type cannot change).
     public var mode: UInt32?
     public var mtimeNanoseconds: Int64?
+    /// New owner and group ids (chown, chgrp).
+    public var uid: UInt32?
+    public var gid: UInt32?
     /// The handle of the open file the change came through (ftruncate), if any.
     public var handle: UInt64?
 
-    public init(size: UInt64? = nil, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, handle: UInt64? = nil) {
+    public init(
+        size: UInt64? = nil, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, uid: UInt32? = nil, gid: UInt32? = nil, handle: UInt64? = nil
+    ) {
         self.size = size
         self.mode = mode
         self.mtimeNanoseconds = mtimeNanoseconds
+        self.uid = uid
+        self.gid = gid
         self.handle = handle
+    }
+}
+
+/// The process a request comes from, as the kernel reports it.
+public struct FUSECaller: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: UInt32
+
+    public init(uid: UInt32, gid: UInt32, pid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
     }
 }
 
@@ -142,10 +164,10 @@ public protocol FUSEFileSystem: Sendable {
 
     // Changes: a read-only file system leaves these at their defaults, which answer EROFS.
     func setAttributes(of node: UInt64, _ changes: FUSEAttributeChanges) throws -> FUSEAttributes
-    /// Creates and opens a regular file (`O_CREAT`); `flags` are the open flags.
-    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened)
-    func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry
-    func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry
+    /// Creates and opens a regular file (`O_CREAT`) for `caller`, who owns it; `flags` are the open flags.
+    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened)
+    func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry
+    func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry
     /// unlink (`directory` false) or rmdir (`directory` true).
     func remove(parent: UInt64, name: String, directory: Bool) throws
     /// `flags` are rename2's (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`); 0 for a plain rename.
@@ -176,11 +198,13 @@ extension FUSEFileSystem {
     public func setAttributes(of node: UInt64, _ changes: FUSEAttributeChanges) throws -> FUSEAttributes {
         throw FUSEError.readOnly
     }
-    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened) {
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened) {
         throw FUSEError.readOnly
     }
-    public func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry { throw FUSEError.readOnly }
-    public func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry { throw FUSEError.readOnly }
+    public func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry { throw FUSEError.readOnly }
+    public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
+        throw FUSEError.readOnly
+    }
     public func remove(parent: UInt64, name: String, directory: Bool) throws { throw FUSEError.readOnly }
     public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
         throw FUSEError.readOnly

@@ -60,13 +60,15 @@ extension FUSEDispatcher {
         FUSE_MKDIR.rawValue: FUSEOperation("MKDIR") { dispatcher, request, reply in
             let input = try request.required(fuse_mkdir_in.self)
             let name = try request.requiredName(at: MemoryLayout<fuse_mkdir_in>.size)
-            let entry = try dispatcher.fileSystem.makeDirectory(parent: request.node, name: name, mode: input.mode & ~input.umask & 0o7777)
+            let entry = try dispatcher.fileSystem.makeDirectory(
+                parent: request.node, name: name, mode: input.mode & ~input.umask & 0o7777, caller: request.caller)
             reply.send(FUSEEncoding.entryOut(entry))
         },
         FUSE_SYMLINK.rawValue: FUSEOperation("SYMLINK") { dispatcher, request, reply in
             let name = try request.requiredName()
             let target = try request.requiredName(at: name.utf8.count + 1)
-            reply.send(FUSEEncoding.entryOut(try dispatcher.fileSystem.makeSymlink(parent: request.node, name: name, target: target)))
+            reply.send(
+                FUSEEncoding.entryOut(try dispatcher.fileSystem.makeSymlink(parent: request.node, name: name, target: target, caller: request.caller)))
         },
         FUSE_UNLINK.rawValue: FUSEOperation("UNLINK") { try $0.remove($1, $2, directory: false) },
         FUSE_RMDIR.rawValue: FUSEOperation("RMDIR") { try $0.remove($1, $2, directory: true) },
@@ -159,7 +161,7 @@ extension FUSEDispatcher {
         let input = try request.required(fuse_create_in.self)
         let name = try request.requiredName(at: MemoryLayout<fuse_create_in>.size)
         let (entry, opened) = try fileSystem.create(
-            parent: request.node, name: name, mode: input.mode & ~input.umask, flags: Int32(bitPattern: input.flags)
+            parent: request.node, name: name, mode: input.mode & ~input.umask, flags: Int32(bitPattern: input.flags), caller: request.caller
         )
         let open = try openOut(entry.attributes.node, opened, readOnly: false)
         var payload = withUnsafeBytes(of: FUSEEncoding.entryOut(entry)) { Array($0) }
@@ -172,7 +174,8 @@ extension FUSEDispatcher {
         guard let input = request.argument(fuse_mknod_in.self), input.mode & S_IFMT == S_IFREG,
             let name = request.name(at: MemoryLayout<fuse_mknod_in>.size)
         else { throw FUSEError(EPERM) }
-        let (entry, opened) = try fileSystem.create(parent: request.node, name: name, mode: input.mode & ~input.umask, flags: O_WRONLY)
+        let (entry, opened) = try fileSystem.create(
+            parent: request.node, name: name, mode: input.mode & ~input.umask, flags: O_WRONLY, caller: request.caller)
         if let backing = opened.backingFile { Glibc.close(backing) }
         fileSystem.release(entry.attributes.node, handle: opened.handle)
         reply.send(FUSEEncoding.entryOut(entry))

@@ -21,6 +21,8 @@ public struct FUSERequest {
     /// The request's id, which its reply carries.
     public var unique: UInt64 { header.unique }
     public var node: UInt64 { header.nodeid }
+    /// The process the request comes from.
+    public var caller: FUSECaller { FUSECaller(uid: header.uid, gid: header.gid, pid: header.pid) }
 
     /// The fixed-size argument at the start of the body; nil when the body is shorter.
     func argument<T>(_ type: T.Type) -> T? {

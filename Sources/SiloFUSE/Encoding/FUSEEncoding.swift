@@ -36,6 +36,8 @@ enum FUSEEncoding {
         if valid & FATTR_SIZE != 0 { changes.size = input.size }
         if valid & FATTR_MODE != 0 { changes.mode = input.mode & 0o7777 }
         if valid & FATTR_FH != 0 { changes.handle = input.fh }
+        if valid & FATTR_UID != 0 { changes.uid = input.uid }
+        if valid & FATTR_GID != 0 { changes.gid = input.gid }
         if valid & FATTR_MTIME_NOW != 0 {
             var now = timespec()
             clock_gettime(CLOCK_REALTIME, &now)

@@ -93,23 +93,32 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         attributes(
             try Bridge.wait { [fileSystem] in
                 try await fileSystem.setAttributes(
-                    Inode(node), size: changes.size, mode: changes.mode, mtimeNanoseconds: changes.mtimeNanoseconds
+                    Inode(node), size: changes.size, mode: changes.mode, mtimeNanoseconds: changes.mtimeNanoseconds, uid: changes.uid,
+                    gid: changes.gid
                 )
             }
         )
     }
 
-    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) throws -> (FUSEEntry, FUSEOpened) {
-        let (node, opened) = try Bridge.wait { [fileSystem] in try await fileSystem.create(name, in: Inode(parent), mode: mode) }
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened) {
+        let (node, opened) = try Bridge.wait { [fileSystem] in
+            try await fileSystem.create(name, in: Inode(parent), mode: mode, owner: Owner(uid: caller.uid, gid: caller.gid))
+        }
         return (entry(node), FUSEOpened(handle: opened.handle, keepCache: opened.keepCache, backingFile: opened.backingFile))
     }
 
-    public func makeDirectory(parent: UInt64, name: String, mode: UInt32) throws -> FUSEEntry {
-        entry(try Bridge.wait { [fileSystem] in try await fileSystem.makeDirectory(name, in: Inode(parent), mode: mode) })
+    public func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry {
+        entry(
+            try Bridge.wait { [fileSystem] in
+                try await fileSystem.makeDirectory(name, in: Inode(parent), mode: mode, owner: Owner(uid: caller.uid, gid: caller.gid))
+            })
     }
 
-    public func makeSymlink(parent: UInt64, name: String, target: String) throws -> FUSEEntry {
-        entry(try Bridge.wait { [fileSystem] in try await fileSystem.makeSymlink(name, in: Inode(parent), target: target) })
+    public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
+        entry(
+            try Bridge.wait { [fileSystem] in
+                try await fileSystem.makeSymlink(name, in: Inode(parent), target: target, owner: Owner(uid: caller.uid, gid: caller.gid))
+            })
     }
 
     public func remove(parent: UInt64, name: String, directory: Bool) throws {

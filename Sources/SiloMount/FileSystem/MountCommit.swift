@@ -42,7 +42,7 @@ extension VolumeFileSystem {
             if case .file(let local) = item.kind {
                 guard let uploaded = uploaded[local] else { throw SiloError(.io, "the local file of \(path) was not uploaded") }
                 let committed = Overlay.CommittedFile(
-                    content: uploaded.content, mode: item.mode, mtime: overlay.modificationTime(of: local) ?? item.mtime
+                    content: uploaded.content, mode: item.mode, mtime: overlay.modificationTime(of: local) ?? item.mtime, owner: item.owner
                 )
                 // A file kept open for writing stays uncommitted (writes may pass it by unseen): if
                 // it is as this mount last committed it, there is nothing new to send.
@@ -51,16 +51,19 @@ extension VolumeFileSystem {
                     continue
                 }
                 files[path] = committed
-                file = FilePut(content: uploaded.content, size: uploaded.size, mode: item.mode, mtimeNanoseconds: committed.mtime)
+                file = FilePut(
+                    content: uploaded.content, size: uploaded.size, mode: item.mode, mtimeNanoseconds: committed.mtime, owner: item.owner)
             }
             // What the volume held there goes first (a file where a directory was, say).
             if item.replaces { builder.remove(path) }
             switch item.kind {
             case .deleted: builder.remove(path)
-            case .directory: builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime)
-            case .symlink(let target): builder.symlink(path, target: target, mtimeNanoseconds: item.mtime)
+            case .directory: builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+            case .symlink(let target): builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
             case .file: builder.file(path, file!)
-            case .moved(let entry): try builder.copy(entry, to: path, mode: item.mode, mtimeNanoseconds: item.mtime)
+            case .moved(var entry):
+                entry.owner = item.owner
+                try builder.copy(entry, to: path, mode: item.mode, mtimeNanoseconds: item.mtime)
             }
         }
         guard !builder.isEmpty else {

@@ -8,8 +8,11 @@ import Glibc
 
 /// Changes: each lands in the overlay at once and is visible to this mount only, until committed.
 extension VolumeFileSystem {
-    /// Truncates or extends (`size`), or sets permission bits (`mode`) or the modification time.
-    public func setAttributes(_ inode: Inode, size: UInt64? = nil, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil) async throws -> Node {
+    /// Truncates or extends (`size`), or sets permission bits (`mode`), the modification time or the
+    /// owner (`uid`, `gid`; whoever asks has been checked by the kernel).
+    public func setAttributes(
+        _ inode: Inode, size: UInt64? = nil, mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, uid: UInt32? = nil, gid: UInt32? = nil
+    ) async throws -> Node {
         let path = try inodes.path(of: inode)
         let overlay = try changeable(path)
         guard var entry = try await merged(path) else { throw Self.notFound(path) }
@@ -19,37 +22,59 @@ extension VolumeFileSystem {
             try overlay.truncate(path, to: size)
             entry = try await shown(path)
         }
-        if mode != nil || mtimeNanoseconds != nil {
+        if mode != nil || mtimeNanoseconds != nil || uid != nil || gid != nil {
             // A base file keeps its content under the new metadata, which listings leave out for small files.
             if overlay.localFile(at: path) == nil { entry = try await base.withContent(entry) }
-            overlay.setMetadata(path, entry: entry, mode: mode, mtime: mtimeNanoseconds, baseHas: try await baseEntry(path) != nil)
+            let current = owner(of: entry)
+            let newOwner = uid == nil && gid == nil ? nil : Owner(uid: uid ?? current.uid, gid: gid ?? current.gid)
+            overlay.setMetadata(
+                path, entry: entry, mode: mode, owner: newOwner, mtime: mtimeNanoseconds, baseHas: try await baseEntry(path) != nil)
             entry = try await shown(path)
         }
         return Node(inode: inode, entry: entry)
     }
 
-    /// Creates a regular file and opens it for writing; counts a reference, as a lookup does.
-    public func create(_ name: String, in parent: Inode, mode: UInt32) async throws -> (Node, OpenFile) {
+    /// Creates a regular file for `owner` (the creating process) and opens it for writing; counts a
+    /// reference, as a lookup does.
+    public func create(_ name: String, in parent: Inode, mode: UInt32, owner: Owner? = nil) async throws -> (Node, OpenFile) {
         let path = try await newPath(name, in: parent)
         let overlay = try changeable(path)
-        let local = try overlay.newFile(at: path, mode: mode & 0o7777, now: Self.now())
+        let (mode, owner) = try await inherited(mode: mode & 0o7777, owner: owner, in: parent, directory: false)
+        let local = try overlay.newFile(at: path, mode: mode, now: Self.now(), owner: owner)
         let handle = try overlay.open(local, at: path, truncate: false, writing: true)
         let node = Node(inode: inodes.reference(path), entry: try await shown(path))
         return (node, OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
     }
 
-    public func makeDirectory(_ name: String, in parent: Inode, mode: UInt32) async throws -> Node {
+    public func makeDirectory(_ name: String, in parent: Inode, mode: UInt32, owner: Owner? = nil) async throws -> Node {
         let path = try await newPath(name, in: parent)
         let overlay = try changeable(path)
-        overlay.put(path, .directory(opaque: overlay.isDeleted(path)), mode: mode, mtime: Self.now())
+        let (mode, owner) = try await inherited(mode: mode, owner: owner, in: parent, directory: true)
+        overlay.put(path, .directory(opaque: overlay.isDeleted(path)), mode: mode, mtime: Self.now(), owner: owner)
         return Node(inode: inodes.reference(path), entry: try await shown(path))
     }
 
-    public func makeSymlink(_ name: String, in parent: Inode, target: String) async throws -> Node {
+    public func makeSymlink(_ name: String, in parent: Inode, target: String, owner: Owner? = nil) async throws -> Node {
         let path = try await newPath(name, in: parent)
         let overlay = try changeable(path)
-        overlay.put(path, .symlink(target), mode: 0o777, mtime: Self.now())
+        let (_, owner) = try await inherited(mode: 0o777, owner: owner, in: parent, directory: false)
+        overlay.put(path, .symlink(target), mode: 0o777, mtime: Self.now(), owner: owner)
         return Node(inode: inodes.reference(path), entry: try await shown(path))
+    }
+
+    /// Who a path belongs to as this mount shows it: its recorded owner, else the mounting user.
+    public func owner(of entry: Entry) -> Owner {
+        entry.owner ?? Owner(uid: owner.uid, gid: owner.gid)
+    }
+
+    /// A new path's mode and owner in directory `parent`: in a set-group-ID directory it takes the
+    /// directory's group (not the creator's), and a new directory there is set-group-ID too, as the
+    /// kernel does on a local disk (under FUSE the file system must).
+    private func inherited(mode: UInt32, owner: Owner?, in parent: Inode, directory: Bool) async throws -> (UInt32, Owner?) {
+        guard let folder = try await merged(try inodes.path(of: parent)), folder.mode & UInt32(S_ISGID) != 0 else { return (mode, owner) }
+        let group = self.owner(of: folder).gid
+        let creator = owner ?? Owner(uid: self.owner.uid, gid: self.owner.gid)
+        return (directory ? mode | UInt32(S_ISGID) : mode, Owner(uid: creator.uid, gid: group))
     }
 
     /// unlink (`directory` false) or rmdir (`directory` true).

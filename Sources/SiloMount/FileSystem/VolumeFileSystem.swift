@@ -163,7 +163,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
         }
         if writing {
             if truncate, overlay.localFile(at: path) == nil {
-                _ = try overlay.newFile(at: path, mode: entry.mode, now: Self.now())  // nothing to copy
+                _ = try overlay.newFile(at: path, mode: entry.mode, now: Self.now(), owner: entry.owner)  // nothing to copy
             } else {
                 try await copyUp(path, entry)
             }

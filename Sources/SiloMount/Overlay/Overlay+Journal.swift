@@ -25,6 +25,8 @@ extension Overlay {
         var mode: UInt32
         var mtime: Int64
         var replaces: Bool
+        /// Absent in journals written before owners were recorded.
+        var owner: Owner?
     }
 
     struct Journal: Codable {
@@ -51,7 +53,7 @@ extension Overlay {
     }
 
     private static func journalItem(_ path: VolumePath, _ item: Item) -> JournalItem {
-        var entry = JournalItem(path: path, kind: .deleted, mode: item.mode, mtime: item.mtime, replaces: item.replaces)
+        var entry = JournalItem(path: path, kind: .deleted, mode: item.mode, mtime: item.mtime, replaces: item.replaces, owner: item.owner)
         switch item.kind {
         case .file(let local):
             entry.kind = .file
@@ -107,7 +109,7 @@ extension Overlay {
                 case .symlink: kind = .symlink(item.target ?? "")
                 case .deleted: kind = .deleted
                 }
-                set(item.path, Item(kind: kind, mode: item.mode, mtime: item.mtime, replaces: item.replaces))
+                set(item.path, Item(kind: kind, mode: item.mode, mtime: item.mtime, replaces: item.replaces, owner: item.owner))
             }
         }
     }

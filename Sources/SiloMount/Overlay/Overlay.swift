@@ -42,6 +42,8 @@ final class Overlay: @unchecked Sendable {
         var dirty = true
         /// A commit has carried this path: the volume holds it now, even if the base does not.
         var committed = false
+        /// Who it belongs to: the process that made it, a chown, or the base entry's recorded owner.
+        var owner: Owner?
     }
 
     enum Lookup {
@@ -96,6 +98,7 @@ final class Overlay: @unchecked Sendable {
         var content: FileContent
         var mode: UInt32
         var mtime: Int64
+        var owner: Owner?
     }
 
     /// The file this mount last committed at `path`, if any.
@@ -180,28 +183,29 @@ final class Overlay: @unchecked Sendable {
             }
             return Entry(
                 path: path, kind: .file, size: Int64(info.st_size), mode: item.mode, mtimeNanoseconds: Self.mtime(info),
-                version: .empty
+                version: .empty, owner: item.owner
             )
         case .moved(let base):
             var entry = base
             entry.path = path
             entry.mode = item.mode
             entry.mtimeNanoseconds = item.mtime
+            entry.owner = item.owner
             return entry
         case .directory:
-            return Entry(path: path, kind: .directory, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty)
+            return Entry(path: path, kind: .directory, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner)
         case .symlink(let target):
             return Entry(
                 path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: item.mtime,
-                version: .empty, symlinkTarget: target
+                version: .empty, symlinkTarget: target, owner: item.owner
             )
         }
     }
 
     // MARK: Changing
 
-    func put(_ path: VolumePath, _ kind: Kind, mode: UInt32, mtime: Int64) {
-        lock.withLock { set(path, Item(kind: kind, mode: mode & 0o7777, mtime: mtime)) }
+    func put(_ path: VolumePath, _ kind: Kind, mode: UInt32, mtime: Int64, owner: Owner?) {
+        lock.withLock { set(path, Item(kind: kind, mode: mode & 0o7777, mtime: mtime, owner: owner)) }
     }
 
     func set(_ path: VolumePath, _ item: Item?) {
@@ -233,9 +237,9 @@ final class Overlay: @unchecked Sendable {
     }
 
     /// A new empty local file at `path`; returns its local name.
-    func newFile(at path: VolumePath, mode: UInt32, now: Int64) throws -> String {
+    func newFile(at path: VolumePath, mode: UInt32, now: Int64, owner: Owner?) throws -> String {
         let local = try makeLocal()
-        put(path, .file(local: local), mode: mode, mtime: now)
+        put(path, .file(local: local), mode: mode, mtime: now, owner: owner)
         return local
     }
 
@@ -278,7 +282,7 @@ final class Overlay: @unchecked Sendable {
             }
         }
         Self.setTime(fd, entry.mtimeNanoseconds)
-        put(path, .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+        put(path, .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner)
     }
 
     /// Copies `size` bytes of `source` into `fd` in the kernel (no user-space copy; a reflink where the
@@ -315,11 +319,12 @@ final class Overlay: @unchecked Sendable {
         touch(path)
     }
 
-    /// New permission bits or modification time; a base file gets an item that keeps its content.
-    func setMetadata(_ path: VolumePath, entry: Entry, mode: UInt32?, mtime: Int64?, baseHas: Bool) {
+    /// New permission bits, owner or modification time; a base file gets an item that keeps its content.
+    func setMetadata(_ path: VolumePath, entry: Entry, mode: UInt32?, owner: Owner? = nil, mtime: Int64?, baseHas: Bool) {
         lock.withLock {
-            var item = items[path] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+            var item = items[path] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner)
             if let mode { item.mode = mode & 0o7777 }
+            if let owner { item.owner = owner }
             if let mtime {
                 item.mtime = mtime
                 if case .file(let local) = item.kind {
@@ -359,7 +364,7 @@ final class Overlay: @unchecked Sendable {
     /// Records `entry` (as this mount shows it at `source`) at `target`, for a rename.
     func move(from source: VolumePath, entry: Entry, to target: VolumePath, opaque: Bool) {
         lock.withLock {
-            var item = items[source] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds)
+            var item = items[source] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner)
             if case .directory = item.kind { item.kind = .directory(opaque: true) }
             item.replaces = false
             item.committed = false
