@@ -6,6 +6,20 @@ public enum Precondition: Sendable, Hashable {
     case atVersion(Version)
 }
 
+/// New attributes for a path; nil fields stay as they are.
+public struct AttributeChanges: Sendable, Hashable {
+    /// Permission bits (ignored for symlinks, whose mode is always 0o777).
+    public var mode: UInt32?
+    public var mtimeNanoseconds: Int64?
+    public var owner: Owner?
+
+    public init(mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, owner: Owner? = nil) {
+        self.mode = mode
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.owner = owner
+    }
+}
+
 /// The contents of a file being put.
 public struct FilePut: Sendable, Hashable {
     public var content: FileContent
@@ -66,11 +80,14 @@ public enum Change: Sendable, Hashable {
     case makeDirectory(VolumePath, mode: UInt32 = 0o755, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Creates or replaces a symbolic link.
     case symlink(VolumePath, target: String, mtimeNanoseconds: Int64, owner: Owner? = nil)
+    /// Changes a path's attributes and nothing else, on top of whatever it holds when the commit
+    /// applies (a newer commit's content stays); does nothing if the path is gone by then.
+    case setAttributes(VolumePath, AttributeChanges)
 
     public var path: VolumePath {
         switch self {
         case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _, _),
-            .symlink(let path, _, _, _):
+            .symlink(let path, _, _, _), .setAttributes(let path, _):
             path
         }
     }

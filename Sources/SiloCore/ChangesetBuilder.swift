@@ -17,6 +17,11 @@ public struct ChangesetBuilder: Sendable {
         changes.append(.symlink(path, target: target, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
     }
 
+    /// New attributes for `path`, applied to whatever it holds when the commit applies.
+    public mutating func attributes(_ path: VolumePath, _ attributes: AttributeChanges) {
+        changes.append(.setAttributes(path, attributes))
+    }
+
     public mutating func file(_ path: VolumePath, _ file: FilePut, precondition: Precondition? = nil) {
         changes.append(.put(path, file, precondition: precondition))
     }

@@ -113,7 +113,7 @@ extension Precondition: Codable {
 }
 
 extension Change: Codable {
-    private enum Operation: String, Codable { case put, remove, mkdir, symlink }
+    private enum Operation: String, Codable { case put, remove, mkdir, symlink, setattr }
     private enum CodingKeys: String, CodingKey {
         case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid
     }
@@ -154,6 +154,15 @@ extension Change: Codable {
                 mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
                 owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
             )
+        case .setattr:
+            self = .setAttributes(
+                path,
+                AttributeChanges(
+                    mode: try container.decodeIfPresent(UInt32.self, forKey: .mode),
+                    mtimeNanoseconds: try container.decodeIfPresent(Int64.self, forKey: .mtimeNs),
+                    owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
+                )
+            )
         case .symlink:
             self = .symlink(
                 path, target: try container.decode(String.self, forKey: .target),
@@ -188,6 +197,11 @@ extension Change: Codable {
             try container.encode(mode, forKey: .mode)
             try container.encode(mtime, forKey: .mtimeNs)
             try owner?.encode(into: &container, uid: .uid, gid: .gid)
+        case .setAttributes(_, let changes):
+            try container.encode(Operation.setattr, forKey: .op)
+            try container.encodeIfPresent(changes.mode, forKey: .mode)
+            try container.encodeIfPresent(changes.mtimeNanoseconds, forKey: .mtimeNs)
+            try changes.owner?.encode(into: &container, uid: .uid, gid: .gid)
         case .symlink(_, let target, let mtime, let owner):
             try container.encode(Operation.symlink, forKey: .op)
             try container.encode(target, forKey: .target)

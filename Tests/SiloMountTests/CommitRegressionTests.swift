@@ -71,3 +71,43 @@ struct CommitRegressionTests {
         }
     }
 }
+
+/// A commit that only changes a file's attributes leaves its content as the volume holds it then.
+@Suite(.timeLimit(.minutes(1)))
+struct AttributeCommitTests {
+    @Test func aChmodCommittedAfterAnotherMountsWriteKeepsThatWrite() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let first = try await CommitRegressionTests.Setup(fixture, files: ["f": "original", "d/x": "x"])
+            let second = Mount(
+                fileSystem: try VolumeFileSystem(
+                    service: fixture.service, volume: first.volume, version: Version(1), scratch: fixture.directory.file("scratch-2"))
+            )
+            // The first mount changes only the file's mode and owner, and a directory's.
+            let file = try await first.mount.resolve("f")
+            _ = try await first.mount.fileSystem.setAttributes(file, mode: 0o600, uid: 1001, gid: 100)
+            let directory = try await first.mount.resolve("d")
+            _ = try await first.mount.fileSystem.setAttributes(directory, mode: 0o700, uid: 1002, gid: 100)
+            // Meanwhile the second rewrites the file and commits first.
+            try await second.overwrite("f", Array("newer content".utf8))
+            _ = try await second.fileSystem.commit(author: "second")
+            _ = try await first.mount.fileSystem.commit(author: "first")
+
+            let committed = try #require(try await first.committed("f"))
+            #expect(try await fixture.service.text("f", in: first.volume) == "newer content")
+            #expect(committed.mode == 0o600 && committed.owner == Owner(uid: 1001, gid: 100))
+            let folder = try #require(try await first.committed("d"))
+            #expect(folder.mode == 0o700 && folder.owner == Owner(uid: 1002, gid: 100))
+            #expect(try await fixture.service.text("d/x", in: first.volume) == "x")
+        }
+    }
+
+    @Test func anAttributeChangeToAPathRemovedMeanwhileChangesNothing() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let setup = try await CommitRegressionTests.Setup(fixture, files: ["f": "f"])
+            _ = try await setup.mount.fileSystem.setAttributes(try await setup.mount.resolve("f"), mode: 0o600)
+            _ = try await fixture.service.commit(Changeset([.removeIfPresent(try VolumePath("f"))]), to: setup.volume, options: CommitOptions(author: "t"))
+            _ = try await setup.mount.fileSystem.commit(author: "test")
+            #expect(try await setup.committed("f") == nil)
+        }
+    }
+}

@@ -277,6 +277,36 @@ import Testing
     }
 
     @Test(arguments: StoreSetup.all)
+    func anAttributeChangeAppliesToWhatThePathHoldsWhenItLands(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            try await service.put(["small": "v1", "dir/inside": "i"], in: name)
+            let big = try await service.uploadBlocks(pseudoRandomBytes(count: 70_000, seed: 3), blockSize: 65_536)
+            _ = try await service.commit(Changeset([
+                .put(try VolumePath("big"), FilePut(content: big, size: 70_000, mtimeNanoseconds: 0)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            try await service.put(["small": "v2, written after the attributes were read"], in: name)
+            let owner = Owner(uid: 1001, gid: 100)
+            _ = try await service.commit(Changeset([
+                .setAttributes(try VolumePath("small"), AttributeChanges(mode: 0o600, mtimeNanoseconds: 5, owner: owner)),
+                .setAttributes(try VolumePath("big"), AttributeChanges(mode: 0o640)),
+                .setAttributes(try VolumePath("dir"), AttributeChanges(mode: 0o700, owner: owner)),
+                .setAttributes(try VolumePath("gone"), AttributeChanges(mode: 0o600)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            let small = try #require(try await service.entry(at: try VolumePath("small"), in: name, version: nil))
+            #expect(small.mode == 0o600 && small.mtimeNanoseconds == 5 && small.owner == owner)
+            #expect(try await service.text("small", in: name) == "v2, written after the attributes were read")
+            #expect(try await service.read(try VolumePath("big"), in: name) == pseudoRandomBytes(count: 70_000, seed: 3))
+            #expect(try await service.entry(at: try VolumePath("big"), in: name, version: nil)?.mode == 0o640)
+            let directory = try #require(try await service.entry(at: try VolumePath("dir"), in: name, version: nil))
+            #expect(directory.mode == 0o700 && directory.owner == owner)
+            #expect(try await service.text("dir/inside", in: name) == "i")
+            #expect(try await service.entry(at: try VolumePath("gone"), in: name, version: nil) == nil)
+        }
+    }
+
+    @Test(arguments: StoreSetup.all)
     func aRetriedCommitIDAppliesOnce(setup: StoreSetup) async throws {
         try await StoreFixture.with(setup) { fixture in
             let service = fixture.service

@@ -24,4 +24,13 @@ import Testing
             try JSONDecoder().decode(Change.self, from: Data(#"{"op":"mkdir","path":"d","mtimeNs":0,"uid":4294967296,"gid":0}"#.utf8))
         }
     }
+
+    @Test func anAttributeChangeCarriesOnlyWhatChanges() throws {
+        let change = Change.setAttributes(try VolumePath("d/f"), AttributeChanges(mode: 0o600, owner: Owner(uid: 1, gid: 2)))
+        let json = String(decoding: try JSONEncoder().encode(change), as: UTF8.self)
+        #expect(json.contains(#""op":"setattr""#) && !json.contains("mtimeNs"))
+        #expect(try JSONDecoder().decode(Change.self, from: Data(json.utf8)) == change)
+        let bare = try JSONDecoder().decode(Change.self, from: Data(#"{"op":"setattr","path":"f"}"#.utf8))
+        #expect(bare == .setAttributes(try VolumePath("f"), AttributeChanges()))
+    }
 }

@@ -58,9 +58,16 @@ extension VolumeFileSystem {
             if item.replaces { builder.remove(path) }
             switch item.kind {
             case .deleted: builder.remove(path)
-            case .directory: builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+            case .directory:
+                // Made if missing; an existing directory keeps what it holds and takes the attributes.
+                builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+                builder.attributes(path, AttributeChanges(mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner))
             case .symlink(let target): builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
             case .file: builder.file(path, file!)
+            case .moved(let entry) where entry.path == path && !item.replaces:
+                // New attributes of a file whose content this mount did not touch: applied to whatever
+                // the file holds when the commit lands, so a newer commit's content stays.
+                builder.attributes(path, AttributeChanges(mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner))
             case .moved(var entry):
                 entry.owner = item.owner
                 try builder.copy(entry, to: path, mode: item.mode, mtimeNanoseconds: item.mtime)

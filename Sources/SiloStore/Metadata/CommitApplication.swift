@@ -111,6 +111,13 @@ struct CommitApplication {
                 try createParents(of: path)
                 set(path, directoryEntry(path, mode: mode, mtime: mtime, owner: owner))
             }
+        case .setAttributes(let path, let changes):
+            guard !path.isRoot, var entry = try await currentWithContent(path) else { return }
+            if let mode = changes.mode, entry.kind != .symlink { entry.mode = mode & 0o7777 }
+            if let mtime = changes.mtimeNanoseconds { entry.mtimeNanoseconds = mtime }
+            if let owner = changes.owner { entry.owner = owner }
+            entry.version = version
+            set(path, entry)
         case .removeIfPresent(let path):
             try await removeTree(path, recursive: true, ifAbsent: {})
         case .remove(let path, let recursive, let precondition):
@@ -200,6 +207,21 @@ struct CommitApplication {
         return slots.compactMap { candidate, slot in
             slot.entry != nil && candidate != path && candidate.isWithin(path) ? candidate : nil
         }
+    }
+
+    /// What `path` holds at this point of the commit, with a small file's bytes (which lookups leave
+    /// out), or nil.
+    private func currentWithContent(_ path: VolumePath) async throws -> Entry? {
+        guard let entry = slot(path).entry else { return nil }
+        guard entry.kind == .file, entry.content == nil else { return entry }
+        let rows = try await db.raw(
+            """
+            SELECT \(unsafeRaw: SQLMetadataStore.entryColumns) FROM entries
+            WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live) AND path = \(bind: path.rawValue)
+            """
+        ).all()
+        guard let row = rows.first else { return entry }
+        return try SQLMetadataStore.decodeEntry(row)
     }
 
     private mutating func set(_ path: VolumePath, _ entry: Entry) {
