@@ -61,7 +61,9 @@ public struct Downloader: Sendable {
             destination = local + "/" + base
         }
         switch top.kind {
-        case .file, .symlink:
+        case .socket:
+            throw SiloError(.invalidArgument, "\(remote) is a socket, which lives in a mount only; there is nothing to get")
+        case .file, .symlink, .fifo:
             try checkAbsent([destination], force: force)
             // The destination is the user's own choice of path: its directory is opened as given.
             let slash = destination.lastIndex(of: "/")
@@ -90,7 +92,9 @@ public struct Downloader: Sendable {
                 switch entry.kind {
                 case .directory:
                     _ = try tree.directory(components)
-                case .file, .symlink:
+                case .socket:
+                    continue
+                case .file, .symlink, .fifo:
                     let before = done
                     let count = files.count
                     var fileProgress: TransferProgress.Handler?
@@ -149,6 +153,10 @@ public struct Downloader: Sendable {
                 throw FileIO.error(errno, "could not create link \(destination)")
             }
             restoreOwner(entry, parent, temporary)
+        } else if entry.kind == .fifo {
+            guard mkfifoat(parent, temporary, mode & 0o777) == 0 else { throw FileIO.error(errno, "could not create the fifo \(destination)") }
+            restoreOwner(entry, parent, temporary)
+            fchmodat(parent, temporary, mode, 0)
         } else {
             let fd = openat(parent, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o777)
             guard fd >= 0 else { throw FileIO.error(errno, "could not create \(destination)") }

@@ -43,8 +43,10 @@ enum LocalFiles {
                 path: path, relative: relative, kind: .symlink, size: Int64(count), mode: 0o777, mtimeNanoseconds: mtime,
                 symlinkTarget: target, owner: owner
             )
+        case S_IFIFO:
+            return LocalItem(path: path, relative: relative, kind: .fifo, size: 0, mode: mode, mtimeNanoseconds: mtime, owner: owner)
         default:
-            return nil  // sockets, pipes, devices: not content
+            return nil  // sockets and devices: not content
         }
     }
 

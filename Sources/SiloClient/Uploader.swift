@@ -69,6 +69,10 @@ public struct Uploader: Sendable {
                 builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
             case .symlink:
                 builder.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
+            case .fifo:
+                builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
+            case .socket:
+                continue  // never found: a socket is not content
             case .file:
                 let file = FilePut(
                     content: contents[fileIndex], size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)

@@ -80,6 +80,8 @@ public enum Change: Sendable, Hashable {
     case makeDirectory(VolumePath, mode: UInt32 = 0o755, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Creates or replaces a symbolic link.
     case symlink(VolumePath, target: String, mtimeNanoseconds: Int64, owner: Owner? = nil)
+    /// Creates or replaces a named pipe.
+    case fifo(VolumePath, mode: UInt32 = 0o644, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Changes a path's attributes and nothing else, on top of whatever it holds when the commit
     /// applies (a newer commit's content stays); does nothing if the path is gone by then.
     case setAttributes(VolumePath, AttributeChanges)
@@ -87,7 +89,7 @@ public enum Change: Sendable, Hashable {
     public var path: VolumePath {
         switch self {
         case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _, _),
-            .symlink(let path, _, _, _), .setAttributes(let path, _):
+            .symlink(let path, _, _, _), .fifo(let path, _, _, _), .setAttributes(let path, _):
             path
         }
     }

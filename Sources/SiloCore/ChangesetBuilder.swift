@@ -17,6 +17,10 @@ public struct ChangesetBuilder: Sendable {
         changes.append(.symlink(path, target: target, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
     }
 
+    public mutating func fifo(_ path: VolumePath, mode: UInt32, mtimeNanoseconds: Int64, owner: Owner? = nil) {
+        changes.append(.fifo(path, mode: mode, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
+    }
+
     /// New attributes for `path`, applied to whatever it holds when the commit applies.
     public mutating func attributes(_ path: VolumePath, _ attributes: AttributeChanges) {
         changes.append(.setAttributes(path, attributes))
@@ -41,6 +45,10 @@ public struct ChangesetBuilder: Sendable {
             directory(path, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner)
         case .symlink:
             symlink(path, target: entry.symlinkTarget ?? "", mtimeNanoseconds: mtime, owner: entry.owner)
+        case .fifo:
+            fifo(path, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner)
+        case .socket:
+            throw SiloError(.invalidArgument, "\(entry.path) is a socket, which lives in its mount only and is never committed")
         case .file:
             guard let content = entry.content else { throw SiloError(.storage, "\(entry.path) has no recorded content") }
             file(path, FilePut(content: content, size: entry.size, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner))

@@ -3,6 +3,10 @@ public enum EntryKind: String, Sendable, Codable, Hashable {
     case file
     case directory
     case symlink
+    /// A named pipe: committed as an entry (no content); processes meet through it in one mount.
+    case fifo
+    /// A Unix socket bound in a mount: it lives in that mount only and is never committed.
+    case socket
 }
 
 /// Where a file's bytes live: inline in the metadata (small files) or as a list of blocks.

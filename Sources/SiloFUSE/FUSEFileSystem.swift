@@ -168,6 +168,9 @@ public protocol FUSEFileSystem: Sendable {
     func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened)
     func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry
     func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry
+    /// mknod of a named pipe or a Unix socket: `mode` carries the type (`S_IFIFO`, `S_IFSOCK`) and the
+    /// permission bits; the kernel does their I/O. (Regular files come through ``create``.)
+    func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry
     /// unlink (`directory` false) or rmdir (`directory` true).
     func remove(parent: UInt64, name: String, directory: Bool) throws
     /// `flags` are rename2's (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`); 0 for a plain rename.
@@ -205,6 +208,7 @@ extension FUSEFileSystem {
     public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
         throw FUSEError.readOnly
     }
+    public func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry { throw FUSEError(EPERM) }
     public func remove(parent: UInt64, name: String, directory: Bool) throws { throw FUSEError.readOnly }
     public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
         throw FUSEError.readOnly

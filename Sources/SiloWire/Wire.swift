@@ -113,7 +113,7 @@ extension Precondition: Codable {
 }
 
 extension Change: Codable {
-    private enum Operation: String, Codable { case put, remove, mkdir, symlink, setattr }
+    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr }
     private enum CodingKeys: String, CodingKey {
         case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid
     }
@@ -151,6 +151,13 @@ extension Change: Codable {
             self = .makeDirectory(
                 path,
                 mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o755,
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+                owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
+            )
+        case .mkfifo:
+            self = .fifo(
+                path,
+                mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o644,
                 mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
                 owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
             )
@@ -194,6 +201,11 @@ extension Change: Codable {
             try container.encode(true, forKey: .ifPresent)
         case .makeDirectory(_, let mode, let mtime, let owner):
             try container.encode(Operation.mkdir, forKey: .op)
+            try container.encode(mode, forKey: .mode)
+            try container.encode(mtime, forKey: .mtimeNs)
+            try owner?.encode(into: &container, uid: .uid, gid: .gid)
+        case .fifo(_, let mode, let mtime, let owner):
+            try container.encode(Operation.mkfifo, forKey: .op)
             try container.encode(mode, forKey: .mode)
             try container.encode(mtime, forKey: .mtimeNs)
             try owner?.encode(into: &container, uid: .uid, gid: .gid)

@@ -307,6 +307,24 @@ import Testing
     }
 
     @Test(arguments: StoreSetup.all)
+    func aFifoIsCommittedAsAPathWithoutContent(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(name)
+            _ = try await service.commit(Changeset([
+                .fifo(try VolumePath("run/jobs"), mode: 0o640, mtimeNanoseconds: 7, owner: Owner(uid: 5, gid: 6)),
+            ]), to: name, options: CommitOptions(author: "t"))
+            let fifo = try #require(try await service.entry(at: try VolumePath("run/jobs"), in: name, version: nil))
+            #expect(fifo.kind == .fifo && fifo.size == 0 && fifo.mode == 0o640 && fifo.content == nil && fifo.owner == Owner(uid: 5, gid: 6))
+            // Nothing is written beneath it, and a file replaces it as it would a file.
+            let error = await #expect(throws: SiloError.self) { try await service.put(["run/jobs/x": "x"], in: self.name) }
+            #expect(error?.code == .notADirectory)
+            try await service.put(["run/jobs": "now a file"], in: name)
+            #expect(try await service.text("run/jobs", in: name) == "now a file")
+        }
+    }
+
+    @Test(arguments: StoreSetup.all)
     func aRetriedCommitIDAppliesOnce(setup: StoreSetup) async throws {
         try await StoreFixture.with(setup) { fixture in
             let service = fixture.service

@@ -169,11 +169,18 @@ extension FUSEDispatcher {
         reply.send(bytes: payload)
     }
 
-    /// Regular files only: other kinds of node are not kept in a volume.
+    /// A regular file (created and released at once), a named pipe or a Unix socket; device nodes are
+    /// refused (EPERM).
     private func makeNode(_ request: FUSERequest, _ reply: FUSEReply) throws {
-        guard let input = request.argument(fuse_mknod_in.self), input.mode & S_IFMT == S_IFREG,
-            let name = request.name(at: MemoryLayout<fuse_mknod_in>.size)
-        else { throw FUSEError(EPERM) }
+        let input = try request.required(fuse_mknod_in.self)
+        let name = try request.requiredName(at: MemoryLayout<fuse_mknod_in>.size)
+        switch input.mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFIFO, S_IFSOCK:
+            let mode = input.mode & S_IFMT | (input.mode & ~input.umask & 0o7777)
+            return reply.send(FUSEEncoding.entryOut(try fileSystem.makeNode(parent: request.node, name: name, mode: mode, caller: request.caller)))
+        default: throw FUSEError(EPERM)
+        }
         let (entry, opened) = try fileSystem.create(
             parent: request.node, name: name, mode: input.mode & ~input.umask, flags: O_WRONLY, caller: request.caller)
         if let backing = opened.backingFile { Glibc.close(backing) }

@@ -114,6 +114,19 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
             })
     }
 
+    public func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry {
+        let kind: EntryKind
+        switch mode & S_IFMT {
+        case S_IFIFO: kind = .fifo
+        case S_IFSOCK: kind = .socket
+        default: throw FUSEError(EPERM)
+        }
+        return entry(
+            try Bridge.wait { [fileSystem] in
+                try await fileSystem.makeSpecial(name, in: Inode(parent), kind: kind, mode: mode & 0o7777, owner: Owner(uid: caller.uid, gid: caller.gid))
+            })
+    }
+
     public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
         entry(
             try Bridge.wait { [fileSystem] in
@@ -170,6 +183,8 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         case .file: S_IFREG
         case .directory: S_IFDIR
         case .symlink: S_IFLNK
+        case .fifo: S_IFIFO
+        case .socket: S_IFSOCK
         }
     }
 }

@@ -63,6 +63,8 @@ extension VolumeFileSystem {
                 builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
                 builder.attributes(path, AttributeChanges(mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner))
             case .symlink(let target): builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
+            case .special(.fifo): builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+            case .special: break  // a socket lives in this mount only
             case .file: builder.file(path, file!)
             case .moved(let entry) where entry.path == path && !item.replaces:
                 // New attributes of a file whose content this mount did not touch: applied to whatever

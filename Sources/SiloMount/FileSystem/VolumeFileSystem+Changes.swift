@@ -62,6 +62,16 @@ extension VolumeFileSystem {
         return Node(inode: inodes.reference(path), entry: try await shown(path))
     }
 
+    /// A named pipe (committed like any path) or a Unix socket (this mount's only, never committed).
+    public func makeSpecial(_ name: String, in parent: Inode, kind: EntryKind, mode: UInt32, owner: Owner? = nil) async throws -> Node {
+        guard kind == .fifo || kind == .socket else { throw SiloError(.invalidArgument, "\(name): only fifos and sockets are special here") }
+        let path = try await newPath(name, in: parent)
+        let overlay = try changeable(path)
+        let (mode, owner) = try await inherited(mode: mode & 0o7777, owner: owner, in: parent, directory: false)
+        overlay.put(path, .special(kind), mode: mode, mtime: Self.now(), owner: owner)
+        return Node(inode: inodes.reference(path), entry: try await shown(path))
+    }
+
     /// Who a path belongs to as this mount shows it: its recorded owner, else the mounting user.
     public func owner(of entry: Entry) -> Owner {
         entry.owner ?? Owner(uid: owner.uid, gid: owner.gid)

@@ -14,7 +14,7 @@ extension Overlay {
     static let journalName = "journal.json"
 
     struct JournalItem: Codable {
-        enum Kind: String, Codable { case file, moved, directory, symlink, deleted }
+        enum Kind: String, Codable { case file, moved, directory, symlink, fifo, socket, deleted }
         var path: VolumePath
         var kind: Kind
         /// The local file's name under `scratch/data`.
@@ -67,6 +67,8 @@ extension Overlay {
         case .symlink(let target):
             entry.kind = .symlink
             entry.target = target
+        case .special(let kind):
+            entry.kind = kind == .socket ? .socket : .fifo
         case .deleted:
             break
         }
@@ -107,6 +109,8 @@ extension Overlay {
                     kind = .moved(entry)
                 case .directory: kind = .directory(opaque: item.opaque ?? false)
                 case .symlink: kind = .symlink(item.target ?? "")
+                case .fifo: kind = .special(.fifo)
+                case .socket: kind = .special(.socket)
                 case .deleted: kind = .deleted
                 }
                 set(item.path, Item(kind: kind, mode: item.mode, mtime: item.mtime, replaces: item.replaces, owner: item.owner))

@@ -25,6 +25,8 @@ final class Overlay: @unchecked Sendable {
         /// was moved here whole).
         case directory(opaque: Bool)
         case symlink(String)
+        /// A named pipe (committed) or a Unix socket (this mount's only): the kernel does their I/O.
+        case special(EntryKind)
         /// Removed: hides the base's entry and everything beneath it.
         case deleted
     }
@@ -199,6 +201,8 @@ final class Overlay: @unchecked Sendable {
                 path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: item.mtime,
                 version: .empty, symlinkTarget: target, owner: item.owner
             )
+        case .special(let kind):
+            return Entry(path: path, kind: kind, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner)
         }
     }
 
@@ -344,6 +348,7 @@ final class Overlay: @unchecked Sendable {
         case .file: .moved(entry)
         case .directory: .directory(opaque: false)
         case .symlink: .symlink(entry.symlinkTarget ?? "")
+        case .fifo, .socket: .special(entry.kind)
         }
     }
 

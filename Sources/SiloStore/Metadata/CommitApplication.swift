@@ -105,12 +105,16 @@ struct CommitApplication {
             if path.isRoot { return }
             switch slot(path).entry?.kind {
             case .directory?: return
-            case .file?, .symlink?:
+            case .file?, .symlink?, .fifo?, .socket?:
                 throw SiloError(.pathExists, "cannot create directory \(path): a \(slot(path).entry!.kind.rawValue) is there")
             case nil:
                 try createParents(of: path)
                 set(path, directoryEntry(path, mode: mode, mtime: mtime, owner: owner))
             }
+        case .fifo(let path, let mode, let mtime, let owner):
+            try requireReplaceable(path, by: "fifo")
+            try createParents(of: path)
+            set(path, Entry(path: path, kind: .fifo, size: 0, mode: mode & 0o7777, mtimeNanoseconds: mtime, version: version, owner: owner))
         case .setAttributes(let path, let changes):
             guard !path.isRoot, var entry = try await currentWithContent(path) else { return }
             if let mode = changes.mode, entry.kind != .symlink { entry.mode = mode & 0o7777 }
@@ -175,7 +179,7 @@ struct CommitApplication {
             switch slot(ancestor).entry?.kind {
             case .directory?:
                 continue
-            case .file?, .symlink?:
+            case .file?, .symlink?, .fifo?, .socket?:
                 throw SiloError(
                     .notADirectory,
                     "cannot write \(path): \(ancestor) is a \(slot(ancestor).entry!.kind.rawValue) in volume '\(volume.info.name)', not a directory"
@@ -284,7 +288,7 @@ struct CommitApplication {
                     blocks = Data(BlockHash.pack(hashes))
                 case nil: break
                 }
-                let kind = entry.kind == .file ? 0 : entry.kind == .directory ? 1 : 2
+                let kind = SQLMetadataStore.kindCode(entry.kind)
                 insert = insert.values(
                     SQLBind(volume.id), SQLBind(entry.path.rawValue), SQLBind(entry.path.parent.rawValue), SQLBind(entry.path.name),
                     SQLBind(version.rawValue), SQLBind(SQLMetadataStore.live), SQLBind(kind), SQLBind(entry.size),

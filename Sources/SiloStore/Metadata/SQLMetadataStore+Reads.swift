@@ -16,6 +16,7 @@ extension SQLMetadataStore {
         case 0: kind = .file
         case 1: kind = .directory
         case 2: kind = .symlink
+        case 3: kind = .fifo
         case let other: throw SiloError(.storage, "the metadata database holds an entry of unknown kind \(other) at \(path)")
         }
         var content: FileContent?
@@ -37,6 +38,18 @@ extension SQLMetadataStore {
             symlinkTarget: try row.decode(column: "target", as: String?.self),
             owner: try decodeOwner(row, path: path)
         )
+    }
+
+    /// How a row records an entry's kind. A socket is never committed (``Changeset/validate()``
+    /// refuses one), so it has no code.
+    static func kindCode(_ kind: EntryKind) -> Int {
+        switch kind {
+        case .file: 0
+        case .directory: 1
+        case .symlink: 2
+        case .fifo: 3
+        case .socket: preconditionFailure("a socket is never committed")
+        }
     }
 
     /// The owner a row records: both ids or neither (ids beyond 32 bits are damage, not owners).

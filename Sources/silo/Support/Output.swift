@@ -94,6 +94,8 @@ extension EntryKind {
         case .file: "file"
         case .directory: "dir"
         case .symlink: "link"
+        case .fifo: "fifo"
+        case .socket: "sock"
         }
     }
 }
