@@ -12,11 +12,14 @@ public struct AttributeChanges: Sendable, Hashable {
     public var mode: UInt32?
     public var mtimeNanoseconds: Int64?
     public var owner: Owner?
+    /// The whole new set of extended attributes (an empty set removes them all).
+    public var extendedAttributes: ExtendedAttributes?
 
-    public init(mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, owner: Owner? = nil) {
+    public init(mode: UInt32? = nil, mtimeNanoseconds: Int64? = nil, owner: Owner? = nil, extendedAttributes: ExtendedAttributes? = nil) {
         self.mode = mode
         self.mtimeNanoseconds = mtimeNanoseconds
         self.owner = owner
+        self.extendedAttributes = extendedAttributes
     }
 }
 
@@ -101,9 +104,13 @@ public struct Changeset: Sendable, Hashable {
     public init(_ changes: [Change] = []) { self.changes = changes }
     public var isEmpty: Bool { changes.isEmpty }
 
-    /// Checks every file's content against its size (see ``FilePut/validate(at:)``).
+    /// Checks every file's content against its size (see ``FilePut/validate(at:)``) and every set of
+    /// extended attributes against ``ExtendedAttributeLimits``.
     public func validate() throws(SiloError) {
         for case .put(let path, let file, _) in changes { try file.validate(at: path) }
+        for case .setAttributes(let path, let changes) in changes {
+            if let attributes = changes.extendedAttributes { try ExtendedAttributeLimits.validate(attributes, at: path) }
+        }
     }
 
     /// Every block the changeset's files are made of, each once.

@@ -53,6 +53,7 @@ public struct ChangesetBuilder: Sendable {
             guard let content = entry.content else { throw SiloError(.storage, "\(entry.path) has no recorded content") }
             file(path, FilePut(content: content, size: entry.size, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner))
         }
+        if !entry.extendedAttributes.isEmpty { attributes(path, AttributeChanges(extendedAttributes: entry.extendedAttributes)) }
     }
 
     /// Copies `entries`, `source` and what a tree listing found beneath it, to `target`.

@@ -39,6 +39,34 @@ public struct Owner: Sendable, Hashable, Codable {
     public static let root = Owner(uid: 0, gid: 0)
 }
 
+/// A path's extended attributes: values by name.
+public typealias ExtendedAttributes = [String: [UInt8]]
+
+/// The limits a path's extended attributes keep, as ext4 with 4 KiB blocks does.
+public enum ExtendedAttributeLimits {
+    /// Longest name, in bytes, namespace prefix included.
+    public static let nameBytes = 255
+    /// Names and values of one path together.
+    public static let totalBytes = 4000
+    /// The namespaces a volume keeps (`system.*`, the ACLs, is not one).
+    public static let namespaces = ["user.", "trusted.", "security."]
+
+    /// Checks a set of attributes against the limits, saying which one it breaks.
+    public static func validate(_ attributes: ExtendedAttributes, at path: VolumePath) throws(SiloError) {
+        var total = 0
+        for (name, value) in attributes {
+            let bytes = name.utf8.count
+            guard namespaces.contains(where: { name.hasPrefix($0) && bytes > $0.utf8.count }), bytes <= nameBytes, !name.utf8.contains(0) else {
+                throw SiloError(.invalidArgument, "\(path): '\(name)' is not an extended attribute name a volume keeps (user.*, trusted.*, security.*, at most \(nameBytes) bytes)")
+            }
+            total += bytes + value.count
+        }
+        guard total <= totalBytes else {
+            throw SiloError(.noSpace, "\(path): its extended attributes take \(total) bytes, more than the \(totalBytes) a path may have")
+        }
+    }
+}
+
 /// One path of a volume at some version, as a listing or a stat shows it.
 public struct Entry: Sendable, Hashable {
     public var path: VolumePath
@@ -56,6 +84,8 @@ public struct Entry: Sendable, Hashable {
     /// Who it belongs to; nil where the volume recorded no owner (paths written before owners were
     /// recorded, and directories a commit made as parents): a mount then shows its own user.
     public var owner: Owner?
+    /// Extended attributes (`user.*`, `trusted.*`, `security.*`), by name.
+    public var extendedAttributes: ExtendedAttributes
 
     public init(
         path: VolumePath,
@@ -66,9 +96,11 @@ public struct Entry: Sendable, Hashable {
         version: Version,
         content: FileContent? = nil,
         symlinkTarget: String? = nil,
-        owner: Owner? = nil
+        owner: Owner? = nil,
+        extendedAttributes: ExtendedAttributes = [:]
     ) {
         self.owner = owner
+        self.extendedAttributes = extendedAttributes
         self.path = path
         self.kind = kind
         self.size = size

@@ -179,6 +179,15 @@ public protocol FUSEFileSystem: Sendable {
     func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int
     func fsync(_ node: UInt64, handle: UInt64) throws
 
+    // Extended attributes; left at their defaults, the kernel learns from ENOSYS that there are none.
+    /// The value of attribute `name` (ENODATA when it has none).
+    func extendedAttribute(_ node: UInt64, name: String) throws -> [UInt8]
+    /// The names of the node's attributes.
+    func extendedAttributeNames(_ node: UInt64) throws -> [String]
+    /// Sets attribute `name`; `flags` are setxattr's (`XATTR_CREATE`, `XATTR_REPLACE`).
+    func setExtendedAttribute(_ node: UInt64, name: String, value: [UInt8], flags: Int32) throws
+    func removeExtendedAttribute(_ node: UInt64, name: String) throws
+
     // Locks: only a file system that keeps them itself (across machines, say) says so; otherwise the
     // kernel keeps every lock on the machine and never asks.
     var handlesLocks: Bool { get }
@@ -217,6 +226,10 @@ extension FUSEFileSystem {
         throw FUSEError.readOnly
     }
     public func fsync(_ node: UInt64, handle: UInt64) throws {}
+    public func extendedAttribute(_ node: UInt64, name: String) throws -> [UInt8] { throw FUSEError.notSupported }
+    public func extendedAttributeNames(_ node: UInt64) throws -> [String] { throw FUSEError.notSupported }
+    public func setExtendedAttribute(_ node: UInt64, name: String, value: [UInt8], flags: Int32) throws { throw FUSEError.notSupported }
+    public func removeExtendedAttribute(_ node: UInt64, name: String) throws { throw FUSEError.notSupported }
     public var handlesLocks: Bool { false }
     public func conflictingLock(_ node: UInt64, handle: UInt64, _ lock: FUSELock) throws -> FUSELock? { throw FUSEError.notSupported }
     public func setLock(_ node: UInt64, handle: UInt64, _ lock: FUSELock, wait: Bool) async throws { throw FUSEError.notSupported }

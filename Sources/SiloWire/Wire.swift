@@ -6,7 +6,7 @@ import SiloCore
 
 extension Entry: Codable {
     private enum CodingKeys: String, CodingKey {
-        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid
+        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid, xattrs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -20,7 +20,8 @@ extension Entry: Codable {
             version: try container.decode(Version.self, forKey: .version),
             content: try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize),
             symlinkTarget: try container.decodeIfPresent(String.self, forKey: .target),
-            owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
+            owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid),
+            extendedAttributes: try ExtendedAttributesWire.decodeIfPresent(from: container, forKey: .xattrs) ?? [:]
         )
     }
 
@@ -28,6 +29,7 @@ extension Entry: Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(path, forKey: .path)
         try owner?.encode(into: &container, uid: .uid, gid: .gid)
+        if !extendedAttributes.isEmpty { try ExtendedAttributesWire.encode(extendedAttributes, into: &container, forKey: .xattrs) }
         try container.encode(kind, forKey: .kind)
         try container.encode(size, forKey: .size)
         try container.encode(mode, forKey: .mode)
@@ -35,6 +37,25 @@ extension Entry: Codable {
         try container.encode(version, forKey: .version)
         try content?.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
         try container.encodeIfPresent(symlinkTarget, forKey: .target)
+    }
+}
+
+/// Extended attributes travel as an object of names to base64 values.
+enum ExtendedAttributesWire {
+    static func decodeIfPresent<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> ExtendedAttributes? {
+        guard let encoded = try container.decodeIfPresent([String: String].self, forKey: key) else { return nil }
+        var attributes: ExtendedAttributes = [:]
+        for (name, value) in encoded {
+            guard let bytes = Data(base64Encoded: value) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "the value of '\(name)' is not base64")
+            }
+            attributes[name] = [UInt8](bytes)
+        }
+        return attributes
+    }
+
+    static func encode<Key: CodingKey>(_ attributes: ExtendedAttributes, into container: inout KeyedEncodingContainer<Key>, forKey key: Key) throws {
+        try container.encode(attributes.mapValues { Data($0).base64EncodedString() }, forKey: key)
     }
 }
 
@@ -115,7 +136,7 @@ extension Precondition: Codable {
 extension Change: Codable {
     private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr }
     private enum CodingKeys: String, CodingKey {
-        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid
+        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid, xattrs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -167,7 +188,8 @@ extension Change: Codable {
                 AttributeChanges(
                     mode: try container.decodeIfPresent(UInt32.self, forKey: .mode),
                     mtimeNanoseconds: try container.decodeIfPresent(Int64.self, forKey: .mtimeNs),
-                    owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
+                    owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid),
+                    extendedAttributes: try ExtendedAttributesWire.decodeIfPresent(from: container, forKey: .xattrs)
                 )
             )
         case .symlink:
@@ -214,6 +236,7 @@ extension Change: Codable {
             try container.encodeIfPresent(changes.mode, forKey: .mode)
             try container.encodeIfPresent(changes.mtimeNanoseconds, forKey: .mtimeNs)
             try changes.owner?.encode(into: &container, uid: .uid, gid: .gid)
+            if let attributes = changes.extendedAttributes { try ExtendedAttributesWire.encode(attributes, into: &container, forKey: .xattrs) }
         case .symlink(_, let target, let mtime, let owner):
             try container.encode(Operation.symlink, forKey: .op)
             try container.encode(target, forKey: .target)

@@ -94,6 +94,7 @@ import Testing
             try await db.raw("DROP TABLE blocks").run()
             try await db.raw("ALTER TABLE entries DROP COLUMN uid").run()
             try await db.raw("ALTER TABLE entries DROP COLUMN gid").run()
+            try await db.raw("ALTER TABLE entries DROP COLUMN xattrs").run()
             try await db.raw("UPDATE silo_schema SET version = 1").run()
         }
         let migrated = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
@@ -128,6 +129,7 @@ import Testing
         try await Self.withDatabase(home) { db in
             try await db.raw("ALTER TABLE entries DROP COLUMN uid").run()
             try await db.raw("ALTER TABLE entries DROP COLUMN gid").run()
+            try await db.raw("ALTER TABLE entries DROP COLUMN xattrs").run()
             try await db.raw("UPDATE silo_schema SET version = 3").run()
         }
 

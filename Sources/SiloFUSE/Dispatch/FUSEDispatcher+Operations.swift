@@ -75,12 +75,47 @@ extension FUSEDispatcher {
         FUSE_RENAME.rawValue: FUSEOperation("RENAME") { try $0.rename($1, $2, flagged: false) },
         FUSE_RENAME2.rawValue: FUSEOperation("RENAME2") { try $0.rename($1, $2, flagged: true) },
         FUSE_LINK.rawValue: FUSEOperation("LINK") { _, _, _ in throw FUSEError(EPERM) },
+        FUSE_GETXATTR.rawValue: FUSEOperation("GETXATTR") { dispatcher, request, reply in
+            let input = try request.required(fuse_getxattr_in.self)
+            let name = try request.requiredName(at: MemoryLayout<fuse_getxattr_in>.size)
+            try dispatcher.sized(try dispatcher.fileSystem.extendedAttribute(request.node, name: name), room: input.size, reply)
+        },
+        FUSE_LISTXATTR.rawValue: FUSEOperation("LISTXATTR") { dispatcher, request, reply in
+            let input = try request.required(fuse_getxattr_in.self)
+            let names = try dispatcher.fileSystem.extendedAttributeNames(request.node)
+            try dispatcher.sized(names.flatMap { Array($0.utf8) + [0] }, room: input.size, reply)
+        },
+        FUSE_SETXATTR.rawValue: FUSEOperation("SETXATTR") { dispatcher, request, reply in
+            // The compatible form (8 bytes): FUSE_SETXATTR_EXT is not asked for at INIT.
+            let input = try request.required(fuse_getxattr_in.self)
+            let flags = request.body.count >= 8 ? request.body.loadUnaligned(fromByteOffset: 4, as: Int32.self) : 0
+            let name = try request.requiredName(at: 8)
+            let value = try request.bytes(at: 8 + name.utf8.count + 1, count: Int(input.size))
+            try dispatcher.fileSystem.setExtendedAttribute(request.node, name: name, value: Array(value), flags: flags)
+            reply.ok()
+        },
+        FUSE_REMOVEXATTR.rawValue: FUSEOperation("REMOVEXATTR") { dispatcher, request, reply in
+            try dispatcher.fileSystem.removeExtendedAttribute(request.node, name: try request.requiredName())
+            reply.ok()
+        },
         FUSE_GETLK.rawValue: FUSEOperation("GETLK") { try $0.getLock($1, $2) },
         FUSE_SETLK.rawValue: FUSEOperation("SETLK") { try $0.setLock($1, $2, wait: false) },
         FUSE_SETLKW.rawValue: FUSEOperation("SETLKW") { try $0.setLock($1, $2, wait: true) },
     ]
 
     static func operation(_ opcode: UInt32) -> FUSEOperation? { operations[opcode] }
+
+    /// getxattr's and listxattr's answer: with `room` 0, how many bytes the value takes; else the
+    /// value, or ERANGE when it does not fit.
+    func sized(_ value: [UInt8], room: UInt32, _ reply: FUSEReply) throws {
+        if room == 0 {
+            var out = fuse_getxattr_out()
+            out.size = UInt32(value.count)
+            return reply.send(out)
+        }
+        guard value.count <= Int(room) else { throw FUSEError(ERANGE) }
+        reply.send(bytes: value)
+    }
 
     // MARK: The connection
 

@@ -19,8 +19,15 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
     /// How long it may trust attributes in a writable mount, where files change under it.
     static let writableSeconds = 1.0
 
-    public init(_ fileSystem: VolumeFileSystem) {
+    /// Whether programs may use extended attributes. Off, the kernel learns at the first request that
+    /// there are none (ENOSYS) and asks no more; on, it also asks for `security.capability` before
+    /// every write, passed-through writes included (one request each: about 8× the time of small
+    /// writes, `docs/benchmarks.md`), which is why mounts turn it on only when told (`--xattrs`).
+    public let extendedAttributes: Bool
+
+    public init(_ fileSystem: VolumeFileSystem, extendedAttributes: Bool = false) {
         self.fileSystem = fileSystem
+        self.extendedAttributes = extendedAttributes
         fileSystem.invalidator = self
     }
 
@@ -144,6 +151,28 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         try Bridge.wait { [fileSystem] in
             try await fileSystem.rename(name, in: Inode(parent), to: newName, in: Inode(newParent), noReplace: flags & 1 != 0)
         }
+    }
+
+    // MARK: Extended attributes
+
+    public func extendedAttribute(_ node: UInt64, name: String) throws -> [UInt8] {
+        guard extendedAttributes else { throw FUSEError.notSupported }
+        return try Bridge.wait { [fileSystem] in try await fileSystem.extendedAttribute(Inode(node), name: name) }
+    }
+
+    public func extendedAttributeNames(_ node: UInt64) throws -> [String] {
+        guard extendedAttributes else { throw FUSEError.notSupported }
+        return try Bridge.wait { [fileSystem] in try await fileSystem.extendedAttributeNames(Inode(node)) }
+    }
+
+    public func setExtendedAttribute(_ node: UInt64, name: String, value: [UInt8], flags: Int32) throws {
+        guard extendedAttributes else { throw FUSEError.notSupported }
+        try Bridge.wait { [fileSystem] in try await fileSystem.setExtendedAttribute(Inode(node), name: name, value: value, flags: flags) }
+    }
+
+    public func removeExtendedAttribute(_ node: UInt64, name: String) throws {
+        guard extendedAttributes else { throw FUSEError.notSupported }
+        try Bridge.wait { [fileSystem] in try await fileSystem.removeExtendedAttribute(Inode(node), name: name) }
     }
 
     public func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {

@@ -61,17 +61,24 @@ extension VolumeFileSystem {
             case .directory:
                 // Made if missing; an existing directory keeps what it holds and takes the attributes.
                 builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
-                builder.attributes(path, AttributeChanges(mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner))
-            case .symlink(let target): builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
-            case .special(.fifo): builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+                builder.attributes(path, Self.attributes(of: item))
+            case .symlink(let target):
+                builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
+                if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
+            case .special(.fifo):
+                builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+                if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
             case .special: break  // a socket lives in this mount only
-            case .file: builder.file(path, file!)
+            case .file:
+                builder.file(path, file!)
+                if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
             case .moved(let entry) where entry.path == path && !item.replaces:
                 // New attributes of a file whose content this mount did not touch: applied to whatever
                 // the file holds when the commit lands, so a newer commit's content stays.
-                builder.attributes(path, AttributeChanges(mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner))
+                builder.attributes(path, Self.attributes(of: item))
             case .moved(var entry):
                 entry.owner = item.owner
+                entry.extendedAttributes = item.extendedAttributes
                 try builder.copy(entry, to: path, mode: item.mode, mtimeNanoseconds: item.mtime)
             }
         }
@@ -83,5 +90,10 @@ extension VolumeFileSystem {
         let result = try await service.commit(builder.changeset, to: volume, options: options)
         overlay.markCommitted(changed, files: files)
         return MountCommit(result: result, changedPaths: changed.count - carried.count)
+    }
+
+    /// Every attribute an item sets, extended ones whole.
+    static func attributes(of item: Overlay.Item) -> AttributeChanges {
+        AttributeChanges(mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner, extendedAttributes: item.extendedAttributes)
     }
 }

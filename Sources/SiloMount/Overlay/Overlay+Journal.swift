@@ -27,6 +27,7 @@ extension Overlay {
         var replaces: Bool
         /// Absent in journals written before owners were recorded.
         var owner: Owner?
+        var extendedAttributes: ExtendedAttributes?
     }
 
     struct Journal: Codable {
@@ -54,6 +55,7 @@ extension Overlay {
 
     private static func journalItem(_ path: VolumePath, _ item: Item) -> JournalItem {
         var entry = JournalItem(path: path, kind: .deleted, mode: item.mode, mtime: item.mtime, replaces: item.replaces, owner: item.owner)
+        entry.extendedAttributes = item.extendedAttributes.isEmpty ? nil : item.extendedAttributes
         switch item.kind {
         case .file(let local):
             entry.kind = .file
@@ -113,7 +115,11 @@ extension Overlay {
                 case .socket: kind = .special(.socket)
                 case .deleted: kind = .deleted
                 }
-                set(item.path, Item(kind: kind, mode: item.mode, mtime: item.mtime, replaces: item.replaces, owner: item.owner))
+                set(
+                    item.path,
+                    Item(
+                        kind: kind, mode: item.mode, mtime: item.mtime, replaces: item.replaces, owner: item.owner,
+                        extendedAttributes: item.extendedAttributes ?? [:]))
             }
         }
     }

@@ -46,6 +46,8 @@ final class Overlay: @unchecked Sendable {
         var committed = false
         /// Who it belongs to: the process that made it, a chown, or the base entry's recorded owner.
         var owner: Owner?
+        /// Its extended attributes, all of them (a base entry's carried over when it got an item).
+        var extendedAttributes: ExtendedAttributes = [:]
     }
 
     enum Lookup {
@@ -185,7 +187,7 @@ final class Overlay: @unchecked Sendable {
             }
             return Entry(
                 path: path, kind: .file, size: Int64(info.st_size), mode: item.mode, mtimeNanoseconds: Self.mtime(info),
-                version: .empty, owner: item.owner
+                version: .empty, owner: item.owner, extendedAttributes: item.extendedAttributes
             )
         case .moved(let base):
             var entry = base
@@ -193,16 +195,21 @@ final class Overlay: @unchecked Sendable {
             entry.mode = item.mode
             entry.mtimeNanoseconds = item.mtime
             entry.owner = item.owner
+            entry.extendedAttributes = item.extendedAttributes
             return entry
         case .directory:
-            return Entry(path: path, kind: .directory, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner)
+            return Entry(
+                path: path, kind: .directory, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner,
+                extendedAttributes: item.extendedAttributes)
         case .symlink(let target):
             return Entry(
                 path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: item.mtime,
-                version: .empty, symlinkTarget: target, owner: item.owner
+                version: .empty, symlinkTarget: target, owner: item.owner, extendedAttributes: item.extendedAttributes
             )
         case .special(let kind):
-            return Entry(path: path, kind: kind, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner)
+            return Entry(
+                path: path, kind: kind, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner,
+                extendedAttributes: item.extendedAttributes)
         }
     }
 
@@ -286,7 +293,10 @@ final class Overlay: @unchecked Sendable {
             }
         }
         Self.setTime(fd, entry.mtimeNanoseconds)
-        put(path, .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner)
+        lock.withLock {
+            set(path, Item(kind: .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner,
+                extendedAttributes: entry.extendedAttributes))
+        }
     }
 
     /// Copies `size` bytes of `source` into `fd` in the kernel (no user-space copy; a reflink where the
@@ -324,11 +334,15 @@ final class Overlay: @unchecked Sendable {
     }
 
     /// New permission bits, owner or modification time; a base file gets an item that keeps its content.
-    func setMetadata(_ path: VolumePath, entry: Entry, mode: UInt32?, owner: Owner? = nil, mtime: Int64?, baseHas: Bool) {
+    func setMetadata(
+        _ path: VolumePath, entry: Entry, mode: UInt32?, owner: Owner? = nil, mtime: Int64?, extendedAttributes: ExtendedAttributes? = nil,
+        baseHas: Bool
+    ) {
         lock.withLock {
-            var item = items[path] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner)
+            var item = items[path] ?? Self.item(for: entry)
             if let mode { item.mode = mode & 0o7777 }
             if let owner { item.owner = owner }
+            if let extendedAttributes { item.extendedAttributes = extendedAttributes }
             if let mtime {
                 item.mtime = mtime
                 if case .file(let local) = item.kind {
@@ -341,6 +355,11 @@ final class Overlay: @unchecked Sendable {
             }
             set(path, item)
         }
+    }
+
+    /// An item standing for a base entry as it is: its content by reference, its attributes.
+    private static func item(for entry: Entry) -> Item {
+        Item(kind: kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner, extendedAttributes: entry.extendedAttributes)
     }
 
     private static func kind(of entry: Entry) -> Kind {
@@ -369,7 +388,7 @@ final class Overlay: @unchecked Sendable {
     /// Records `entry` (as this mount shows it at `source`) at `target`, for a rename.
     func move(from source: VolumePath, entry: Entry, to target: VolumePath, opaque: Bool) {
         lock.withLock {
-            var item = items[source] ?? Item(kind: Self.kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner)
+            var item = items[source] ?? Self.item(for: entry)
             if case .directory = item.kind { item.kind = .directory(opaque: true) }
             item.replaces = false
             item.committed = false

@@ -21,6 +21,8 @@ public final class AttachedVolume: @unchecked Sendable {
         public var backgroundCommits = false
         public var commitInterval: Double = 5
         public var passthrough = true
+        /// Let programs use extended attributes (at a cost to every write; see ``VolumeFUSEAdapter``).
+        public var extendedAttributes = false
         /// Who commits made here are recorded as, unless a commit request names someone.
         public var author: String
 
@@ -112,7 +114,7 @@ public final class AttachedVolume: @unchecked Sendable {
         sessionOptions.source = "silo:\(name)"
         sessionOptions.readOnly = options.readOnly
         sessionOptions.passthrough = options.passthrough
-        let adapter = VolumeFUSEAdapter(fileSystem)
+        let adapter = VolumeFUSEAdapter(fileSystem, extendedAttributes: options.extendedAttributes)
         session = FUSESession(fileSystem: adapter, mountPoint: path, options: sessionOptions)
         adapter.kernel = session
         do {

@@ -120,6 +120,7 @@ struct CommitApplication {
             if let mode = changes.mode, entry.kind != .symlink { entry.mode = mode & 0o7777 }
             if let mtime = changes.mtimeNanoseconds { entry.mtimeNanoseconds = mtime }
             if let owner = changes.owner { entry.owner = owner }
+            if let attributes = changes.extendedAttributes { entry.extendedAttributes = attributes }
             entry.version = version
             set(path, entry)
         case .removeIfPresent(let path):
@@ -275,7 +276,7 @@ struct CommitApplication {
         for batch in Array(written.values).chunked(SQLMetadataStore.batchSize / 4) {
             var insert = db.insert(into: "entries").columns(
                 "volume_id", "path", "parent", "name", "added_version", "removed_version", "kind", "size", "mode",
-                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid"
+                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid", "xattrs"
             )
             for entry in batch {
                 var blockSize = 0
@@ -294,7 +295,7 @@ struct CommitApplication {
                     SQLBind(version.rawValue), SQLBind(SQLMetadataStore.live), SQLBind(kind), SQLBind(entry.size),
                     SQLBind(Int64(entry.mode)), SQLBind(entry.mtimeNanoseconds), SQLBind(blockSize), SQLBind(blocks),
                     SQLBind(inline), SQLBind(entry.symlinkTarget), SQLBind(entry.owner.map { Int64($0.uid) }),
-                    SQLBind(entry.owner.map { Int64($0.gid) })
+                    SQLBind(entry.owner.map { Int64($0.gid) }), SQLBind(SQLMetadataStore.encodeAttributes(entry.extendedAttributes))
                 )
             }
             try await insert.run()

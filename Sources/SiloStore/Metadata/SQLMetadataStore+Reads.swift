@@ -5,9 +5,9 @@ import SiloCore
 /// Reads at any version: entries, listings, trees, what changed between two versions, history. Each
 /// is an index scan over the rows it returns (see ``SQLMetadataStore``).
 extension SQLMetadataStore {
-    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid"
+    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid, xattrs"
     static let entryColumnsWithoutData =
-        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid"
+        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid, xattrs"
 
     static func decodeEntry(_ row: any SQLRow) throws -> Entry {
         let path = VolumePath(trusted: try row.decode(column: "path", as: String.self))
@@ -36,8 +36,33 @@ extension SQLMetadataStore {
             version: Version(try row.decode(column: "added_version", as: Int64.self)),
             content: content,
             symlinkTarget: try row.decode(column: "target", as: String?.self),
-            owner: try decodeOwner(row, path: path)
+            owner: try decodeOwner(row, path: path),
+            extendedAttributes: try decodeAttributes(try row.decode(column: "xattrs", as: String?.self), path: path)
         )
+    }
+
+    /// Extended attributes as a row keeps them: JSON, names to base64 values; nil for none.
+    static func encodeAttributes(_ attributes: ExtendedAttributes) -> String? {
+        guard !attributes.isEmpty else { return nil }
+        let encoded = attributes.mapValues { Data($0).base64EncodedString() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(encoded)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func decodeAttributes(_ text: String?, path: VolumePath) throws -> ExtendedAttributes {
+        guard let text else { return [:] }
+        guard let encoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
+            throw SiloError(.storage, "the metadata database holds damaged extended attributes at \(path)")
+        }
+        var attributes: ExtendedAttributes = [:]
+        for (name, value) in encoded {
+            guard let bytes = Data(base64Encoded: value) else {
+                throw SiloError(.storage, "the metadata database holds a damaged extended attribute '\(name)' at \(path)")
+            }
+            attributes[name] = [UInt8](bytes)
+        }
+        return attributes
     }
 
     /// How a row records an entry's kind. A socket is never committed (``Changeset/validate()``

@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 4
+    public static let schemaVersion: Int64 = 5
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -130,6 +130,8 @@ public final class SQLMetadataStore: MetadataStore {
                 "ALTER TABLE entries ADD COLUMN uid BIGINT",
                 "ALTER TABLE entries ADD COLUMN gid BIGINT",
             ],
+            // 5: extended attributes, as JSON (`{"user.tag": "base64"}`); NULL for none.
+            ["ALTER TABLE entries ADD COLUMN xattrs TEXT"],
         ]
     }
 

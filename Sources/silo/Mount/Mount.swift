@@ -51,6 +51,9 @@ struct Mount: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Let the kernel read and write cached and local files directly (FUSE passthrough).")
     var passthrough = true
 
+    @Flag(help: "Let programs get and set extended attributes (user.*, trusted.*); every write then costs the kernel one more request.")
+    var xattrs = false
+
     func validate() throws {
         if backgroundCommits && readOnly { throw ValidationError("--background-commits needs a writable mount (no --read-only)") }
         if commitInterval <= 0 { throw ValidationError("--commit-interval must be positive") }
@@ -92,7 +95,7 @@ struct Mount: AsyncParsableCommand {
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         child.arguments = ["mount", volume, path, "--foreground"] + (readOnly ? ["--read-only"] : [])
             + (backgroundCommits ? ["--background-commits", "--commit-interval", "\(commitInterval)"] : [])
-            + (version.map { ["--version", "\($0)"] } ?? []) + (passthrough ? [] : ["--no-passthrough"])
+            + (version.map { ["--version", "\($0)"] } ?? []) + (passthrough ? [] : ["--no-passthrough"]) + (xattrs ? ["--xattrs"] : [])
         let ready = Pipe()
         child.standardOutput = ready
         child.standardInput = FileHandle.nullDevice
@@ -116,10 +119,11 @@ struct Mount: AsyncParsableCommand {
         do {
             let cache = try SiloEnvironment.contentCache()
             service = try await SiloEnvironment.openService(logger: logger)
-            let options = AttachedVolume.Options(
+            var options = AttachedVolume.Options(
                 readOnly: readOnly, version: version.map { Version($0) }, backgroundCommits: backgroundCommits,
                 commitInterval: commitInterval, passthrough: passthrough, author: SiloEnvironment.author
             )
+            options.extendedAttributes = xattrs
             do {
                 attached = try await AttachedVolume.attach(
                     name, at: path, service: service, cache: cache, options: options, runtime: SiloEnvironment.mounts + "/\(getpid())"

@@ -1,0 +1,74 @@
+import SiloCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Extended attributes, kept per path as the volume records them and committed with it. The kernel
+/// has checked who may (write permission for `user.*`, CAP_SYS_ADMIN for `trusted.*`); `system.*`
+/// (ACLs) is not kept.
+extension VolumeFileSystem {
+    public func extendedAttribute(_ inode: Inode, name: String) async throws -> [UInt8] {
+        guard let value = try await current(inode).extendedAttributes[name] else {
+            throw SiloError.local("\(name) is not set", errno: ENODATA)
+        }
+        return value
+    }
+
+    public func extendedAttributeNames(_ inode: Inode) async throws -> [String] {
+        try await current(inode).extendedAttributes.keys.sorted()
+    }
+
+    /// Sets `name`; with `XATTR_CREATE` only if it is not set (EEXIST), with `XATTR_REPLACE` only if
+    /// it is (ENODATA). Beyond ext4's limits: ERANGE for a long name, ENOSPC for a full path.
+    public func setExtendedAttribute(_ inode: Inode, name: String, value: [UInt8], flags: Int32) async throws {
+        try Self.check(name)
+        try await change(inode) { attributes in
+            let present = attributes[name] != nil
+            if flags & Self.createOnly != 0 && present { throw SiloError.local("\(name) is set already", errno: EEXIST) }
+            if flags & Self.replaceOnly != 0 && !present { throw SiloError.local("\(name) is not set", errno: ENODATA) }
+            attributes[name] = value
+        }
+    }
+
+    public func removeExtendedAttribute(_ inode: Inode, name: String) async throws {
+        try Self.check(name)
+        try await change(inode) { attributes in
+            guard attributes.removeValue(forKey: name) != nil else { throw SiloError.local("\(name) is not set", errno: ENODATA) }
+        }
+    }
+
+    /// setxattr's flags (`<sys/xattr.h>`, which Swift does not import).
+    static let createOnly: Int32 = 1
+    static let replaceOnly: Int32 = 2
+
+    private static func check(_ name: String) throws {
+        guard ExtendedAttributeLimits.namespaces.contains(where: { name.hasPrefix($0) }) else {
+            throw SiloError.local("\(name): a volume keeps user.*, trusted.* and security.* attributes", errno: EOPNOTSUPP)
+        }
+        guard name.utf8.count <= ExtendedAttributeLimits.nameBytes else { throw SiloError.local("\(name) is too long", errno: ERANGE) }
+    }
+
+    private func current(_ inode: Inode) async throws -> Entry {
+        let path = try inodes.path(of: inode)
+        guard let entry = try await merged(path) else { throw Self.notFound(path) }
+        return entry
+    }
+
+    /// Applies `edit` to the path's attributes and keeps the result as a local change.
+    private func change(_ inode: Inode, _ edit: (inout ExtendedAttributes) throws -> Void) async throws {
+        let path = try inodes.path(of: inode)
+        let overlay = try changeable(path)
+        guard var entry = try await merged(path) else { throw Self.notFound(path) }
+        var attributes = entry.extendedAttributes
+        try edit(&attributes)
+        do {
+            try ExtendedAttributeLimits.validate(attributes, at: path)
+        } catch {
+            throw SiloError.local(error.message, errno: ENOSPC)
+        }
+        // A base file keeps its content under the new metadata, which listings leave out for small files.
+        if entry.kind == .file, overlay.localFile(at: path) == nil { entry = try await base.withContent(entry) }
+        overlay.setMetadata(path, entry: entry, mode: nil, mtime: nil, extendedAttributes: attributes, baseHas: try await baseEntry(path) != nil)
+    }
+}
