@@ -5,19 +5,6 @@ import Testing
 /// Extended attributes in a mount, as `cp -a`, `rsync -X` and tagging tools use them: set, read,
 /// listed and removed with the kernel's errors, committed, and seen by another mount.
 @Suite(.timeLimit(.minutes(5)), .ownThread) struct ExtendedAttributeTests {
-    func python(_ program: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", program] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }
-
     @Test func attributesRoundTripThroughACommitWithTheKernelsErrors() throws {
         let directory = try TemporaryDirectory("silo-xattr")
         defer { directory.remove() }
@@ -31,7 +18,7 @@ import Testing
         #expect(try silo.run(["mount", "v", mountPoint, "--xattrs"]).status == 0)
         defer { _ = try? silo.run(["umount", mountPoint]) }
 
-        let (status, said) = try python(
+        let (status, said) = try runPython(
             """
             import errno, os, sys
             root = sys.argv[1]
@@ -63,7 +50,7 @@ import Testing
         #expect(try silo.run(["volume", "commit", mountPoint]).status == 0)
         #expect(try silo.run(["mount", "v", other, "--read-only", "--xattrs"]).status == 0)
         defer { _ = try? silo.run(["umount", other]) }
-        let (_, seen) = try python(
+        let (_, seen) = try runPython(
             """
             import os, sys
             root = sys.argv[1]
@@ -92,7 +79,7 @@ import Testing
         #expect(try silo.run(["volume", "create", "v"]).status == 0)
         #expect(try silo.run(["mount", "v", mountPoint]).status == 0)
         defer { _ = try? silo.run(["umount", mountPoint]) }
-        let (status, said) = try python(
+        let (status, said) = try runPython(
             """
             import errno, os, sys
             path = os.path.join(sys.argv[1], "f"); open(path, "w").write("f")

@@ -73,7 +73,7 @@ import Glibc
         #expect(chown.terminationStatus == 0)
         let out = directory.file("out")
         #expect(mkdir(out, 0o755) == 0 && lchown(out, nobody.pw_uid, nobody.pw_gid) == 0)
-        let result = try runAsNobody([SiloBinary.path, "volume", "get", "v", "/f.txt", out + "/f.txt"], home: home)
+        let result = try asNobody([SiloBinary.path, "volume", "get", "v", "/f.txt", out + "/f.txt"], home: home)
         #expect(result == 0)
         #expect(owner(out + "/f.txt")! == (nobody.pw_uid, nobody.pw_gid))
     }
@@ -96,11 +96,11 @@ import Glibc
 
         #expect(mkdir(mountPoint + "/shared", 0o777) == 0 && chmod(mountPoint + "/shared", 0o1777) == 0)
         // Written, then appended to, by its creator: the append needs the file to be theirs.
-        #expect(try runAsNobody(["/bin/sh", "-c", "echo x > \(mountPoint)/shared/f && echo y >> \(mountPoint)/shared/f"]) == 0)
+        #expect(try asNobody(["/bin/sh", "-c", "echo x > \(mountPoint)/shared/f && echo y >> \(mountPoint)/shared/f"]) == 0)
         #expect(try String(contentsOfFile: mountPoint + "/shared/f", encoding: .utf8) == "x\ny\n")
         #expect(owner(mountPoint + "/shared/f")! == (nobody.pw_uid, nobody.pw_gid))
         // Only root gives files away; the kernel says EPERM to anyone else.
-        #expect(try runAsNobody(["/bin/chown", "root", mountPoint + "/shared/f"], expectFailure: true) != 0)
+        #expect(try asNobody(["/bin/chown", "root", mountPoint + "/shared/f"], expectFailure: true) != 0)
         #expect(try String(contentsOfFile: mountPoint + "/shared/f", encoding: .utf8) == "x\ny\n")
         try "g".write(toFile: mountPoint + "/shared/g", atomically: false, encoding: .utf8)
         #expect(chown(mountPoint + "/shared/g", 1234, 5678) == 0)
@@ -128,22 +128,10 @@ import Glibc
         #expect(stat(other + "/team/sub", &info) == 0 && info.st_mode & S_ISGID != 0)
     }
 
-    /// Runs a command as `nobody` (setpriv) and returns its exit status; what it says goes to the
-    /// test's issues when it fails.
-    func runAsNobody(_ command: [String], home: String? = nil, expectFailure: Bool = false) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] + command
-        var environment = ProcessInfo.processInfo.environment
-        if let home { environment["SILO_HOME"] = home }
-        process.environment = environment
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus != 0 && !expectFailure { Issue.record("\(command.joined(separator: " ")) as nobody: \(said)") }
-        return process.terminationStatus
+    /// Runs a command as `nobody`; what it says goes to the test's issues when it fails unexpectedly.
+    func asNobody(_ command: [String], home: String? = nil, expectFailure: Bool = false) throws -> Int32 {
+        let (status, said) = try runAsNobody(command, environment: home.map { ["SILO_HOME": $0] } ?? [:])
+        if status != 0 && !expectFailure { Issue.record("\(command.joined(separator: " ")) as nobody: \(said)") }
+        return status
     }
 }

@@ -9,20 +9,6 @@ import Glibc
 /// Named pipes and Unix sockets in a mount, as servers and notebooks use them in their working
 /// directories: processes meet through them; a fifo is committed, a socket never is.
 @Suite(.timeLimit(.minutes(5)), .ownThread) struct SpecialFileTests {
-    /// Runs a Python program to the end and returns its standard output.
-    func python(_ program: String, _ arguments: [String] = []) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", program] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }
-
     func kind(_ path: String) -> mode_t? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
@@ -41,7 +27,7 @@ import Glibc
         defer { _ = try? silo.run(["umount", mountPoint]) }
 
         // Two processes meet through a fifo and through a Unix socket, both made in the mount.
-        let (status, said) = try python(
+        let (status, said) = try runPython(
             """
             import os, socket, sys, threading
             root = sys.argv[1]
