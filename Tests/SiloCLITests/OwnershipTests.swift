@@ -102,6 +102,16 @@ import Glibc
         // Only root gives files away; the kernel says EPERM to anyone else.
         #expect(try asNobody(["/bin/chown", "root", mountPoint + "/shared/f"], expectFailure: true) != 0)
         #expect(try String(contentsOfFile: mountPoint + "/shared/f", encoding: .utf8) == "x\ny\n")
+        // The sticky directory: another ordinary user may neither remove nor rename nobody's file.
+        let asDaemon = ["/usr/bin/setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups", "--"]
+        #expect(try runProgram(asDaemon[0], Array(asDaemon.dropFirst()) + ["/bin/rm", "-f", mountPoint + "/shared/f"]).status != 0)
+        #expect(try runProgram(asDaemon[0], Array(asDaemon.dropFirst()) + ["/bin/mv", mountPoint + "/shared/f", mountPoint + "/shared/h"]).status != 0)
+        #expect(FileManager.default.fileExists(atPath: mountPoint + "/shared/f"))
+        // Names longer than a directory entry may be get ext4's error.
+        let long = try runPython(
+            "import errno, os, sys\ntry: os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY)\nexcept OSError as e: print(errno.errorcode[e.errno])",
+            [mountPoint + "/shared/" + String(repeating: "n", count: 256)])
+        #expect(long.output == "ENAMETOOLONG\n")
         try "g".write(toFile: mountPoint + "/shared/g", atomically: false, encoding: .utf8)
         #expect(chown(mountPoint + "/shared/g", 1234, 5678) == 0)
         #expect(owner(mountPoint + "/shared/g")! == (1234, 5678))

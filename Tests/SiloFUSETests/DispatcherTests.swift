@@ -64,6 +64,9 @@ import Glibc
         #expect(transport.reply(to: 4)?.error == -EINVAL)
         transport.send(9999, unique: 5)
         #expect(transport.reply(to: 5)?.error == -ENOSYS)
+        // A name longer than a directory entry may be, as ext4 answers.
+        transport.send(FUSE_LOOKUP.rawValue, unique: 8, Array(String(repeating: "n", count: 256).utf8) + [0])
+        #expect(transport.reply(to: 8)?.error == -ENAMETOOLONG)
 
         let handle = try open(unique: 6)
         var read = fuse_read_in()

@@ -66,7 +66,7 @@ extension FUSEDispatcher {
         },
         FUSE_SYMLINK.rawValue: FUSEOperation("SYMLINK") { dispatcher, request, reply in
             let name = try request.requiredName()
-            let target = try request.requiredName(at: name.utf8.count + 1)
+            let target = try request.requiredName(at: name.utf8.count + 1, maximum: 4095)
             reply.send(
                 FUSEEncoding.entryOut(try dispatcher.fileSystem.makeSymlink(parent: request.node, name: name, target: target, caller: request.caller)))
         },

@@ -44,9 +44,11 @@ public struct FUSERequest {
         return String(decoding: bytes[bytes.startIndex..<end], as: UTF8.self)
     }
 
-    /// The name at `offset`, or EINVAL.
-    func requiredName(at offset: Int = 0) throws -> String {
+    /// The name at `offset`: EINVAL when there is none, ENAMETOOLONG beyond `maximum` bytes (a name in
+    /// a directory: 255, as ext4 allows; a symlink's target: 4095).
+    func requiredName(at offset: Int = 0, maximum: Int = 255) throws -> String {
         guard let name = name(at: offset) else { throw FUSEError(EINVAL) }
+        guard name.utf8.count <= maximum else { throw FUSEError(ENAMETOOLONG) }
         return name
     }
 
