@@ -68,6 +68,23 @@ import Testing
             """)
     }
 
+    @Test func aContainerRunWithTheFlagCommitsItsAttributes() throws {
+        let directory = try TemporaryDirectory("silo-xattr-run")
+        defer { directory.remove() }
+        let silo = SiloBinary(home: directory.file("home"))
+        let data = directory.file("data")
+        let run = try silo.run([
+            "run", "--xattrs", "-v", "tags:\(data)", "--", "python3", "-c",
+            "import os, sys; p = sys.argv[1] + '/f'; open(p, 'w').write('f'); os.setxattr(p, 'user.kind', b'weights'); "
+                + "sys.exit(os.system('silo volume commit ' + sys.argv[1]))",
+            data,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let listed = try silo.run(["volume", "ls", "tags", "/", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.first?["xattrs"] as? [String] == ["user.kind"], "\(listed.stdout)")
+    }
+
     /// Without `--xattrs` a mount answers as a file system without them, so the kernel never asks
     /// for `security.capability` before writes.
     @Test func withoutTheFlagAMountHasNoExtendedAttributes() throws {

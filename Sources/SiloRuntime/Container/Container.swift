@@ -17,6 +17,7 @@ public struct ContainerSettings: Sendable {
     public var backgroundCommits: Bool
     public var commitInterval: Double
     public var passthrough: Bool
+    public var extendedAttributes: Bool
     /// `KEY=VALUE` pairs set in the command's environment.
     public var environment: [String]
     public var workdir: String
@@ -25,8 +26,9 @@ public struct ContainerSettings: Sendable {
 
     public init(
         attachments: [VolumeAttachment], noCreate: Bool = false, backgroundCommits: Bool = false, commitInterval: Double = 5,
-        passthrough: Bool = true, environment: [String] = [], workdir: String = "/", author: String
+        passthrough: Bool = true, extendedAttributes: Bool = false, environment: [String] = [], workdir: String = "/", author: String
     ) {
+        self.extendedAttributes = extendedAttributes
         self.attachments = attachments
         self.noCreate = noCreate
         self.backgroundCommits = backgroundCommits
@@ -80,10 +82,11 @@ public final class Container: @unchecked Sendable {
                 ephemeral.append(name)
             }
             try makeMountPoint(attachment.path)
-            let volumeOptions = AttachedVolume.Options(
+            var volumeOptions = AttachedVolume.Options(
                 readOnly: attachment.readOnly, backgroundCommits: settings.backgroundCommits && !attachment.readOnly,
                 commitInterval: settings.commitInterval, passthrough: settings.passthrough, author: settings.author
             )
+            volumeOptions.extendedAttributes = settings.extendedAttributes
             let volume = try await AttachedVolume.attach(
                 name, at: attachment.path, service: service, cache: cache, options: volumeOptions, runtime: mounts + "/\(getpid())-\(index)"
             )

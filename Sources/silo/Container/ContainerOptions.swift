@@ -26,6 +26,9 @@ struct ContainerOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Let the kernel read and write cached and local files directly (FUSE passthrough).")
     var passthrough = true
 
+    @Flag(help: "Let programs get and set extended attributes in the volumes; every write then costs one more request.")
+    var xattrs = false
+
     func validate() throws {
         if commitInterval <= 0 { throw ValidationError("--commit-interval must be positive") }
         for pair in environment where !pair.contains("=") || pair.hasPrefix("=") {
@@ -53,7 +56,7 @@ struct ContainerOptions: ParsableArguments {
     func settings(author: String) throws(SiloError) -> ContainerSettings {
         ContainerSettings(
             attachments: try attachments(), noCreate: noCreate, backgroundCommits: backgroundCommits, commitInterval: commitInterval,
-            passthrough: passthrough, environment: environment, workdir: workdir, author: author
+            passthrough: passthrough, extendedAttributes: xattrs, environment: environment, workdir: workdir, author: author
         )
     }
 
@@ -66,6 +69,7 @@ struct ContainerOptions: ParsableArguments {
         result += ["--workdir", workdir]
         if noCreate { result.append("--no-create") }
         if !passthrough { result.append("--no-passthrough") }
+        if xattrs { result.append("--xattrs") }
         return result
     }
 }

@@ -55,6 +55,8 @@ struct VolumeLs: AsyncParsableCommand {
         /// The owner's ids, where the volume records one.
         var uid: UInt32?
         var gid: UInt32?
+        /// The names of its extended attributes, if it has any.
+        var xattrs: [String]?
 
         init(_ entry: Entry) {
             path = entry.path.description
@@ -67,6 +69,7 @@ struct VolumeLs: AsyncParsableCommand {
             target = entry.symlinkTarget
             uid = entry.owner?.uid
             gid = entry.owner?.gid
+            xattrs = entry.extendedAttributes.isEmpty ? nil : entry.extendedAttributes.keys.sorted()
         }
     }
 }
