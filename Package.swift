@@ -85,6 +85,7 @@ let package = Package(
         .target(
             name: "SiloClient",
             dependencies: [
+                "CSiloSystem",
                 "SiloCore",
                 "SiloWire",
                 "SiloStore",

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 long silo_copy_file_range(int from, int to, unsigned long length) {
@@ -89,3 +90,15 @@ int silo_wait_for_signal(void) {
         if (poll(&wait, 1, -1) < 0 && errno != EINTR) return -1;
     }
 }
+
+long silo_llistxattr(const char *path, char *list, unsigned long size) { return llistxattr(path, list, size); }
+
+long silo_lgetxattr(const char *path, const char *name, void *value, unsigned long size) {
+    return lgetxattr(path, name, value, size);
+}
+
+int silo_lsetxattr(const char *path, const char *name, const void *value, unsigned long size) {
+    return lsetxattr(path, name, value, size, 0);
+}
+
+int silo_fsetxattr(int fd, const char *name, const void *value, unsigned long size) { return fsetxattr(fd, name, value, size, 0); }

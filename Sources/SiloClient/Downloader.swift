@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSiloSystem
 import SiloCore
 import SiloStore
 
@@ -111,6 +112,9 @@ public struct Downloader: Sendable {
             for (entry, components) in zip(entries, relatives).reversed() where entry.kind == .directory {
                 let parent = try tree.directory(Array(components.dropLast()))
                 restoreOwner(entry, parent, components.last!)
+                for (name, value) in entry.extendedAttributes.sorted(by: { $0.key < $1.key }) {
+                    _ = value.withUnsafeBytes { silo_lsetxattr(local(components), name, $0.baseAddress, UInt($0.count)) }
+                }
                 setTimes(parent, components.last!, entry.mtimeNanoseconds)
             }
             return GetResult(destination: destination, files: files.count, bytes: total)
@@ -166,6 +170,10 @@ public struct Downloader: Sendable {
                 // Owner first: a change of owner clears the set-user-ID and set-group-ID bits.
                 restoreOwner(entry, parent, temporary)
                 fchmod(fd, mode)
+                for (name, value) in entry.extendedAttributes.sorted(by: { $0.key < $1.key }) {
+                    // Where the destination allows: a disk without them, or trusted.* for a user, is skipped.
+                    _ = value.withUnsafeBytes { silo_fsetxattr(fd, name, $0.baseAddress, UInt($0.count)) }
+                }
             } catch {
                 unlinkat(parent, temporary, 0)
                 throw error

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSiloSystem
 import SiloCore
 import SiloStore
 
@@ -16,10 +17,46 @@ struct LocalItem: Sendable {
     var symlinkTarget: String?
     /// The local file's owner, which the volume records.
     var owner: Owner?
+    /// Its extended attributes in the namespaces a volume keeps (those this user can read).
+    var extendedAttributes: ExtendedAttributes = [:]
 }
 
 enum LocalFiles {
+    /// The extended attributes of `path` (not following a final symlink) that a volume keeps: none
+    /// where the file system has none.
+    static func extendedAttributes(of path: String) throws -> ExtendedAttributes {
+        var size = silo_llistxattr(path, nil, 0)
+        guard size > 0 else { return [:] }  // none, or a file system without them
+        var list = [CChar](repeating: 0, count: Int(size))
+        size = silo_llistxattr(path, &list, UInt(list.count))
+        guard size > 0 else { return [:] }
+        var attributes: ExtendedAttributes = [:]
+        let names = list[..<Int(size)].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        for name in names where ExtendedAttributeLimits.namespaces.contains(where: { name.hasPrefix($0) }) {
+            let length = silo_lgetxattr(path, name, nil, 0)
+            guard length >= 0 else { continue }  // not readable by this user (trusted.*): left out
+            var value = [UInt8](repeating: 0, count: Int(length))
+            let read = silo_lgetxattr(path, name, &value, UInt(value.count))
+            guard read >= 0 else { continue }
+            attributes[name] = Array(value[..<Int(read)])
+        }
+        guard let volumePath = try? VolumePath(String(path.split(separator: "/").last ?? "x")) else { return attributes }
+        do {
+            try ExtendedAttributeLimits.validate(attributes, at: volumePath)
+        } catch {
+            throw SiloError(error.code, "\(path): its extended attributes are more than a volume keeps (\(error.message))")
+        }
+        return attributes
+    }
+
+    /// What is at `path`, with its extended attributes; nil for what is not content (sockets, devices).
     static func lstatItem(_ path: String, relative: [String]) throws -> LocalItem? {
+        guard var item = try lstatKind(path, relative: relative) else { return nil }
+        item.extendedAttributes = try extendedAttributes(of: path)
+        return item
+    }
+
+    private static func lstatKind(_ path: String, relative: [String]) throws -> LocalItem? {
         var info = stat()
         guard lstat(path, &info) == 0 else {
             if errno == ENOENT { throw SiloError(.localFile, "\(path): no such file or directory") }

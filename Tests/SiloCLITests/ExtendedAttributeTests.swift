@@ -85,6 +85,33 @@ import Testing
         #expect(rows.first?["xattrs"] as? [String] == ["user.kind"], "\(listed.stdout)")
     }
 
+    @Test(arguments: Store.allCases) func putAndGetCarryExtendedAttributes(_ store: Store) throws {
+        let directory = try TemporaryDirectory("silo-xattr-put")
+        defer { directory.remove() }
+        let (silo, server) = try store.binary(home: directory.file("home"), serverData: directory.file("server"))
+        defer { server?.stop() }
+        try directory.write("tree/model.bin", "weights")
+        try directory.write("tree/run/log.txt", "log")
+        let tagged = try runPython(
+            """
+            import os, sys
+            os.setxattr(sys.argv[1] + "/model.bin", "user.sha", b"abc123")
+            os.setxattr(sys.argv[1] + "/run", "user.kind", b"checkpoint")
+            """, [directory.file("tree")])
+        #expect(tagged.status == 0, "\(tagged.output)")
+        #expect(try silo.run(["volume", "create", "v"]).status == 0)
+        #expect(try silo.run(["volume", "put", "v", directory.file("tree"), "/tree"]).status == 0)
+        let listed = try silo.run(["volume", "ls", "v", "/tree", "--json"])
+        #expect(listed.stdout.contains("user.sha"), "\(listed.stdout)")
+        #expect(try silo.run(["volume", "get", "v", "/tree", directory.file("back")]).status == 0)
+        let read = try runPython(
+            """
+            import os, sys
+            print(os.getxattr(sys.argv[1] + "/model.bin", "user.sha").decode(), os.getxattr(sys.argv[1] + "/run", "user.kind").decode())
+            """, [directory.file("back")])
+        #expect(read.output == "abc123 checkpoint\n")
+    }
+
     /// Without `--xattrs` a mount answers as a file system without them, so the kernel never asks
     /// for `security.capability` before writes.
     @Test func withoutTheFlagAMountHasNoExtendedAttributes() throws {

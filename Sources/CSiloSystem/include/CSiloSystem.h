@@ -34,4 +34,11 @@ int silo_wait_for_signal(void);
 /// the /dev/fuse connection it opened); the descriptor, or -1 with errno set (0 when none came).
 int silo_receive_fd(int socket);
 
+/// Extended attributes of a path, not following a final symlink, and of an open file: the
+/// <sys/xattr.h> calls, which Swift does not import. Each returns as its libc call does.
+long silo_llistxattr(const char *path, char *list, unsigned long size);
+long silo_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
+int silo_lsetxattr(const char *path, const char *name, const void *value, unsigned long size);
+int silo_fsetxattr(int fd, const char *name, const void *value, unsigned long size);
+
 #endif
