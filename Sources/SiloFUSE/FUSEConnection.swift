@@ -40,6 +40,9 @@ public final class FUSEConnection: @unchecked Sendable {
     public func stop() {
         transport.shutDown()
         finished.wait()
+        // Only file systems that answer later (lock waits) have anything to cancel; the rest need no
+        // task, so stopping from any thread never waits for the shared pool.
+        guard dispatcher.pendingRequests > 0 else { return }
         let answered = DispatchSemaphore(value: 0)
         Task { [dispatcher] in
             await dispatcher.cancelPending()

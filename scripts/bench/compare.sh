@@ -4,12 +4,14 @@
 # mount, page cache dropped) and a cold served read (no passthrough, empty content cache) of a 512 MiB
 # file. Prints each best of ROUNDS and the ratio new/old. For changes that must not slow a mount.
 #
+# Each binary gets a store of its own holding the same files (a newer build may have moved the store's
+# format on, which an older one refuses to open).
+#
 # Usage (root): scripts/bench/compare.sh OLD_SILO NEW_SILO [ROUNDS] [FILES]   (work under $BENCH_DIR)
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-5} files=${4:-50000}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/silo-bench-compare.XXXXXX")
 trap 'for m in $work/m-*; do umount -l $m 2>/dev/null || true; done; rm -rf $work' EXIT
-export SILO_HOME=$work/home
 python3 - "$work" "$files" <<'PY'
 import os, sys
 root, n = sys.argv[1] + "/tree", int(sys.argv[2])
@@ -19,14 +21,17 @@ for i in range(n):
     with open(f"{d}/f{i}", "w") as f: f.write("x" * (i % 100))
 PY
 head -c $((512 << 20)) /dev/urandom > $work/big
-$new volume create v >/dev/null
-$new volume put v $work/tree /tree >/dev/null
-$new volume put v $work/big /big >/dev/null
+for bin in old new; do
+  SILO_HOME=$work/home-$bin ${!bin} volume create v >/dev/null
+  SILO_HOME=$work/home-$bin ${!bin} volume put v $work/tree /tree >/dev/null
+  SILO_HOME=$work/home-$bin ${!bin} volume put v $work/big /big >/dev/null
+done
 best() { sort -n | head -1; }
 for bin in old new; do : > $work/find-$bin; : > $work/read-$bin; done
 for r in $(seq $rounds); do
   for bin in old new; do
     b=${!bin}
+    export SILO_HOME=$work/home-$bin
     mkdir -p $work/m-$bin
     sync; echo 3 > /proc/sys/vm/drop_caches
     $b mount v $work/m-$bin --read-only >/dev/null
