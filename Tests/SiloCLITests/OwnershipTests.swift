@@ -116,6 +116,19 @@ import Glibc
         #expect(chown(mountPoint + "/shared/g", 1234, 5678) == 0)
         #expect(owner(mountPoint + "/shared/g")! == (1234, 5678))
 
+        // A write by someone else clears set-user-ID and set-group-ID, passed-through writes and
+        // truncation alike (the kernel asks, the mount records the mode).
+        for name in ["setid-write", "setid-truncate"] {
+            try "s".write(toFile: mountPoint + "/" + name, atomically: false, encoding: .utf8)
+            #expect(chmod(mountPoint + "/" + name, 0o6777) == 0)
+        }
+        #expect(try asNobody(["/bin/sh", "-c", "echo more >> \(mountPoint)/setid-write"]) == 0)
+        #expect(try asNobody(["/usr/bin/truncate", "-s", "0", mountPoint + "/setid-truncate"]) == 0)
+        var modes = stat()
+        for name in ["setid-write", "setid-truncate"] {
+            #expect(stat(mountPoint + "/" + name, &modes) == 0 && modes.st_mode & 0o7777 == 0o777, "\(name)")
+        }
+
         // A set-group-ID directory passes its group to what is made in it, and the bit to directories.
         #expect(mkdir(mountPoint + "/team", 0o755) == 0)
         #expect(chown(mountPoint + "/team", 0, 5678) == 0 && chmod(mountPoint + "/team", 0o2775) == 0)
