@@ -37,7 +37,8 @@ extension SQLMetadataStore {
             content: content,
             symlinkTarget: try row.decode(column: "target", as: String?.self),
             owner: try decodeOwner(row, path: path),
-            extendedAttributes: try decodeAttributes(try row.decode(column: "xattrs", as: String?.self), path: path)
+            // Most rows have none: a NULL is seen without the decoder's cost.
+            extendedAttributes: try row.decodeNil(column: "xattrs") ? [:] : decodeAttributes(try row.decode(column: "xattrs", as: String.self), path: path)
         )
     }
 
@@ -79,6 +80,7 @@ extension SQLMetadataStore {
 
     /// The owner a row records: both ids or neither (ids beyond 32 bits are damage, not owners).
     static func decodeOwner(_ row: any SQLRow, path: VolumePath) throws -> Owner? {
+        if try row.decodeNil(column: "uid") { return nil }
         let uid = try row.decode(column: "uid", as: Int64?.self)
         let gid = try row.decode(column: "gid", as: Int64?.self)
         guard let uid, let gid else { return nil }
