@@ -112,9 +112,8 @@ public struct Downloader: Sendable {
             for (entry, components) in zip(entries, relatives).reversed() where entry.kind == .directory {
                 let parent = try tree.directory(Array(components.dropLast()))
                 restoreOwner(entry, parent, components.last!)
-                for (name, value) in entry.extendedAttributes.sorted(by: { $0.key < $1.key }) {
-                    _ = value.withUnsafeBytes { silo_lsetxattr(local(components), name, $0.baseAddress, UInt($0.count)) }
-                }
+                let path = local(components)
+                Self.restoreAttributes(entry) { name, value in silo_lsetxattr(path, name, value.baseAddress, UInt(value.count)) }
                 setTimes(parent, components.last!, entry.mtimeNanoseconds)
             }
             return GetResult(destination: destination, files: files.count, bytes: total)
@@ -170,10 +169,7 @@ public struct Downloader: Sendable {
                 // Owner first: a change of owner clears the set-user-ID and set-group-ID bits.
                 restoreOwner(entry, parent, temporary)
                 fchmod(fd, mode)
-                for (name, value) in entry.extendedAttributes.sorted(by: { $0.key < $1.key }) {
-                    // Where the destination allows: a disk without them, or trusted.* for a user, is skipped.
-                    _ = value.withUnsafeBytes { silo_fsetxattr(fd, name, $0.baseAddress, UInt($0.count)) }
-                }
+                Self.restoreAttributes(entry) { name, value in silo_fsetxattr(fd, name, value.baseAddress, UInt(value.count)) }
             } catch {
                 unlinkat(parent, temporary, 0)
                 throw error
@@ -198,6 +194,14 @@ public struct Downloader: Sendable {
             try bytes.withUnsafeBytes { try FileIO.writeAll(fd, $0, path: name) }
             written += Int64(bytes.count)
             progress?(TransferProgress(filesDone: 0, filesTotal: 1, bytesDone: written, bytesTotal: total))
+        }
+    }
+
+    /// Sets the extended attributes the volume records for `entry` with `set`, where the destination
+    /// allows: a disk without them, or `trusted.*` for an ordinary user, is skipped.
+    private static func restoreAttributes(_ entry: Entry, _ set: (String, UnsafeRawBufferPointer) -> Int32) {
+        for (name, value) in entry.extendedAttributes.sorted(by: { $0.key < $1.key }) {
+            _ = value.withUnsafeBytes { set(name, $0) }
         }
     }
 

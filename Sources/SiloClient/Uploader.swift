@@ -80,7 +80,7 @@ public struct Uploader: Sendable {
                 // Without --force the file must still be absent when the commit applies, not only when we looked.
                 builder.file(path, file, precondition: force ? nil : .absent)
             }
-            if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
+            builder.extendedAttributes(path, item.extendedAttributes)
         }
         let commit = try await service.commit(builder.changeset, to: volume, options: options)
         return PutResult(target: target, files: files.count, bytes: total.bytesTotal, commit: commit, skipped: skipped)

@@ -26,6 +26,11 @@ public struct ChangesetBuilder: Sendable {
         changes.append(.setAttributes(path, attributes))
     }
 
+    /// The extended attributes of a path just put, made or copied (which carries none), if it has any.
+    public mutating func extendedAttributes(_ path: VolumePath, _ attributes: ExtendedAttributes) {
+        if !attributes.isEmpty { self.attributes(path, AttributeChanges(extendedAttributes: attributes)) }
+    }
+
     public mutating func file(_ path: VolumePath, _ file: FilePut, precondition: Precondition? = nil) {
         changes.append(.put(path, file, precondition: precondition))
     }
@@ -53,7 +58,7 @@ public struct ChangesetBuilder: Sendable {
             guard let content = entry.content else { throw SiloError(.storage, "\(entry.path) has no recorded content") }
             file(path, FilePut(content: content, size: entry.size, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner))
         }
-        if !entry.extendedAttributes.isEmpty { attributes(path, AttributeChanges(extendedAttributes: entry.extendedAttributes)) }
+        extendedAttributes(path, entry.extendedAttributes)
     }
 
     /// Copies `entries`, `source` and what a tree listing found beneath it, to `target`.

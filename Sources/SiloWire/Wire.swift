@@ -40,22 +40,39 @@ extension Entry: Codable {
     }
 }
 
-/// Extended attributes travel as an object of names to base64 values.
-enum ExtendedAttributesWire {
-    static func decodeIfPresent<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> ExtendedAttributes? {
-        guard let encoded = try container.decodeIfPresent([String: String].self, forKey: key) else { return nil }
+/// Extended attributes travel, and rest in the metadata database, as an object of names to base64
+/// values.
+public enum ExtendedAttributesWire {
+    public static func base64(_ attributes: ExtendedAttributes) -> [String: String] {
+        attributes.mapValues { Data($0).base64EncodedString() }
+    }
+
+    /// The attributes an object of base64 values names; the first name whose value is not base64 is
+    /// thrown back.
+    public static func attributes(base64 encoded: [String: String]) throws(BadValue) -> ExtendedAttributes {
         var attributes: ExtendedAttributes = [:]
         for (name, value) in encoded {
-            guard let bytes = Data(base64Encoded: value) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "the value of '\(name)' is not base64")
-            }
+            guard let bytes = Data(base64Encoded: value) else { throw BadValue(name: name) }
             attributes[name] = [UInt8](bytes)
         }
         return attributes
     }
 
+    public struct BadValue: Error {
+        public var name: String
+    }
+
+    static func decodeIfPresent<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> ExtendedAttributes? {
+        guard let encoded = try container.decodeIfPresent([String: String].self, forKey: key) else { return nil }
+        do {
+            return try attributes(base64: encoded)
+        } catch {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "the value of '\(error.name)' is not base64")
+        }
+    }
+
     static func encode<Key: CodingKey>(_ attributes: ExtendedAttributes, into container: inout KeyedEncodingContainer<Key>, forKey key: Key) throws {
-        try container.encode(attributes.mapValues { Data($0).base64EncodedString() }, forKey: key)
+        try container.encode(base64(attributes), forKey: key)
     }
 }
 

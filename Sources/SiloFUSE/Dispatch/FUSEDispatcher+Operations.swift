@@ -86,11 +86,13 @@ extension FUSEDispatcher {
             try dispatcher.sized(names.flatMap { Array($0.utf8) + [0] }, room: input.size, reply)
         },
         FUSE_SETXATTR.rawValue: FUSEOperation("SETXATTR") { dispatcher, request, reply in
-            // The compatible form (8 bytes): FUSE_SETXATTR_EXT is not asked for at INIT.
-            let input = try request.required(fuse_getxattr_in.self)
-            let flags = request.body.count >= 8 ? request.body.loadUnaligned(fromByteOffset: 4, as: Int32.self) : 0
-            let name = try request.requiredName(at: 8)
-            let value = try request.bytes(at: 8 + name.utf8.count + 1, count: Int(input.size))
+            // The compatible form, size and flags (FUSE_COMPAT_SETXATTR_IN_SIZE): FUSE_SETXATTR_EXT is
+            // not asked for at INIT.
+            let header = try request.bytes(at: 0, count: Int(FUSE_COMPAT_SETXATTR_IN_SIZE))
+            let size = header.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+            let flags = header.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+            let name = try request.requiredName(at: header.count)
+            let value = try request.bytes(at: header.count + name.utf8.count + 1, count: Int(size))
             try dispatcher.fileSystem.setExtendedAttribute(request.node, name: name, value: Array(value), flags: flags)
             reply.ok()
         },

@@ -200,9 +200,10 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
 
     private func attributes(_ node: Node) -> FUSEAttributes {
         let entry = node.entry
+        let owner = fileSystem.owner(of: entry)
         return FUSEAttributes(
             node: node.inode.rawValue, size: UInt64(entry.size), mode: Self.type(entry.kind) | (entry.mode & 0o7777),
-            links: entry.kind == .directory ? 2 : 1, uid: entry.owner?.uid ?? fileSystem.owner.uid, gid: entry.owner?.gid ?? fileSystem.owner.gid,
+            links: entry.kind == .directory ? 2 : 1, uid: owner.uid, gid: owner.gid,
             mtimeNanoseconds: entry.mtimeNanoseconds
         )
     }

@@ -64,14 +64,14 @@ extension VolumeFileSystem {
                 builder.attributes(path, Self.attributes(of: item))
             case .symlink(let target):
                 builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
-                if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
+                builder.extendedAttributes(path, item.extendedAttributes)
             case .special(.fifo):
                 builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
-                if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
+                builder.extendedAttributes(path, item.extendedAttributes)
             case .special: break  // a socket lives in this mount only
             case .file:
                 builder.file(path, file!)
-                if !item.extendedAttributes.isEmpty { builder.attributes(path, AttributeChanges(extendedAttributes: item.extendedAttributes)) }
+                builder.extendedAttributes(path, item.extendedAttributes)
             case .moved(let entry) where entry.path == path && !item.replaces:
                 // New attributes of a file whose content this mount did not touch: applied to whatever
                 // the file holds when the commit lands, so a newer commit's content stays.

@@ -23,12 +23,9 @@ extension VolumeFileSystem {
             entry = try await shown(path)
         }
         if mode != nil || mtimeNanoseconds != nil || uid != nil || gid != nil {
-            // A base file keeps its content under the new metadata, which listings leave out for small files.
-            if overlay.localFile(at: path) == nil { entry = try await base.withContent(entry) }
             let current = owner(of: entry)
             let newOwner = uid == nil && gid == nil ? nil : Owner(uid: uid ?? current.uid, gid: gid ?? current.gid)
-            overlay.setMetadata(
-                path, entry: entry, mode: mode, owner: newOwner, mtime: mtimeNanoseconds, baseHas: try await baseEntry(path) != nil)
+            try await setMetadata(path, entry, in: overlay, mode: mode, owner: newOwner, mtime: mtimeNanoseconds)
             entry = try await shown(path)
         }
         return Node(inode: inode, entry: entry)
@@ -74,7 +71,7 @@ extension VolumeFileSystem {
 
     /// Who a path belongs to as this mount shows it: its recorded owner, else the mounting user.
     public func owner(of entry: Entry) -> Owner {
-        entry.owner ?? Owner(uid: owner.uid, gid: owner.gid)
+        entry.owner ?? owner
     }
 
     /// A new path's mode and owner in directory `parent`: in a set-group-ID directory it takes the
@@ -83,7 +80,7 @@ extension VolumeFileSystem {
     private func inherited(mode: UInt32, owner: Owner?, in parent: Inode, directory: Bool) async throws -> (UInt32, Owner?) {
         guard let folder = try await merged(try inodes.path(of: parent)), folder.mode & UInt32(S_ISGID) != 0 else { return (mode, owner) }
         let group = self.owner(of: folder).gid
-        let creator = owner ?? Owner(uid: self.owner.uid, gid: self.owner.gid)
+        let creator = owner ?? self.owner
         return (directory ? mode | UInt32(S_ISGID) : mode, Owner(uid: creator.uid, gid: group))
     }
 
@@ -160,6 +157,18 @@ extension VolumeFileSystem {
     }
 
     /// The entry now at `path`, which a change just made.
+    /// Records new metadata of `path` (shown now as `entry`); a base file keeps its content under it,
+    /// which listings leave out for small files.
+    func setMetadata(
+        _ path: VolumePath, _ entry: Entry, in overlay: Overlay, mode: UInt32? = nil, owner: Owner? = nil, mtime: Int64? = nil,
+        extendedAttributes: ExtendedAttributes? = nil
+    ) async throws {
+        let entry = overlay.localFile(at: path) == nil ? try await base.withContent(entry) : entry
+        overlay.setMetadata(
+            path, entry: entry, mode: mode, owner: owner, mtime: mtime, extendedAttributes: extendedAttributes,
+            baseHas: try await baseEntry(path) != nil)
+    }
+
     private func shown(_ path: VolumePath) async throws -> Entry {
         guard let entry = try await merged(path) else { throw SiloError(.io, "\(path) vanished while it was changed") }
         return entry

@@ -9,14 +9,14 @@ import Glibc
 /// (ACLs) is not kept.
 extension VolumeFileSystem {
     public func extendedAttribute(_ inode: Inode, name: String) async throws -> [UInt8] {
-        guard let value = try await current(inode).extendedAttributes[name] else {
+        guard let value = try await node(inode).entry.extendedAttributes[name] else {
             throw SiloError.local("\(name) is not set", errno: ENODATA)
         }
         return value
     }
 
     public func extendedAttributeNames(_ inode: Inode) async throws -> [String] {
-        try await current(inode).extendedAttributes.keys.sorted()
+        try await node(inode).entry.extendedAttributes.keys.sorted()
     }
 
     /// Sets `name`; with `XATTR_CREATE` only if it is not set (EEXIST), with `XATTR_REPLACE` only if
@@ -49,17 +49,11 @@ extension VolumeFileSystem {
         guard name.utf8.count <= ExtendedAttributeLimits.nameBytes else { throw SiloError.local("\(name) is too long", errno: ERANGE) }
     }
 
-    private func current(_ inode: Inode) async throws -> Entry {
-        let path = try inodes.path(of: inode)
-        guard let entry = try await merged(path) else { throw Self.notFound(path) }
-        return entry
-    }
-
     /// Applies `edit` to the path's attributes and keeps the result as a local change.
     private func change(_ inode: Inode, _ edit: (inout ExtendedAttributes) throws -> Void) async throws {
         let path = try inodes.path(of: inode)
         let overlay = try changeable(path)
-        guard var entry = try await merged(path) else { throw Self.notFound(path) }
+        guard let entry = try await merged(path) else { throw Self.notFound(path) }
         var attributes = entry.extendedAttributes
         try edit(&attributes)
         do {
@@ -67,8 +61,6 @@ extension VolumeFileSystem {
         } catch {
             throw SiloError.local(error.message, errno: ENOSPC)
         }
-        // A base file keeps its content under the new metadata, which listings leave out for small files.
-        if entry.kind == .file, overlay.localFile(at: path) == nil { entry = try await base.withContent(entry) }
-        overlay.setMetadata(path, entry: entry, mode: nil, mtime: nil, extendedAttributes: attributes, baseHas: try await baseEntry(path) != nil)
+        try await setMetadata(path, entry, in: overlay, extendedAttributes: attributes)
     }
 }

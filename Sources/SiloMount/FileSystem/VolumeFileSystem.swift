@@ -70,7 +70,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
     public weak var invalidator: (any CacheInvalidator)?
     /// Who paths with no recorded owner belong to (those written before owners were recorded, and
     /// this mount's own changes until it records its callers): the mounting user.
-    public let owner: (uid: UInt32, gid: UInt32)
+    public let owner: Owner
     /// Where programs' file locks are kept, when not by the kernel: a shared volume's mounts share
     /// one, so a lock holds across mounts and machines. Nil for snapshot mounts.
     public let locks: (any LockService)?
@@ -99,7 +99,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
         self.volume = volume
         self.base = BaseVersion(service: service, volume: volume, version: version)
         self.reader = FileReader(service: service, cache: cache, assembleCopies: true, memoryBlocks: cachedBlocks)
-        self.owner = (getuid(), getgid())
+        self.owner = Owner(uid: getuid(), gid: getgid())
         self.overlay = try scratch.map { try Overlay(scratch: $0) }
         self.writable = scratch != nil
     }

@@ -219,14 +219,8 @@ struct CommitApplication {
     private func currentWithContent(_ path: VolumePath) async throws -> Entry? {
         guard let entry = slot(path).entry else { return nil }
         guard entry.kind == .file, entry.content == nil else { return entry }
-        let rows = try await db.raw(
-            """
-            SELECT \(unsafeRaw: SQLMetadataStore.entryColumns) FROM entries
-            WHERE volume_id = \(bind: volume.id) AND removed_version = \(bind: SQLMetadataStore.live) AND path = \(bind: path.rawValue)
-            """
-        ).all()
-        guard let row = rows.first else { return entry }
-        return try SQLMetadataStore.decodeEntry(row)
+        // Only a row current before this commit lacks its bytes: the one at the latest version.
+        return try await SQLMetadataStore.entry(path, volume: volume, at: volume.info.latestVersion, on: db) ?? entry
     }
 
     private mutating func set(_ path: VolumePath, _ entry: Entry) {

@@ -1,6 +1,7 @@
 import Foundation
 import SQLKit
 import SiloCore
+import SiloWire
 
 /// Reads at any version: entries, listings, trees, what changed between two versions, history. Each
 /// is an index scan over the rows it returns (see ``SQLMetadataStore``).
@@ -45,10 +46,9 @@ extension SQLMetadataStore {
     /// Extended attributes as a row keeps them: JSON, names to base64 values; nil for none.
     static func encodeAttributes(_ attributes: ExtendedAttributes) -> String? {
         guard !attributes.isEmpty else { return nil }
-        let encoded = attributes.mapValues { Data($0).base64EncodedString() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return (try? encoder.encode(encoded)).map { String(decoding: $0, as: UTF8.self) }
+        return (try? encoder.encode(ExtendedAttributesWire.base64(attributes))).map { String(decoding: $0, as: UTF8.self) }
     }
 
     static func decodeAttributes(_ text: String?, path: VolumePath) throws -> ExtendedAttributes {
@@ -56,14 +56,11 @@ extension SQLMetadataStore {
         guard let encoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
             throw SiloError(.storage, "the metadata database holds damaged extended attributes at \(path)")
         }
-        var attributes: ExtendedAttributes = [:]
-        for (name, value) in encoded {
-            guard let bytes = Data(base64Encoded: value) else {
-                throw SiloError(.storage, "the metadata database holds a damaged extended attribute '\(name)' at \(path)")
-            }
-            attributes[name] = [UInt8](bytes)
+        do {
+            return try ExtendedAttributesWire.attributes(base64: encoded)
+        } catch {
+            throw SiloError(.storage, "the metadata database holds a damaged extended attribute '\(error.name)' at \(path)")
         }
-        return attributes
     }
 
     /// How a row records an entry's kind. A socket is never committed (``Changeset/validate()``
