@@ -6,17 +6,12 @@ import Testing
 /// listed and removed with the kernel's errors, committed, and seen by another mount.
 @Suite(.timeLimit(.minutes(5)), .ownThread) struct ExtendedAttributeTests {
     @Test func attributesRoundTripThroughACommitWithTheKernelsErrors() throws {
-        let directory = try TemporaryDirectory("silo-xattr")
-        defer { directory.remove() }
-        let silo = SiloBinary(home: directory.file("home"))
-        let mountPoint = directory.file("mnt")
-        let other = directory.file("other")
-        for point in [mountPoint, other] { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
+        let volume = try MountedVolume("silo-xattr")
+        defer { volume.close() }
+        let (directory, silo, mountPoint, other) = (volume.directory, volume.silo, volume.mountPoint, volume.other)
         try directory.write("base.txt", "committed before")
-        #expect(try silo.run(["volume", "create", "v"]).status == 0)
         #expect(try silo.run(["volume", "put", "v", directory.file("base.txt"), "/base.txt"]).status == 0)
-        #expect(try silo.run(["mount", "v", mountPoint, "--xattrs"]).status == 0)
-        defer { _ = try? silo.run(["umount", mountPoint]) }
+        #expect(try volume.mount(at: mountPoint, "--xattrs"))
 
         let (status, said) = try runPython(
             """
@@ -48,8 +43,7 @@ import Testing
         #expect(said == "checkpoint ['trusted.note', 'user.tag']\nEEXIST ENODATA ENODATA ENODATA ENOSPC ERANGE\ncommitted before\n")
 
         #expect(try silo.run(["volume", "commit", mountPoint]).status == 0)
-        #expect(try silo.run(["mount", "v", other, "--read-only", "--xattrs"]).status == 0)
-        defer { _ = try? silo.run(["umount", other]) }
+        #expect(try volume.mount(at: other, "--read-only", "--xattrs"))
         let (_, seen) = try runPython(
             """
             import os, sys
@@ -115,14 +109,10 @@ import Testing
     /// Without `--xattrs` a mount answers as a file system without them, so the kernel never asks
     /// for `security.capability` before writes.
     @Test func withoutTheFlagAMountHasNoExtendedAttributes() throws {
-        let directory = try TemporaryDirectory("silo-xattr-off")
-        defer { directory.remove() }
-        let silo = SiloBinary(home: directory.file("home"))
-        let mountPoint = directory.file("mnt")
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        #expect(try silo.run(["volume", "create", "v"]).status == 0)
-        #expect(try silo.run(["mount", "v", mountPoint]).status == 0)
-        defer { _ = try? silo.run(["umount", mountPoint]) }
+        let volume = try MountedVolume("silo-xattr-off")
+        defer { volume.close() }
+        let mountPoint = volume.mountPoint
+        #expect(try volume.mount(at: mountPoint))
         let (status, said) = try runPython(
             """
             import errno, os, sys

@@ -82,16 +82,10 @@ import Glibc
     /// write it again), chown and chgrp follow the kernel's rules, set-group-ID directories pass their
     /// group on, and all of it is committed and seen by another mount and by `ls`.
     @Test func whatAUserMakesInAMountIsTheirsAndOwnersAreCommitted() throws {
-        let directory = try TemporaryDirectory("silo-owners-mount")
-        defer { directory.remove() }
-        #expect(chmod(directory.path, 0o755) == 0)
-        let silo = SiloBinary(home: directory.file("home"))
-        let mountPoint = directory.file("mnt")
-        let other = directory.file("other")
-        for point in [mountPoint, other] { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
-        #expect(try silo.run(["volume", "create", "v"]).status == 0)
-        #expect(try silo.run(["mount", "v", mountPoint]).status == 0)
-        defer { _ = try? silo.run(["umount", mountPoint]) }
+        let volume = try MountedVolume("silo-owners-mount", openToOthers: true)
+        defer { volume.close() }
+        let (silo, mountPoint, other) = (volume.silo, volume.mountPoint, volume.other)
+        #expect(try volume.mount(at: mountPoint))
         let nobody = try #require(getpwnam("nobody")?.pointee)
 
         #expect(mkdir(mountPoint + "/shared", 0o777) == 0 && chmod(mountPoint + "/shared", 0o1777) == 0)
@@ -144,8 +138,7 @@ import Glibc
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
         let owners = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, "\($0["uid"] ?? "-"):\($0["gid"] ?? "-")") })
         #expect(owners == ["f": "\(nobody.pw_uid):\(nobody.pw_gid)", "g": "1234:5678"])
-        #expect(try silo.run(["mount", "v", other, "--read-only"]).status == 0)
-        defer { _ = try? silo.run(["umount", other]) }
+        #expect(try volume.mount(at: other, "--read-only"))
         #expect(owner(other + "/shared/f")! == (nobody.pw_uid, nobody.pw_gid))
         #expect(owner(other + "/team/sub")! == (0, 5678))
         #expect(stat(other + "/team/sub", &info) == 0 && info.st_mode & S_ISGID != 0)

@@ -16,15 +16,10 @@ import Glibc
     }
 
     @Test func fifosAndSocketsWorkInAMountAndOnlyTheFifoIsCommitted() throws {
-        let directory = try TemporaryDirectory("silo-special")
-        defer { directory.remove() }
-        let silo = SiloBinary(home: directory.file("home"))
-        let mountPoint = directory.file("mnt")
-        let other = directory.file("other")
-        for point in [mountPoint, other] { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
-        #expect(try silo.run(["volume", "create", "v"]).status == 0)
-        #expect(try silo.run(["mount", "v", mountPoint]).status == 0)
-        defer { _ = try? silo.run(["umount", mountPoint]) }
+        let volume = try MountedVolume("silo-special")
+        defer { volume.close() }
+        let (directory, silo, mountPoint, other) = (volume.directory, volume.silo, volume.mountPoint, volume.other)
+        #expect(try volume.mount(at: mountPoint))
 
         // Two processes meet through a fifo and through a Unix socket, both made in the mount.
         let (status, said) = try runPython(
@@ -60,8 +55,7 @@ import Glibc
         let listed = try silo.run(["volume", "ls", "v", "/", "--json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
         #expect(rows.map { "\($0["name"]!):\($0["kind"]!):\($0["mode"]!)" } == ["jobs.fifo:fifo:640"])
-        #expect(try silo.run(["mount", "v", other, "--read-only"]).status == 0)
-        defer { _ = try? silo.run(["umount", other]) }
+        #expect(try volume.mount(at: other, "--read-only"))
         #expect(kind(other + "/jobs.fifo") == S_IFIFO)
         #expect(kind(other + "/kernel.sock") == nil)
 
