@@ -89,6 +89,8 @@ public struct Downloader: Sendable {
             defer { tree.close() }
             let total = files.reduce(Int64(0)) { $0 + $1.0.size }
             var done: Int64 = 0
+            // Where the first name of each file of several names went: later names are linked to it.
+            var placed: [FileID: [String]] = [:]
             for (entry, components) in zip(entries, relatives) {
                 switch entry.kind {
                 case .directory:
@@ -105,6 +107,13 @@ public struct Downloader: Sendable {
                         }
                     }
                     let parent = try tree.directory(Array(components.dropLast()))
+                    if entry.kind == .file, let file = entry.fileID {
+                        if let first = placed[file] {
+                            try link(local(components), to: first, in: tree, parent: parent, name: components.last!)
+                            continue
+                        }
+                        placed[file] = components
+                    }
                     try await place(entry, in: parent, name: components.last!, shownAs: local(components), progress: fileProgress, total: entry.size)
                     done += entry.size
                 }
@@ -141,6 +150,22 @@ public struct Downloader: Sendable {
                     ? "\(clashes[0]) already exists; pass --force to overwrite it"
                     : "\(clashes.count) local files already exist (first: \(clashes[0])); pass --force to overwrite them"
             )
+        }
+    }
+
+    /// Makes `name` in the directory open at `parent` another name of the file already placed at
+    /// `first` (a hard link), through a temporary name.
+    private func link(_ destination: String, to first: [String], in tree: DestinationTree, parent: Int32, name: String) throws {
+        let source = try tree.directory(Array(first.dropLast()))
+        let temporary = name + ".silo-partial-\(getpid())"
+        unlinkat(parent, temporary, 0)
+        guard linkat(source, first.last!, parent, temporary, 0) == 0 else {
+            throw FileIO.error(errno, "could not link \(destination) to the file it is another name of")
+        }
+        guard renameat(parent, temporary, parent, name) == 0 else {
+            let code = errno
+            unlinkat(parent, temporary, 0)
+            throw FileIO.error(code, "could not move the link into place at \(destination)")
         }
     }
 

@@ -19,6 +19,15 @@ struct LocalItem: Sendable {
     var owner: Owner?
     /// Its extended attributes in the namespaces a volume keeps (those this user can read).
     var extendedAttributes: ExtendedAttributes = [:]
+    /// For a regular file with several names (hard links): which local file it is, so that an upload
+    /// stores it once and records its names as one file.
+    var identity: LocalIdentity?
+}
+
+/// A local file's identity on its machine: its device and inode numbers.
+struct LocalIdentity: Hashable, Sendable {
+    var device: UInt64
+    var inode: UInt64
 }
 
 enum LocalFiles {
@@ -67,8 +76,10 @@ enum LocalFiles {
         let owner = Owner(uid: info.st_uid, gid: info.st_gid)
         switch info.st_mode & S_IFMT {
         case S_IFREG:
-            return LocalItem(
+            var item = LocalItem(
                 path: path, relative: relative, kind: .file, size: Int64(info.st_size), mode: mode, mtimeNanoseconds: mtime, owner: owner)
+            if info.st_nlink > 1 { item.identity = LocalIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) }
+            return item
         case S_IFDIR:
             return LocalItem(path: path, relative: relative, kind: .directory, size: 0, mode: mode, mtimeNanoseconds: mtime, owner: owner)
         case S_IFLNK:

@@ -56,9 +56,12 @@ public struct Uploader: Sendable {
         let existing = try await existingEntries(under: target, in: volume)
         try checkClashes(items: items, target: target, existing: existing, force: force)
 
-        let files = items.filter { $0.kind == .file }
+        // A file under several names here is read and stored once, and recorded as one file.
+        var seen = Set<LocalIdentity>()
+        let files = items.filter { $0.kind == .file && ($0.identity.map { seen.insert($0).inserted } ?? true) }
         let total = TransferProgress(filesDone: 0, filesTotal: files.count, bytesDone: 0, bytesTotal: files.reduce(0) { $0 + $1.size })
         let contents = try await upload(files, total: total, progress: progress)
+        var linked: [LocalIdentity: (FileContent, FileID)] = [:]
 
         var builder = ChangesetBuilder()
         var fileIndex = 0
@@ -74,16 +77,29 @@ public struct Uploader: Sendable {
             case .socket:
                 continue  // never found: a socket is not content
             case .file:
+                var content: FileContent
+                var fileID: FileID?
+                if let identity = item.identity, let known = linked[identity] {
+                    (content, fileID) = known
+                } else {
+                    content = contents[fileIndex]
+                    fileIndex += 1
+                    if let identity = item.identity {
+                        fileID = FileID.random()
+                        linked[identity] = (content, fileID!)
+                    }
+                }
                 let file = FilePut(
-                    content: contents[fileIndex], size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
-                fileIndex += 1
+                    content: content, size: item.size, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner, fileID: fileID)
                 // Without --force the file must still be absent when the commit applies, not only when we looked.
                 builder.file(path, file, precondition: force ? nil : .absent)
             }
             builder.extendedAttributes(path, item.extendedAttributes)
         }
         let commit = try await service.commit(builder.changeset, to: volume, options: options)
-        return PutResult(target: target, files: files.count, bytes: total.bytesTotal, commit: commit, skipped: skipped)
+        // Every name counts as a file; a linked file's bytes count once, as they were read once.
+        let names = items.filter { $0.kind == .file }.count
+        return PutResult(target: target, files: names, bytes: total.bytesTotal, commit: commit, skipped: skipped)
     }
 
     /// The entries at and beneath `target` today, by path.

@@ -31,9 +31,13 @@ public struct FilePut: Sendable, Hashable {
     public var mtimeNanoseconds: Int64
     /// Who the file belongs to; nil records none.
     public var owner: Owner?
+    /// The file this name is one of (hard links): every other name with this id takes the content and
+    /// attributes put here. Nil for a file of one name.
+    public var fileID: FileID?
 
-    public init(content: FileContent, size: Int64, mode: UInt32 = 0o644, mtimeNanoseconds: Int64, owner: Owner? = nil) {
+    public init(content: FileContent, size: Int64, mode: UInt32 = 0o644, mtimeNanoseconds: Int64, owner: Owner? = nil, fileID: FileID? = nil) {
         self.owner = owner
+        self.fileID = fileID
         self.content = content
         self.size = size
         self.mode = mode
@@ -86,13 +90,18 @@ public enum Change: Sendable, Hashable {
     /// Creates or replaces a named pipe.
     case fifo(VolumePath, mode: UInt32 = 0o644, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Changes a path's attributes and nothing else, on top of whatever it holds when the commit
-    /// applies (a newer commit's content stays); does nothing if the path is gone by then.
+    /// applies (a newer commit's content stays); does nothing if the path is gone by then. On a file of
+    /// several names, every name takes them.
     case setAttributes(VolumePath, AttributeChanges)
+    /// Makes `path` another name of the file `file.fileID` names (a hard link): if the volume holds the
+    /// file under some name when the commit applies, the new name shares what it holds then (a newer
+    /// commit's content stays); if not, `file` is put there as given. Replaces a file at `path`.
+    case link(VolumePath, FilePut)
 
     public var path: VolumePath {
         switch self {
         case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _, _),
-            .symlink(let path, _, _, _), .fifo(let path, _, _, _), .setAttributes(let path, _):
+            .symlink(let path, _, _, _), .fifo(let path, _, _, _), .setAttributes(let path, _), .link(let path, _):
             path
         }
     }
@@ -107,7 +116,15 @@ public struct Changeset: Sendable, Hashable {
     /// Checks every file's content against its size (see ``FilePut/validate(at:)``) and every set of
     /// extended attributes against ``ExtendedAttributeLimits``.
     public func validate() throws(SiloError) {
-        for case .put(let path, let file, _) in changes { try file.validate(at: path) }
+        for change in changes {
+            switch change {
+            case .put(let path, let file, _): try file.validate(at: path)
+            case .link(let path, let file):
+                try file.validate(at: path)
+                guard file.fileID != nil else { throw SiloError(.invalidArgument, "link \(path) names no file to join") }
+            default: break
+            }
+        }
         for case .setAttributes(let path, let changes) in changes {
             if let attributes = changes.extendedAttributes { try ExtendedAttributeLimits.validate(attributes, at: path) }
         }
@@ -116,7 +133,12 @@ public struct Changeset: Sendable, Hashable {
     /// Every block the changeset's files are made of, each once.
     public var blockHashes: Set<BlockHash> {
         var hashes = Set<BlockHash>()
-        for case .put(_, let file, _) in changes { hashes.formUnion(file.content.blockHashes) }
+        for change in changes {
+            switch change {
+            case .put(_, let file, _), .link(_, let file): hashes.formUnion(file.content.blockHashes)
+            default: break
+            }
+        }
         return hashes
     }
 }

@@ -35,6 +35,11 @@ public struct ChangesetBuilder: Sendable {
         changes.append(.put(path, file, precondition: precondition))
     }
 
+    /// Makes `path` another name of the file `file.fileID` names (see ``Change/link(_:_:)``).
+    public mutating func link(_ path: VolumePath, _ file: FilePut) {
+        changes.append(.link(path, file))
+    }
+
     /// Removes whatever the volume holds at `path` when the commit applies, if anything.
     public mutating func remove(_ path: VolumePath) {
         changes.append(.removeIfPresent(path))

@@ -39,6 +39,27 @@ public struct Owner: Sendable, Hashable, Codable {
     public static let root = Owner(uid: 0, gid: 0)
 }
 
+/// One file under several names (hard links): the names of a volume that carry the same id are one
+/// file, sharing content and attributes. Files under one name carry none.
+public struct FileID: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// A new id, unlikely to meet another in any volume (64 random bits).
+    public static func random() -> FileID { FileID(UInt64.random(in: 1...UInt64.max)) }
+
+    /// The id written as 16 hex digits, as it travels and is shown.
+    public init?(hex: String) {
+        guard hex.utf8.count == 16, let value = UInt64(hex, radix: 16) else { return nil }
+        self.init(value)
+    }
+
+    public var description: String {
+        let digits = String(rawValue, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
 /// A path's extended attributes: values by name.
 public typealias ExtendedAttributes = [String: [UInt8]]
 
@@ -86,6 +107,10 @@ public struct Entry: Sendable, Hashable {
     public var owner: Owner?
     /// Extended attributes (`user.*`, `trusted.*`, `security.*`), by name.
     public var extendedAttributes: ExtendedAttributes
+    /// The file this name is one of, for a file with several names (hard links); nil for one name.
+    public var fileID: FileID?
+    /// How many names the file has at this version (1 for a file with no ``fileID``).
+    public var linkCount: Int
 
     public init(
         path: VolumePath,
@@ -97,8 +122,12 @@ public struct Entry: Sendable, Hashable {
         content: FileContent? = nil,
         symlinkTarget: String? = nil,
         owner: Owner? = nil,
-        extendedAttributes: ExtendedAttributes = [:]
+        extendedAttributes: ExtendedAttributes = [:],
+        fileID: FileID? = nil,
+        linkCount: Int = 1
     ) {
+        self.fileID = fileID
+        self.linkCount = linkCount
         self.owner = owner
         self.extendedAttributes = extendedAttributes
         self.path = path

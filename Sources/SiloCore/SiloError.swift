@@ -44,6 +44,8 @@ public struct SiloError: Error, Sendable, CustomStringConvertible {
         public static let unavailable = Code(rawValue: "unavailable")
         /// A byte range that lies past the end of what it ranges over.
         public static let invalidRange = Code(rawValue: "invalid_range")
+        /// An operation a volume does not allow on this kind of path (a hard link to a directory).
+        public static let notPermitted = Code(rawValue: "not_permitted")
         /// A file lock another owner holds, asked for without waiting.
         public static let locked = Code(rawValue: "locked")
         /// A route or method the API does not have.

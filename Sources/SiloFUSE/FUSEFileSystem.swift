@@ -173,6 +173,8 @@ public protocol FUSEFileSystem: Sendable {
     func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry
     /// unlink (`directory` false) or rmdir (`directory` true).
     func remove(parent: UInt64, name: String, directory: Bool) throws
+    /// Gives `node` (a file) another name, `name` in `parent` (a hard link).
+    func link(_ node: UInt64, parent: UInt64, name: String) throws -> FUSEEntry
     /// `flags` are rename2's (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`); 0 for a plain rename.
     func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws
     /// Writes `bytes` at `offset`; returns how many were written.
@@ -219,6 +221,7 @@ extension FUSEFileSystem {
     }
     public func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry { throw FUSEError(EPERM) }
     public func remove(parent: UInt64, name: String, directory: Bool) throws { throw FUSEError.readOnly }
+    public func link(_ node: UInt64, parent: UInt64, name: String) throws -> FUSEEntry { throw FUSEError(EPERM) }
     public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
         throw FUSEError.readOnly
     }

@@ -101,7 +101,7 @@ struct ErrorMiddleware: RouterMiddleware {
     /// The one table from error codes to HTTP statuses.
     static func status(for code: SiloError.Code) -> HTTPResponse.Status {
         switch code {
-        case .invalidName, .invalidPath, .invalidArgument: .badRequest
+        case .invalidName, .invalidPath, .invalidArgument, .notPermitted: .badRequest
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .volumeNotFound, .versionNotFound, .pathNotFound, .notFound: .notFound

@@ -6,11 +6,15 @@ import SiloCore
 
 extension Entry: Codable {
     private enum CodingKeys: String, CodingKey {
-        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid, xattrs
+        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid, xattrs, file, links
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        let links = try container.decodeIfPresent(Int.self, forKey: .links) ?? 1
+        guard links >= 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .links, in: container, debugDescription: "a file has at least one name")
+        }
         self.init(
             path: try container.decode(VolumePath.self, forKey: .path),
             kind: try container.decode(EntryKind.self, forKey: .kind),
@@ -21,7 +25,9 @@ extension Entry: Codable {
             content: try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize),
             symlinkTarget: try container.decodeIfPresent(String.self, forKey: .target),
             owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid),
-            extendedAttributes: try ExtendedAttributesWire.decodeIfPresent(from: container, forKey: .xattrs) ?? [:]
+            extendedAttributes: try ExtendedAttributesWire.decodeIfPresent(from: container, forKey: .xattrs) ?? [:],
+            fileID: try FileID.decodeIfPresent(from: container, forKey: .file),
+            linkCount: links
         )
     }
 
@@ -29,6 +35,8 @@ extension Entry: Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(path, forKey: .path)
         try owner?.encode(into: &container, uid: .uid, gid: .gid)
+        try container.encodeIfPresent(fileID?.description, forKey: .file)
+        if linkCount != 1 { try container.encode(linkCount, forKey: .links) }
         if !extendedAttributes.isEmpty { try ExtendedAttributesWire.encode(extendedAttributes, into: &container, forKey: .xattrs) }
         try container.encode(kind, forKey: .kind)
         try container.encode(size, forKey: .size)
@@ -37,6 +45,17 @@ extension Entry: Codable {
         try container.encode(version, forKey: .version)
         try content?.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
         try container.encodeIfPresent(symlinkTarget, forKey: .target)
+    }
+}
+
+extension FileID {
+    /// A file id travels as 16 hex digits.
+    static func decodeIfPresent<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> FileID? {
+        guard let hex = try container.decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let id = FileID(hex: hex) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "a file id is 16 hex digits")
+        }
+        return id
     }
 }
 
@@ -151,9 +170,35 @@ extension Precondition: Codable {
 }
 
 extension Change: Codable {
-    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr }
+    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr, link }
     private enum CodingKeys: String, CodingKey {
-        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid, xattrs
+        case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid, xattrs, file
+    }
+
+    private static func decodeFile(_ container: KeyedDecodingContainer<CodingKeys>) throws -> FilePut {
+        guard let content = try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .inline, in: container, debugDescription: "a put carries 'inline' bytes or 'blocks' and 'blockSize'"
+            )
+        }
+        return FilePut(
+            content: content,
+            size: try container.decode(Int64.self, forKey: .size),
+            mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o644,
+            mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+            owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid),
+            fileID: try FileID.decodeIfPresent(from: container, forKey: .file)
+        )
+    }
+
+    private static func encode(_ file: FilePut, into container: inout KeyedEncodingContainer<CodingKeys>) throws {
+        try container.encode(file.size, forKey: .size)
+        try container.encode(file.mode, forKey: .mode)
+        try container.encode(file.mtimeNanoseconds, forKey: .mtimeNs)
+        try file.content.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
+        try file.owner?.encode(into: &container, uid: .uid, gid: .gid)
+        try container.encodeIfPresent(file.fileID?.description, forKey: .file)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -161,20 +206,13 @@ extension Change: Codable {
         let path = try container.decode(VolumePath.self, forKey: .path)
         switch try container.decode(Operation.self, forKey: .op) {
         case .put:
-            guard let content = try FileContent.decodeIfPresent(from: container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
-            else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .inline, in: container, debugDescription: "a put carries 'inline' bytes or 'blocks' and 'blockSize'"
-                )
+            self = .put(path, try Self.decodeFile(container), precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
+        case .link:
+            let file = try Self.decodeFile(container)
+            guard file.fileID != nil else {
+                throw DecodingError.dataCorruptedError(forKey: .file, in: container, debugDescription: "a link names the file it joins")
             }
-            let file = FilePut(
-                content: content,
-                size: try container.decode(Int64.self, forKey: .size),
-                mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o644,
-                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
-                owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid)
-            )
-            self = .put(path, file, precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
+            self = .link(path, file)
         case .remove:
             if try container.decodeIfPresent(Bool.self, forKey: .ifPresent) == true {
                 self = .removeIfPresent(path)
@@ -224,12 +262,11 @@ extension Change: Codable {
         switch self {
         case .put(_, let file, let precondition):
             try container.encode(Operation.put, forKey: .op)
-            try container.encode(file.size, forKey: .size)
-            try container.encode(file.mode, forKey: .mode)
-            try container.encode(file.mtimeNanoseconds, forKey: .mtimeNs)
-            try file.content.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
-            try file.owner?.encode(into: &container, uid: .uid, gid: .gid)
+            try Self.encode(file, into: &container)
             try container.encodeIfPresent(precondition, forKey: .precondition)
+        case .link(_, let file):
+            try container.encode(Operation.link, forKey: .op)
+            try Self.encode(file, into: &container)
         case .remove(_, let recursive, let precondition):
             try container.encode(Operation.remove, forKey: .op)
             try container.encode(recursive, forKey: .recursive)

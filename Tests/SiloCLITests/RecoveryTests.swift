@@ -8,7 +8,8 @@ import Glibc
 
 /// A mount killed before it committed leaves its changes journaled: `silo volume recover` lists them,
 /// commits them to the volume, or discards them; the next mount of that volume says they are there.
-@Suite(.timeLimit(.minutes(3)), .ownThread) struct RecoveryTests {
+// The limit counts the wait for a thread of its own behind long process-driving tests, too.
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct RecoveryTests {
     typealias Setup = MountTests.Setup
 
     struct Listed: Decodable {

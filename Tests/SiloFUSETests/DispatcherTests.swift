@@ -12,7 +12,8 @@ import Glibc
 /// The dispatcher over a transport in memory: the opcode table, replies answered later, interrupts,
 /// and requests no kernel would send. One request thread, so a request that held it would stall
 /// every later one.
-@Suite(.timeLimit(.minutes(1)), .ownThread) struct DispatcherTests {
+// The limit counts the wait for a thread of its own behind long process-driving tests, too.
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct DispatcherTests {
     let transport = MemoryTransport()
     let files = LockingFile()
     let connection: FUSEConnection

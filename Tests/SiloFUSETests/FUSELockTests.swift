@@ -9,7 +9,8 @@ import Glibc
 
 /// Locks a file system keeps itself, through the kernel: programs' `flock` and `fcntl` locks reach it
 /// as lock requests, a wait for a held lock is answered later, and a signal ends the wait.
-@Suite(.serialized, .timeLimit(.minutes(2)), .ownThread) struct FUSELockTests {
+// The limit counts the wait for a thread of its own behind long process-driving tests, too.
+@Suite(.serialized, .timeLimit(.minutes(10)), .ownThread) struct FUSELockTests {
     /// A program that opens `f` in the mount and locks it: `hold` takes the lock, says `held` and keeps
     /// it until its standard input ends; `try` says `busy` if the lock is taken; `wait` waits for it and
     /// says `locked`, or `interrupted` if SIGUSR1 comes first. `posix` uses fcntl record locks, `flock`

@@ -108,6 +108,11 @@ extension MountUnderTest {
         try await fileSystem.rename(name, in: from, to: newName, in: to)
     }
 
+    func link(_ source: String, as target: String) async throws {
+        let (parent, name) = try await parentAndName(target)
+        _ = try await fileSystem.link(try await resolve(source), as: name, in: parent)
+    }
+
     func readLink(_ path: String) async throws -> String {
         try await fileSystem.readLink(try await resolve(path))
     }

@@ -10,7 +10,8 @@ import Glibc
 #endif
 
 /// The mount control protocol: typed requests with a plain JSON form, answered over a Unix socket.
-@Suite(.timeLimit(.minutes(1)), .ownThread) struct MountControlTests {
+// The limit counts the wait for a thread of its own behind long process-driving tests, too.
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct MountControlTests {
     @Test func requestsHaveOnePlainJSONFormEach() throws {
         let forms: [(MountControl.Request, String)] = [
             (.commit(author: "trainer"), #"{"action":"commit","author":"trainer"}"#),

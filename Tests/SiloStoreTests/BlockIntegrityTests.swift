@@ -78,6 +78,21 @@ import Testing
         }
     }
 
+    /// Undoes the schema steps after `version` that change a table's shape, as a store written by an
+    /// older silo has it (step 3 only moved tokens into the schema).
+    static func rewindSchema(_ db: any SQLDatabase, to version: Int) async throws {
+        let undo: [Int: [String]] = [
+            2: ["DROP TABLE blocks"],
+            4: ["ALTER TABLE entries DROP COLUMN uid", "ALTER TABLE entries DROP COLUMN gid"],
+            5: ["ALTER TABLE entries DROP COLUMN xattrs"],
+            6: ["DROP INDEX entries_file", "ALTER TABLE entries DROP COLUMN file_id"],
+        ]
+        for step in undo.keys.sorted(by: >) where step > version {
+            for statement in undo[step]! { try await db.raw(SQLQueryString(statement)).run() }
+        }
+        try await db.raw("UPDATE silo_schema SET version = \(bind: version)").run()
+    }
+
     @Test func anOlderStoreIsMigratedAndANewerOneRefused() async throws {
         let directory = try TemporaryDirectory("silo-schema")
         defer { directory.remove() }
@@ -90,13 +105,7 @@ import Testing
         try await service.close()
 
         // Turn it into a store as the first schema left it: no record of block lengths, nor of owners.
-        try await Self.withDatabase(home) { db in
-            try await db.raw("DROP TABLE blocks").run()
-            try await db.raw("ALTER TABLE entries DROP COLUMN uid").run()
-            try await db.raw("ALTER TABLE entries DROP COLUMN gid").run()
-            try await db.raw("ALTER TABLE entries DROP COLUMN xattrs").run()
-            try await db.raw("UPDATE silo_schema SET version = 1").run()
-        }
+        try await Self.withDatabase(home) { db in try await Self.rewindSchema(db, to: 1) }
         let migrated = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
         // Blocks stored before the migration are still usable, with their lengths checked.
         _ = try await migrated.commit(
@@ -126,12 +135,7 @@ import Testing
         _ = try await service.createVolume(name)
         try await service.put(["old/a.txt": "from before"], in: name)
         try await service.close()
-        try await Self.withDatabase(home) { db in
-            try await db.raw("ALTER TABLE entries DROP COLUMN uid").run()
-            try await db.raw("ALTER TABLE entries DROP COLUMN gid").run()
-            try await db.raw("ALTER TABLE entries DROP COLUMN xattrs").run()
-            try await db.raw("UPDATE silo_schema SET version = 3").run()
-        }
+        try await Self.withDatabase(home) { db in try await Self.rewindSchema(db, to: 3) }
 
         let reopened = try await EmbeddedVolumeService.open(home: home, author: "t", logger: logger)
         let old = try #require(try await reopened.entry(at: try VolumePath("old/a.txt"), in: name, version: nil))

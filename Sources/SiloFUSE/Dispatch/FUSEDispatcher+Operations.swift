@@ -74,7 +74,12 @@ extension FUSEDispatcher {
         FUSE_RMDIR.rawValue: FUSEOperation("RMDIR") { try $0.remove($1, $2, directory: true) },
         FUSE_RENAME.rawValue: FUSEOperation("RENAME") { try $0.rename($1, $2, flagged: false) },
         FUSE_RENAME2.rawValue: FUSEOperation("RENAME2") { try $0.rename($1, $2, flagged: true) },
-        FUSE_LINK.rawValue: FUSEOperation("LINK") { _, _, _ in throw FUSEError(EPERM) },
+        FUSE_LINK.rawValue: FUSEOperation("LINK") { dispatcher, request, reply in
+            // The request names the new name's directory; its body, the file that takes the name.
+            let input = try request.required(fuse_link_in.self)
+            let name = try request.requiredName(at: MemoryLayout<fuse_link_in>.size)
+            reply.send(FUSEEncoding.entryOut(try dispatcher.fileSystem.link(input.oldnodeid, parent: request.node, name: name)))
+        },
         FUSE_GETXATTR.rawValue: FUSEOperation("GETXATTR") { dispatcher, request, reply in
             let input = try request.required(fuse_getxattr_in.self)
             let name = try request.requiredName(at: MemoryLayout<fuse_getxattr_in>.size)

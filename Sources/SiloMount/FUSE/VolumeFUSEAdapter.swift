@@ -145,6 +145,10 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         try Bridge.wait { [fileSystem] in try await fileSystem.remove(name, in: Inode(parent), directory: directory) }
     }
 
+    public func link(_ node: UInt64, parent: UInt64, name: String) throws -> FUSEEntry {
+        entry(try Bridge.wait { [fileSystem] in try await fileSystem.link(Inode(node), as: name, in: Inode(parent)) })
+    }
+
     public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
         // RENAME_NOREPLACE (1) only: RENAME_EXCHANGE and RENAME_WHITEOUT are not offered.
         guard flags & ~UInt32(1) == 0 else { throw FUSEError(EINVAL) }
@@ -203,7 +207,7 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         let owner = fileSystem.owner(of: entry)
         return FUSEAttributes(
             node: node.inode.rawValue, size: UInt64(entry.size), mode: Self.type(entry.kind) | (entry.mode & 0o7777),
-            links: entry.kind == .directory ? 2 : 1, uid: owner.uid, gid: owner.gid,
+            links: entry.kind == .directory ? 2 : UInt32(clamping: entry.linkCount), uid: owner.uid, gid: owner.gid,
             mtimeNanoseconds: entry.mtimeNanoseconds
         )
     }

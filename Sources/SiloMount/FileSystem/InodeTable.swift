@@ -23,6 +23,9 @@ final class InodeTable: @unchecked Sendable {
     private var names: [Inode: [VolumePath]] = [.root: [.root]]
     private var inodes: [VolumePath: Inode] = [.root: .root]
     private var references: [Inode: UInt64] = [:]
+    /// The inode of each file of several names met so far, so that every name leads to it.
+    private var files: [FileID: Inode] = [:]
+    private var fileOf: [Inode: FileID] = [:]
 
     /// The name path operations on `inode` use.
     func path(of inode: Inode) throws -> VolumePath {
@@ -37,15 +40,16 @@ final class InodeTable: @unchecked Sendable {
         lock.withLock { inodes[path] }
     }
 
-    /// The inode of `path`, made if needed, without counting a reference (for directory listings).
-    func identifier(_ path: VolumePath) -> Inode {
-        lock.withLock { inode(path) }
+    /// The inode of `path` (a name of `file`, if linked), made if needed, without counting a
+    /// reference (for directory listings).
+    func identifier(_ path: VolumePath, file: FileID? = nil) -> Inode {
+        lock.withLock { inode(path, file: file) }
     }
 
-    /// The inode of `path`, counting one reference its caller now holds.
-    func reference(_ path: VolumePath) -> Inode {
+    /// The inode of `path` (a name of `file`, if linked), counting one reference its caller now holds.
+    func reference(_ path: VolumePath, file: FileID? = nil) -> Inode {
         lock.withLock {
-            let found = inode(path)
+            let found = inode(path, file: file)
             references[found, default: 0] += 1
             return found
         }
@@ -70,6 +74,15 @@ final class InodeTable: @unchecked Sendable {
         }
     }
 
+    /// `path` is no longer a name of its inode, which other names keep (a hard link removed).
+    func unlink(_ path: VolumePath) {
+        lock.withLock {
+            guard let found = inodes[path], let all = names[found], all.count > 1 else { return }
+            inodes[path] = nil
+            drop(path, of: found)
+        }
+    }
+
     /// Drops `count` references to `inode`; with the last, the inode is gone.
     func forget(_ inode: Inode, references count: UInt64) {
         lock.withLock {
@@ -79,6 +92,7 @@ final class InodeTable: @unchecked Sendable {
             } else {
                 references[inode] = nil
                 for path in names.removeValue(forKey: inode) ?? [] where inodes[path] == inode { inodes[path] = nil }
+                if let file = fileOf.removeValue(forKey: inode), files[file] == inode { files[file] = nil }
             }
         }
     }
@@ -88,12 +102,28 @@ final class InodeTable: @unchecked Sendable {
         if names[inode]?.isEmpty == true { names[inode] = nil }
     }
 
-    private func inode(_ path: VolumePath) -> Inode {
-        if let found = inodes[path] { return found }
+    private func inode(_ path: VolumePath, file: FileID?) -> Inode {
+        if let found = inodes[path] {
+            if let file, files[file] == nil {
+                files[file] = found
+                fileOf[found] = file
+            }
+            return found
+        }
+        if let file, let found = files[file], names[found] != nil {
+            // The name just met comes first: an earlier one may be gone (removed before this lookup).
+            inodes[path] = found
+            names[found]?.insert(path, at: 0)
+            return found
+        }
         let made = Inode(next)
         next += 1
         inodes[path] = made
         names[made] = [path]
+        if let file {
+            files[file] = made
+            fileOf[made] = file
+        }
         return made
     }
 }

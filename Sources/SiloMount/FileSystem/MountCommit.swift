@@ -29,15 +29,19 @@ extension VolumeFileSystem {
     private func commit(_ overlay: Overlay, author: String) async throws -> MountCommit? {
         let changed = overlay.dirtyItems()
         guard !changed.isEmpty else { return nil }
-        let locals = changed.compactMap { _, item -> String? in
-            if case .file(let local) = item.kind { return local }
+        let locals = Set(changed.compactMap { _, item -> String? in
+            if case .file(let local) = overlay.resolving(item).kind { return local }
             return nil
-        }
-        let uploaded = try await Uploader(service: service, workers: 2).uploadContents(of: locals)
+        })
+        let uploaded = try await Uploader(service: service, workers: 2).uploadContents(of: locals.sorted())
         var builder = ChangesetBuilder()
         var carried: [(VolumePath, Overlay.Item)] = []
         var files: [VolumePath: Overlay.CommittedFile] = [:]
-        for (path, item) in changed {
+        for (path, name) in changed {
+            // A name of a linked file commits the file's state with its id; the store gives it to every name.
+            let item = overlay.resolving(name)
+            var linked: FileID?
+            if case .linked(let id) = name.kind { linked = id }
             var file: FilePut?
             if case .file(let local) = item.kind {
                 guard let uploaded = uploaded[local] else { throw SiloError(.io, "the local file of \(path) was not uploaded") }
@@ -52,12 +56,18 @@ extension VolumeFileSystem {
                 }
                 files[path] = committed
                 file = FilePut(
-                    content: uploaded.content, size: uploaded.size, mode: item.mode, mtimeNanoseconds: committed.mtime, owner: item.owner)
+                    content: uploaded.content, size: uploaded.size, mode: item.mode, mtimeNanoseconds: committed.mtime, owner: item.owner,
+                    fileID: linked)
             }
             // What the volume held there goes first (a file where a directory was, say).
             if item.replaces { builder.remove(path) }
             switch item.kind {
-            case .deleted: builder.remove(path)
+            case .deleted:
+                if let file = name.released, let state = overlay.linkedFile(file)?.state {
+                    // The file's changes go to its other names through this one before it goes.
+                    try await release(file, state, through: path, into: &builder, uploader: Uploader(service: service, workers: 2))
+                }
+                builder.remove(path)
             case .directory:
                 // Made if missing; an existing directory keeps what it holds and takes the attributes.
                 builder.directory(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
@@ -69,9 +79,21 @@ extension VolumeFileSystem {
                 builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
                 builder.extendedAttributes(path, item.extendedAttributes)
             case .special: break  // a socket lives in this mount only
+            case .linked: break  // resolved above
             case .file:
                 builder.file(path, file!)
-                builder.extendedAttributes(path, item.extendedAttributes)
+                if linked != nil {
+                    builder.attributes(path, Self.attributes(of: item))
+                } else {
+                    builder.extendedAttributes(path, item.extendedAttributes)
+                }
+            case .moved(let entry) where linked != nil:
+                // Joins the file as the volume holds it when the commit lands; these bytes only if it
+                // holds it under no name by then.
+                guard let content = entry.content else { throw SiloError(.storage, "\(path) has no recorded content") }
+                builder.link(path, FilePut(
+                    content: content, size: entry.size, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner, fileID: linked))
+                builder.attributes(path, Self.attributes(of: item))
             case .moved(let entry) where entry.path == path && !item.replaces:
                 // New attributes of a file whose content this mount did not touch: applied to whatever
                 // the file holds when the commit lands, so a newer commit's content stays.
@@ -90,6 +112,25 @@ extension VolumeFileSystem {
         let result = try await service.commit(builder.changeset, to: volume, options: options)
         overlay.markCommitted(changed, files: files)
         return MountCommit(result: result, changedPaths: changed.count - carried.count)
+    }
+
+    /// Writes linked file `file` (as `state` holds it) through `path`, a name about to be removed: the
+    /// store gives what it carries to the file's other names.
+    private func release(_ file: FileID, _ state: Overlay.Item, through path: VolumePath, into builder: inout ChangesetBuilder, uploader: Uploader) async throws {
+        switch state.kind {
+        case .file(let local):
+            guard let uploaded = try await uploader.uploadContents(of: [local])[local] else {
+                throw SiloError(.io, "the local file of \(path) was not uploaded")
+            }
+            builder.file(path, FilePut(
+                content: uploaded.content, size: uploaded.size, mode: state.mode, mtimeNanoseconds: state.mtime, owner: state.owner, fileID: file))
+        case .moved(let entry):
+            guard let content = entry.content else { throw SiloError(.storage, "\(path) has no recorded content") }
+            builder.link(path, FilePut(content: content, size: entry.size, mode: state.mode, mtimeNanoseconds: state.mtime, owner: state.owner, fileID: file))
+        default:
+            return
+        }
+        builder.attributes(path, Self.attributes(of: state))
     }
 
     /// Every attribute an item sets, extended ones whole.

@@ -97,7 +97,25 @@ extension VolumeFileSystem {
         } else if entry.kind == .directory {
             throw SiloError(.isADirectory, "\(path) is a directory")
         }
-        overlay.remove(path, baseHas: try await baseEntry(path) != nil)
+        overlay.remove(path, base: try await baseEntry(path))
+        inodes.unlink(path)
+    }
+
+    /// Makes `name` in `parent` another name of the file `inode` is (a hard link): both names then
+    /// show one file, and a commit records them as one (``Change/link(_:_:)``). Only regular files
+    /// take more names here.
+    public func link(_ inode: Inode, as name: String, in parent: Inode) async throws -> Node {
+        let source = try inodes.path(of: inode)
+        guard let entry = try await merged(source) else { throw Self.notFound(source) }
+        let path = try await newPath(name, in: parent)
+        let overlay = try changeable(path)
+        guard entry.kind == .file else {
+            throw SiloError(.notPermitted, "\(source) is a \(entry.kind.rawValue); only regular files take more names in a volume")
+        }
+        let file = overlay.share(source, entry: overlay.localFile(at: source) == nil ? try await base.withContent(entry) : entry)
+        overlay.link(path, to: file)
+        _ = inodes.identifier(source, file: file)  // the source's inode is the file's from now on
+        return Node(inode: inodes.reference(path, file: file), entry: try await shown(path))
     }
 
     /// Moves `name` in `parent` to `newName` in `newParent`, replacing what is there (a file, or an
@@ -119,7 +137,7 @@ extension VolumeFileSystem {
             } else if moving.kind == .directory {
                 throw SiloError(.notADirectory, "\(target) is not a directory")
             }
-            overlay.remove(target, baseHas: try await baseEntry(target) != nil)
+            overlay.remove(target, base: try await baseEntry(target))
         }
         // Everything beneath a moved directory moves with it; base content moves without being copied.
         var moves: [(VolumePath, Entry)] = [(source, moving)]
@@ -134,7 +152,7 @@ extension VolumeFileSystem {
             overlay.move(from: path, entry: entry, to: destination, opaque: path == source)
         }
         for (path, _) in resolved.reversed() {
-            overlay.remove(path, baseHas: try await baseEntry(path) != nil, keepLocal: true)
+            overlay.remove(path, base: try await baseEntry(path), keepLocal: true)
         }
         inodes.rename(source, to: target)
     }

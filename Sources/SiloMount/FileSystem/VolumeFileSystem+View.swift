@@ -5,14 +5,23 @@ extension VolumeFileSystem {
     /// The entry at `path` as this mount shows it.
     func merged(_ path: VolumePath) async throws -> Entry? {
         if path.isRoot { return try await base.root() }
-        if let overlay {
-            switch overlay.lookup(path) {
-            case .changed(let entry): return entry
-            case .gone: return nil
-            case .unchanged: break
+        guard let overlay else { return try await baseEntry(path) }
+        switch overlay.lookup(path) {
+        case .changed(var entry):
+            if let file = entry.fileID { entry.linkCount = overlay.linkCount(of: file, baseLinks: nil) }
+            return entry
+        case .gone:
+            return nil
+        case .unchanged:
+            guard var entry = try await baseEntry(path) else { return nil }
+            if let file = entry.fileID {
+                // A name of a file this mount changed under another name shows the file as changed.
+                let links = overlay.linkCount(of: file, baseLinks: entry.linkCount)
+                entry = overlay.adopt(path, entry: entry) ?? entry
+                entry.linkCount = links
             }
+            return entry
         }
-        return try await baseEntry(path)
     }
 
     /// A directory's entries in this mount's view, without `.` and `..`.

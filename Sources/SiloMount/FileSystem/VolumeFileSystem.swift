@@ -116,7 +116,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
         guard let path = try? directory.appending(name), let entry = try await merged(path) else {
             throw SiloError(.pathNotFound, "\(name) does not exist in \(directory) in this mount")
         }
-        return Node(inode: inodes.reference(path), entry: entry)
+        return Node(inode: inodes.reference(path, file: entry.fileID), entry: entry)
     }
 
     /// The caller dropped `count` references it had from lookups.
@@ -147,7 +147,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
     public func list(_ inode: Inode) async throws -> [DirectoryItem] {
         let path = try inodes.path(of: inode)
         return try await mergedListing(of: path).map { entry in
-            DirectoryItem(name: entry.path.name, inode: inodes.identifier(entry.path), kind: entry.kind)
+            DirectoryItem(name: entry.path.name, inode: inodes.identifier(entry.path, file: entry.fileID), kind: entry.kind)
         }
     }
 

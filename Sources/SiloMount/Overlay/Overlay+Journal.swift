@@ -42,7 +42,8 @@ extension Overlay {
     /// whether it wrote. The file is replaced whole (write, fsync, rename), never left half-written.
     @discardableResult
     func saveJournal(volume: VolumeName, base: Version, ifChangedSince last: inout UInt64) throws -> Bool {
-        let (now, dirty) = lock.withLock { (changes, items.filter { $0.value.dirty }) }
+        // A name of a linked file is journaled as the file it shares (recovery puts it under each name).
+        let (now, dirty) = lock.withLock { (changes, items.filter { $0.value.dirty }.mapValues(resolved)) }
         guard now != last else { return false }
         let journal = Journal(
             volume: volume.rawValue, base: base.rawValue, savedAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
@@ -71,7 +72,7 @@ extension Overlay {
             entry.target = target
         case .special(let kind):
             entry.kind = kind == .socket ? .socket : .fifo
-        case .deleted:
+        case .deleted, .linked:  // linked names are resolved before they are journaled
             break
         }
         return entry

@@ -69,6 +69,7 @@ extension Overlay {
             writers[open.local, default: 1] -= 1
             if writers[open.local] == 0 { writers[open.local] = nil }
         }
+        // Written through one name of a linked file, it changed under all: the name closed carries it.
         if let path, localFile(at: path) == open.local { touch(path) }
     }
 

@@ -29,6 +29,9 @@ final class Overlay: @unchecked Sendable {
         case special(EntryKind)
         /// Removed: hides the base's entry and everything beneath it.
         case deleted
+        /// A name of a file of several names (hard links): what it holds and its attributes are the
+        /// file's, kept once in ``Overlay/linkedFiles``.
+        case linked(FileID)
     }
 
     struct Item {
@@ -48,6 +51,20 @@ final class Overlay: @unchecked Sendable {
         var owner: Owner?
         /// Its extended attributes, all of them (a base entry's carried over when it got an item).
         var extendedAttributes: ExtendedAttributes = [:]
+        /// Names of linked files the base has at this path or beneath it that this item hides, by file:
+        /// what the base's link counts must lose.
+        var hides: [FileID: Int] = [:]
+        /// A removed name of a linked file that carried the file's uncommitted changes, with no other
+        /// changed name left to carry them: the commit writes the file through this name, then removes it.
+        var released: FileID?
+    }
+
+    /// A file of several names as this mount has changed it.
+    struct LinkedFile {
+        /// Its content and attributes (kind `.file` or `.moved`).
+        var state: Item
+        /// How many names the base gives it (0 for a file linked in this mount).
+        var baseLinks: Int
     }
 
     enum Lookup {
@@ -70,6 +87,8 @@ final class Overlay: @unchecked Sendable {
     /// Open handles that may write, by local file.
     var writers: [String: Int] = [:]
     private var committedFiles: [VolumePath: CommittedFile] = [:]
+    /// Files of several names changed in this mount, by file: every name's item is `.linked` to one.
+    var linkedFiles: [FileID: LinkedFile] = [:]
 
     init(scratch: String) throws {
         self.scratch = scratch
@@ -84,6 +103,76 @@ final class Overlay: @unchecked Sendable {
         lock.withLock { items.filter { $0.value.dirty }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
     }
 
+    /// What `item` holds, for a linked name the file's state (see ``resolved(_:)``).
+    func resolving(_ item: Item) -> Item {
+        lock.withLock { resolved(item) }
+    }
+
+    /// What a linked name holds: the file's item, under the name's own bookkeeping. Call with the lock held.
+    func resolved(_ item: Item) -> Item {
+        guard case .linked(let file) = item.kind, let shared = linkedFiles[file]?.state else { return item }
+        var result = shared
+        result.replaces = item.replaces
+        result.generation = item.generation
+        result.dirty = item.dirty
+        result.committed = item.committed
+        result.hides = item.hides
+        return result
+    }
+
+    /// The state of linked file `file` in this mount, if it changed here.
+    func linkedFile(_ file: FileID) -> LinkedFile? {
+        lock.withLock { linkedFiles[file] }
+    }
+
+    /// How many names `file` has in this mount, given the base's count (`baseLinks`, when the base
+    /// has it) : names made here added, names of the base removed or replaced here taken away.
+    func linkCount(of file: FileID, baseLinks: Int?) -> Int {
+        lock.withLock {
+            var count = baseLinks ?? linkedFiles[file]?.baseLinks ?? 0
+            for item in items.values {
+                if case .linked(file) = item.kind { count += 1 }
+                count -= item.hides[file] ?? 0
+            }
+            return max(count, 0)
+        }
+    }
+
+    /// The id of the file `path` (shown now as `entry`, a regular file) is, made now if it has none:
+    /// the path then becomes the first name of a linked file, keeping what it holds.
+    func share(_ path: VolumePath, entry: Entry) -> FileID {
+        lock.withLock {
+            if let file = entry.fileID {
+                recordLinked(entry)
+                return file
+            }
+            let file = FileID.random()
+            var item = items[path] ?? Self.item(for: entry)
+            var state = item
+            state.hides = [:]
+            linkedFiles[file] = LinkedFile(state: state, baseLinks: 0)
+            item.kind = .linked(file)
+            set(path, item)
+            return file
+        }
+    }
+
+    /// Records `path` as another name of linked file `file`.
+    func link(_ path: VolumePath, to file: FileID) {
+        lock.withLock { set(path, Item(kind: .linked(file), mode: 0, mtime: 0)) }
+    }
+
+    /// A base name of a linked file this mount changed under another name: it takes an item (clean:
+    /// the volume holds the name already) so that everything done through it reaches the file.
+    func adopt(_ path: VolumePath, entry: Entry) -> Entry? {
+        lock.withLock {
+            guard items[path] == nil, entry.kind == .file, let file = entry.fileID, linkedFiles[file] != nil else { return nil }
+            set(path, Item(kind: .linked(file), mode: 0, mtime: 0, hides: [file: 1]))
+            items[path]?.dirty = false
+            return self.entry(path, items[path]!)
+        }
+    }
+
     /// Forgets committed changes (a reload's new base holds them, or a later writer's version of them)
     /// and returns their paths.
     func dropCommitted() -> [VolumePath] {
@@ -92,6 +181,13 @@ final class Overlay: @unchecked Sendable {
             for (path, item) in clean {
                 if case .file(let local) = item.kind { unlink(local) }
                 set(path, nil)
+            }
+            // A linked file no dirty name holds any more is the new base's.
+            var held = Set<FileID>()
+            for item in items.values { if case .linked(let file) = item.kind { held.insert(file) } }
+            for (file, linked) in linkedFiles where !held.contains(file) {
+                if case .file(let local) = linked.state.kind, writers[local] == nil { unlink(local) }
+                linkedFiles[file] = nil
             }
             return Array(clean.keys)
         }
@@ -118,7 +214,7 @@ final class Overlay: @unchecked Sendable {
             changes += 1
             committedFiles.merge(files) { $1 }
             for (path, item) in committed where items[path]?.generation == item.generation {
-                if case .file(let local) = item.kind, writers[local, default: 0] > 0 { continue }
+                if case .file(let local) = resolved(item).kind, writers[local, default: 0] > 0 { continue }
                 items[path]?.dirty = false
                 items[path]?.committed = true
                 // The volume now holds this item, so what it replaced is gone from there too.
@@ -157,7 +253,8 @@ final class Overlay: @unchecked Sendable {
 
     func localFile(at path: VolumePath) -> String? {
         lock.withLock {
-            if case .file(let local)? = items[path]?.kind { return local }
+            guard let item = items[path] else { return nil }
+            if case .file(let local) = resolved(item).kind { return local }
             return nil
         }
     }
@@ -177,7 +274,17 @@ final class Overlay: @unchecked Sendable {
     }
 
     private func entry(_ path: VolumePath, _ item: Item) -> Entry? {
+        if case .linked(let file) = item.kind {
+            var entry = entry(path, resolved(item))
+            entry?.fileID = file
+            return entry
+        }
+        return entry(path, shown: item)
+    }
+
+    private func entry(_ path: VolumePath, shown item: Item) -> Entry? {
         switch item.kind {
+        case .linked: return nil
         case .deleted:
             return nil
         case .file(let local):
@@ -232,6 +339,7 @@ final class Overlay: @unchecked Sendable {
                 } else {
                     item!.committed = item!.committed || existing.committed
                 }
+                item!.hides = existing.hides
             }
         }
         items[path] = item
@@ -294,8 +402,15 @@ final class Overlay: @unchecked Sendable {
         }
         Self.setTime(fd, entry.mtimeNanoseconds)
         lock.withLock {
-            set(path, Item(kind: .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner,
-                extendedAttributes: entry.extendedAttributes))
+            let state = Item(kind: .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner,
+                extendedAttributes: entry.extendedAttributes)
+            guard let file = entry.fileID else { return set(path, state) }
+            // One copy for every name of the file.
+            var item = items[path] ?? Item(kind: .linked(file), mode: 0, mtime: 0)
+            if items[path] == nil { item.hides[file] = 1 }
+            linkedFiles[file] = LinkedFile(state: state, baseLinks: linkedFiles[file]?.baseLinks ?? entry.linkCount)
+            item.kind = .linked(file)
+            set(path, item)
         }
     }
 
@@ -340,6 +455,22 @@ final class Overlay: @unchecked Sendable {
     ) {
         lock.withLock {
             var item = items[path] ?? Self.item(for: entry)
+            if case .linked(let file) = item.kind {
+                // Every name shows the file's attributes; the name changed through carries them.
+                if var linked = linkedFiles[file] ?? entry.fileID.map({ _ in LinkedFile(state: Self.item(for: entry, linking: false), baseLinks: entry.linkCount) }) {
+                    Self.apply(to: &linked.state, mode: mode, owner: owner, mtime: mtime, extendedAttributes: extendedAttributes)
+                    linkedFiles[file] = linked
+                }
+                if items[path] == nil, let base = entry.fileID { item.hides[base, default: 0] += 1 }
+                return set(path, item)
+            }
+            Self.apply(to: &item, mode: mode, owner: owner, mtime: mtime, extendedAttributes: extendedAttributes)
+            set(path, item)
+        }
+    }
+
+    private static func apply(to item: inout Item, mode: UInt32?, owner: Owner?, mtime: Int64?, extendedAttributes: ExtendedAttributes?) {
+        do {
             if let mode { item.mode = mode & 0o7777 }
             if let owner { item.owner = owner }
             if let extendedAttributes { item.extendedAttributes = extendedAttributes }
@@ -353,13 +484,20 @@ final class Overlay: @unchecked Sendable {
                     }
                 }
             }
-            set(path, item)
         }
     }
 
-    /// An item standing for a base entry as it is: its content by reference, its attributes.
-    private static func item(for entry: Entry) -> Item {
-        Item(kind: kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner, extendedAttributes: entry.extendedAttributes)
+    /// An item standing for a base entry as it is: its content by reference, its attributes; a name
+    /// of a linked file stands for the file (`linking`).
+    private static func item(for entry: Entry, linking: Bool = true) -> Item {
+        if linking, entry.kind == .file, let file = entry.fileID { return Item(kind: .linked(file), mode: 0, mtime: 0) }
+        return Item(kind: kind(of: entry), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner, extendedAttributes: entry.extendedAttributes)
+    }
+
+    /// The base state of the linked file `entry` is a name of, recorded if this mount has none yet.
+    private func recordLinked(_ entry: Entry) {
+        guard entry.kind == .file, let file = entry.fileID, linkedFiles[file] == nil else { return }
+        linkedFiles[file] = LinkedFile(state: Self.item(for: entry, linking: false), baseLinks: entry.linkCount)
     }
 
     private static func kind(of entry: Entry) -> Kind {
@@ -374,21 +512,34 @@ final class Overlay: @unchecked Sendable {
     /// Removes `path` (and changes recorded beneath it); leaves a marker when the volume may hold the
     /// path: the base has it, a commit from this mount carried it, or what is there replaced something
     /// the volume held (a directory made where a committed file was removed).
-    func remove(_ path: VolumePath, baseHas: Bool, keepLocal: Bool = false) {
+    func remove(_ path: VolumePath, base: Entry?, keepLocal: Bool = false) {
         lock.withLock {
-            let inVolume = baseHas || items[path]?.committed == true || items[path]?.replaces == true
+            let inVolume = base != nil || items[path]?.committed == true || items[path]?.replaces == true
+            var hides: [FileID: Int] = [:]
+            if items[path] == nil, let base, base.kind == .file, let file = base.fileID { hides[file] = 1 }
+            var released: FileID?
             for (changed, item) in items where changed.isWithin(path) {
                 if !keepLocal, case .file(let local) = item.kind { unlink(local) }
+                hides.merge(item.hides, uniquingKeysWith: +)
                 set(changed, nil)
+                guard case .linked(let file) = item.kind, item.dirty else { continue }
+                // The file's changes must still reach its other names: through one of them, or this one.
+                if let (other, carrier) = items.first(where: { if case .linked(file) = $0.value.kind { true } else { false } }) {
+                    set(other, carrier)
+                } else {
+                    released = file
+                }
             }
-            if inVolume { set(path, Item(kind: .deleted, mode: 0, mtime: 0)) }
+            if inVolume || released != nil { set(path, Item(kind: .deleted, mode: 0, mtime: 0, hides: hides, released: released)) }
         }
     }
 
     /// Records `entry` (as this mount shows it at `source`) at `target`, for a rename.
     func move(from source: VolumePath, entry: Entry, to target: VolumePath, opaque: Bool) {
         lock.withLock {
+            if items[source] == nil { recordLinked(entry) }
             var item = items[source] ?? Self.item(for: entry)
+            item.hides = [:]
             if case .directory = item.kind { item.kind = .directory(opaque: true) }
             item.replaces = false
             item.committed = false

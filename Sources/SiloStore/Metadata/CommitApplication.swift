@@ -32,6 +32,9 @@ struct CommitApplication {
     private var retired: [VolumePath: EntryKind] = [:]
     /// Rows this commit writes, by path.
     private var written: [VolumePath: Entry] = [:]
+    /// Files of several names this commit wrote, each as its last change left it: every other name of
+    /// the file takes that at the end.
+    private var files: [FileID: Entry] = [:]
     private var conflicts: [String] = []
 
     init(volume: SQLMetadataStore.VolumeRow, version: Version, now: Int64, db: any SQLDatabase) {
@@ -51,6 +54,7 @@ struct CommitApplication {
         for change in changeset.changes {
             try await apply(change)
         }
+        try await shareLinkedFiles()
         guard conflicts.isEmpty else {
             let names = conflicts.map { "/" + $0 }
             throw SiloError(
@@ -90,10 +94,17 @@ struct CommitApplication {
             check(precondition, at: path)
             try requireReplaceable(path, by: "file")
             try createParents(of: path)
-            set(path, Entry(
-                path: path, kind: .file, size: file.size, mode: file.mode, mtimeNanoseconds: file.mtimeNanoseconds,
-                version: version, content: file.content, owner: file.owner
-            ))
+            set(path, Self.entry(path, file, version: version))
+        case .link(let path, let file):
+            try requireReplaceable(path, by: "link")
+            try createParents(of: path)
+            if let file = file.fileID, var shared = try await anyName(of: file) {
+                shared.path = path
+                shared.version = version
+                set(path, shared)
+            } else {
+                set(path, Self.entry(path, file, version: version))
+            }
         case .symlink(let path, let target, let mtime, let owner):
             try requireReplaceable(path, by: "symlink")
             try createParents(of: path)
@@ -131,6 +142,57 @@ struct CommitApplication {
             try await removeTree(path, recursive: recursive) {
                 if precondition != nil { return }  // already recorded as a conflict
                 throw SiloError(.pathNotFound, "cannot remove \(path): it does not exist in volume '\(name)'")
+            }
+        }
+    }
+
+    private static func entry(_ path: VolumePath, _ file: FilePut, version: Version) -> Entry {
+        Entry(
+            path: path, kind: .file, size: file.size, mode: file.mode, mtimeNanoseconds: file.mtimeNanoseconds,
+            version: version, content: file.content, owner: file.owner, fileID: file.fileID
+        )
+    }
+
+    /// The file `file` under one of its names at this point of the commit, with its content; nil if
+    /// the volume holds it under none.
+    private mutating func anyName(of file: FileID) async throws -> Entry? {
+        if let latest = files[file] { return latest }
+        for name in try await storedNames(of: file) {
+            if let entry = try await currentWithContent(name), entry.fileID == file { return entry }
+        }
+        return nil
+    }
+
+    /// The names the rows current before this commit give `file` (some of which this commit may have
+    /// removed or replaced: look at their slots).
+    private mutating func storedNames(of file: FileID) async throws -> [VolumePath] {
+        let rows = try await db.raw(
+            """
+            SELECT \(unsafeRaw: SQLMetadataStore.entryColumnsWithoutData) FROM entries
+            WHERE volume_id = \(bind: volume.id) AND file_id = \(bind: Int64(bitPattern: file.rawValue))
+              AND removed_version = \(bind: SQLMetadataStore.live)
+            """
+        ).all()
+        var names: [VolumePath] = []
+        for row in rows {
+            let entry = try SQLMetadataStore.decodeEntry(row)
+            if slots[entry.path] == nil { slots[entry.path] = .stored(entry) }
+            names.append(entry.path)
+        }
+        return names
+    }
+
+    /// Every name of each file of several names this commit wrote takes the file's last state: one
+    /// file, whichever name its content or attributes came through (last writer wins per file).
+    private mutating func shareLinkedFiles() async throws {
+        for (file, state) in files.sorted(by: { $0.value.path < $1.value.path }) {
+            let names = Set(try await storedNames(of: file)).union(written.compactMap { $0.value.fileID == file ? $0.key : nil })
+            for name in names.sorted() where name != state.path {
+                guard let current = slot(name).entry, current.kind == .file, current.fileID == file else { continue }
+                var shared = state
+                shared.path = name
+                shared.version = version
+                if current != shared { set(name, shared) }
             }
         }
     }
@@ -225,6 +287,7 @@ struct CommitApplication {
 
     private mutating func set(_ path: VolumePath, _ entry: Entry) {
         if case .stored(let old) = slot(path) { retired[path] = old.kind }
+        if entry.kind == .file, let file = entry.fileID { files[file] = entry }
         written[path] = entry
         slots[path] = .written(entry)
     }
@@ -270,7 +333,7 @@ struct CommitApplication {
         for batch in Array(written.values).chunked(SQLMetadataStore.batchSize / 4) {
             var insert = db.insert(into: "entries").columns(
                 "volume_id", "path", "parent", "name", "added_version", "removed_version", "kind", "size", "mode",
-                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid", "xattrs"
+                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid", "xattrs", "file_id"
             )
             for entry in batch {
                 var blockSize = 0
@@ -289,7 +352,8 @@ struct CommitApplication {
                     SQLBind(version.rawValue), SQLBind(SQLMetadataStore.live), SQLBind(kind), SQLBind(entry.size),
                     SQLBind(Int64(entry.mode)), SQLBind(entry.mtimeNanoseconds), SQLBind(blockSize), SQLBind(blocks),
                     SQLBind(inline), SQLBind(entry.symlinkTarget), SQLBind(entry.owner.map { Int64($0.uid) }),
-                    SQLBind(entry.owner.map { Int64($0.gid) }), SQLBind(SQLMetadataStore.encodeAttributes(entry.extendedAttributes))
+                    SQLBind(entry.owner.map { Int64($0.gid) }), SQLBind(SQLMetadataStore.encodeAttributes(entry.extendedAttributes)),
+                    SQLBind(entry.fileID.map { Int64(bitPattern: $0.rawValue) })
                 )
             }
             try await insert.run()

@@ -6,9 +6,9 @@ import SiloWire
 /// Reads at any version: entries, listings, trees, what changed between two versions, history. Each
 /// is an index scan over the rows it returns (see ``SQLMetadataStore``).
 extension SQLMetadataStore {
-    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid, xattrs"
+    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid, xattrs, file_id"
     static let entryColumnsWithoutData =
-        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid, xattrs"
+        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid, xattrs, file_id"
 
     static func decodeEntry(_ row: any SQLRow) throws -> Entry {
         let path = VolumePath(trusted: try row.decode(column: "path", as: String.self))
@@ -39,8 +39,34 @@ extension SQLMetadataStore {
             symlinkTarget: try row.decode(column: "target", as: String?.self),
             owner: try decodeOwner(row, path: path),
             // Most rows have none: a NULL is seen without the decoder's cost.
-            extendedAttributes: try row.decodeNil(column: "xattrs") ? [:] : decodeAttributes(try row.decode(column: "xattrs", as: String.self), path: path)
+            extendedAttributes: try row.decodeNil(column: "xattrs") ? [:] : decodeAttributes(try row.decode(column: "xattrs", as: String.self), path: path),
+            fileID: try row.decodeNil(column: "file_id") ? nil : FileID(UInt64(bitPattern: try row.decode(column: "file_id", as: Int64.self)))
         )
+    }
+
+    /// `entries` with the number of names each linked file has at `version` (a file of one name has 1).
+    static func countingLinks(_ entries: [Entry], volume: VolumeRow, at version: Version, on db: any SQLDatabase) async throws -> [Entry] {
+        let files = Set(entries.compactMap(\.fileID))
+        guard !files.isEmpty else { return entries }
+        var counts: [FileID: Int] = [:]
+        for batch in Array(files).chunked(batchSize) {
+            let rows = try await db.raw(
+                """
+                SELECT file_id, COUNT(*) AS names FROM entries
+                WHERE volume_id = \(bind: volume.id) AND file_id IN (\(binds: batch.map { Int64(bitPattern: $0.rawValue) }))
+                  AND added_version <= \(bind: version.rawValue) AND removed_version > \(bind: version.rawValue)
+                GROUP BY file_id
+                """
+            ).all()
+            for row in rows {
+                counts[FileID(UInt64(bitPattern: try row.decode(column: "file_id", as: Int64.self)))] = try row.decode(column: "names", as: Int.self)
+            }
+        }
+        return entries.map { entry in
+            var entry = entry
+            if let file = entry.fileID { entry.linkCount = max(1, counts[file] ?? 1) }
+            return entry
+        }
     }
 
     /// Extended attributes as a row keeps them: JSON, names to base64 values; nil for none.
@@ -111,7 +137,8 @@ extension SQLMetadataStore {
               AND added_version <= \(bind: version.rawValue) AND removed_version > \(bind: version.rawValue)
             """
         ).all()
-        return try rows.first.map(decodeEntry)
+        guard let entry = try rows.first.map(decodeEntry) else { return nil }
+        return try await countingLinks([entry], volume: volume, at: version, on: db)[0]
     }
 
     public func entry(at path: VolumePath, in volume: VolumeName, workspace: String, version: Version?) async throws -> Entry? {
@@ -139,7 +166,7 @@ extension SQLMetadataStore {
             // take entries_removed for `removed_version >`, which walks every current row of the
             // volume, instead of entries_parent, which holds just this directory's (a listing, and so
             // a mount's first lookup, would grow with the volume).
-            return try await db.raw(
+            let entries = try await db.raw(
                 """
                 SELECT \(unsafeRaw: Self.entryColumnsWithoutData) FROM entries
                 WHERE volume_id = \(bind: row.id) AND parent = \(bind: path.rawValue)
@@ -147,6 +174,7 @@ extension SQLMetadataStore {
                 ORDER BY name
                 """
             ).all().map(Self.decodeEntry)
+            return try await Self.countingLinks(entries, volume: row, at: version, on: db)
         }
     }
 
@@ -156,7 +184,7 @@ extension SQLMetadataStore {
             let version = try Self.resolve(version, of: row)
             try await Self.directory(path, volume: row, at: version, on: db)
             let (low, high) = Self.descendantRange(of: path)
-            return try await db.raw(
+            let entries = try await db.raw(
                 """
                 SELECT \(unsafeRaw: Self.entryColumns) FROM entries
                 WHERE volume_id = \(bind: row.id) AND path > \(bind: low) AND path < \(bind: high)
@@ -164,6 +192,7 @@ extension SQLMetadataStore {
                 ORDER BY path
                 """
             ).all().map(Self.decodeEntry)
+            return try await Self.countingLinks(entries, volume: row, at: version, on: db)
         }
     }
 

@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 5
+    public static let schemaVersion: Int64 = 6
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -132,6 +132,11 @@ public final class SQLMetadataStore: MetadataStore {
             ],
             // 5: extended attributes, as JSON (`{"user.tag": "base64"}`); NULL for none.
             ["ALTER TABLE entries ADD COLUMN xattrs TEXT"],
+            // 6: hard links: the names of one file carry its id (NULL for a file of one name).
+            [
+                "ALTER TABLE entries ADD COLUMN file_id BIGINT",
+                "CREATE INDEX IF NOT EXISTS entries_file ON entries (volume_id, file_id) WHERE file_id IS NOT NULL",
+            ],
         ]
     }
 

@@ -11,7 +11,8 @@ import SiloCore
 enum ExitStatus {
     static func code(for error: SiloError) -> Int32 {
         switch error.code {
-        case .invalidName, .invalidPath, .invalidArgument, .invalidRange, .tooLarge, .notADirectory, .isADirectory, .directoryNotEmpty, .localFile:
+        case .invalidName, .invalidPath, .invalidArgument, .invalidRange, .tooLarge, .notADirectory, .isADirectory, .directoryNotEmpty, .localFile,
+            .notPermitted:
             2
         case .volumeNotFound, .versionNotFound, .pathNotFound, .notFound:
             3

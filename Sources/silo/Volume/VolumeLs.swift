@@ -57,6 +57,10 @@ struct VolumeLs: AsyncParsableCommand {
         var gid: UInt32?
         /// The names of its extended attributes, if it has any.
         var xattrs: [String]?
+        /// For a file of several names (hard links): the file's id, which its names share, and how many
+        /// names it has.
+        var file: String?
+        var links: Int?
 
         init(_ entry: Entry) {
             path = entry.path.description
@@ -70,6 +74,8 @@ struct VolumeLs: AsyncParsableCommand {
             uid = entry.owner?.uid
             gid = entry.owner?.gid
             xattrs = entry.extendedAttributes.isEmpty ? nil : entry.extendedAttributes.keys.sorted()
+            file = entry.fileID?.description
+            links = entry.fileID == nil ? nil : entry.linkCount
         }
     }
 }
