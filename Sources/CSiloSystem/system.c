@@ -14,6 +14,10 @@ long silo_copy_file_range(int from, int to, unsigned long length) {
     return (long)copy_file_range(from, NULL, to, NULL, length, 0);
 }
 
+int silo_fallocate(int fd, int mode, long long offset, long long length) {
+    return fallocate(fd, mode, (off_t)offset, (off_t)length);
+}
+
 int silo_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
 }

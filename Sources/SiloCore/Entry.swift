@@ -67,10 +67,19 @@ public typealias ExtendedAttributes = [String: [UInt8]]
 public enum ExtendedAttributeLimits {
     /// Longest name, in bytes, namespace prefix included.
     public static let nameBytes = 255
-    /// Names and values of one path together.
-    public static let totalBytes = 4000
+    /// What one path's attributes may take, counted as ext4 lays them out in its attribute block
+    /// (4,096 bytes less its 32-byte header and 4-byte end): see ``cost(name:value:)``.
+    public static let totalBytes = 4060
     /// The namespaces a volume keeps (`system.*`, the ACLs, is not one).
     public static let namespaces = ["user.", "trusted.", "security."]
+
+    /// What one attribute takes of ``totalBytes``: a 16-byte entry, its name without the namespace
+    /// prefix and its value, each rounded up to 4 bytes (so a single `user.x` holds up to 4,040 bytes).
+    public static func cost(name: String, value: [UInt8]) -> Int {
+        let prefix = namespaces.first { name.hasPrefix($0) }?.utf8.count ?? 0
+        func rounded(_ count: Int) -> Int { (count + 3) / 4 * 4 }
+        return 16 + rounded(name.utf8.count - prefix) + rounded(value.count)
+    }
 
     /// Checks a set of attributes against the limits, saying which one it breaks.
     public static func validate(_ attributes: ExtendedAttributes, at path: VolumePath) throws(SiloError) {
@@ -80,7 +89,7 @@ public enum ExtendedAttributeLimits {
             guard namespaces.contains(where: { name.hasPrefix($0) && bytes > $0.utf8.count }), bytes <= nameBytes, !name.utf8.contains(0) else {
                 throw SiloError(.invalidArgument, "\(path): '\(name)' is not an extended attribute name a volume keeps (user.*, trusted.*, security.*, at most \(nameBytes) bytes)")
             }
-            total += bytes + value.count
+            total += cost(name: name, value: value)
         }
         guard total <= totalBytes else {
             throw SiloError(.noSpace, "\(path): its extended attributes take \(total) bytes, more than the \(totalBytes) a path may have")

@@ -167,6 +167,8 @@ public protocol FUSEFileSystem: Sendable {
     /// Creates and opens a regular file (`O_CREAT`) for `caller`, who owns it; `flags` are the open flags.
     func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened)
     func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry
+    /// Creates a regular file with no name (`O_TMPFILE`) and opens it; a `link` may name it later.
+    func createNameless(parent: UInt64, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened)
     func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry
     /// mknod of a named pipe or a Unix socket: `mode` carries the type (`S_IFIFO`, `S_IFSOCK`) and the
     /// permission bits; the kernel does their I/O. (Regular files come through ``create``.)
@@ -180,12 +182,14 @@ public protocol FUSEFileSystem: Sendable {
     /// Writes `bytes` at `offset`; returns how many were written.
     func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int
     func fsync(_ node: UInt64, handle: UInt64) throws
+    /// fallocate(2) on an open file: `mode` is the call's (keep size, punch hole, zero range…).
+    func allocate(_ node: UInt64, handle: UInt64, offset: UInt64, length: UInt64, mode: UInt32) throws
 
     // Extended attributes; left at their defaults, the kernel learns from ENOSYS that there are none.
     /// The value of attribute `name` (ENODATA when it has none).
     func extendedAttribute(_ node: UInt64, name: String) throws -> [UInt8]
-    /// The names of the node's attributes.
-    func extendedAttributeNames(_ node: UInt64) throws -> [String]
+    /// The names of the node's attributes that `caller` may see.
+    func extendedAttributeNames(_ node: UInt64, caller: FUSECaller) throws -> [String]
     /// Sets attribute `name`; `flags` are setxattr's (`XATTR_CREATE`, `XATTR_REPLACE`).
     func setExtendedAttribute(_ node: UInt64, name: String, value: [UInt8], flags: Int32) throws
     func removeExtendedAttribute(_ node: UInt64, name: String) throws
@@ -216,6 +220,9 @@ extension FUSEFileSystem {
         throw FUSEError.readOnly
     }
     public func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry { throw FUSEError.readOnly }
+    public func createNameless(parent: UInt64, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened) {
+        throw FUSEError.notSupported
+    }
     public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
         throw FUSEError.readOnly
     }
@@ -229,8 +236,9 @@ extension FUSEFileSystem {
         throw FUSEError.readOnly
     }
     public func fsync(_ node: UInt64, handle: UInt64) throws {}
+    public func allocate(_ node: UInt64, handle: UInt64, offset: UInt64, length: UInt64, mode: UInt32) throws { throw FUSEError.notSupported }
     public func extendedAttribute(_ node: UInt64, name: String) throws -> [UInt8] { throw FUSEError.notSupported }
-    public func extendedAttributeNames(_ node: UInt64) throws -> [String] { throw FUSEError.notSupported }
+    public func extendedAttributeNames(_ node: UInt64, caller: FUSECaller) throws -> [String] { throw FUSEError.notSupported }
     public func setExtendedAttribute(_ node: UInt64, name: String, value: [UInt8], flags: Int32) throws { throw FUSEError.notSupported }
     public func removeExtendedAttribute(_ node: UInt64, name: String) throws { throw FUSEError.notSupported }
     public var handlesLocks: Bool { false }

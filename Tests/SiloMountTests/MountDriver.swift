@@ -113,6 +113,12 @@ extension MountUnderTest {
         _ = try await fileSystem.link(try await resolve(source), as: name, in: parent)
     }
 
+    func exchange(_ first: String, _ second: String) async throws {
+        let (from, name) = try await parentAndName(first)
+        let (to, newName) = try await parentAndName(second)
+        try await fileSystem.exchange(name, in: from, with: newName, in: to)
+    }
+
     func readLink(_ path: String) async throws -> String {
         try await fileSystem.readLink(try await resolve(path))
     }

@@ -9,6 +9,9 @@
 /// copy_file_range(2) at the descriptors' offsets (glibc declares it only under _GNU_SOURCE).
 long silo_copy_file_range(int from, int to, unsigned long length);
 
+/// fallocate(2) with its mode bits (glibc declares it only under _GNU_SOURCE).
+int silo_fallocate(int fd, int mode, long long offset, long long length);
+
 /// Adds "close every descriptor from `lowest` up" to `actions` (glibc 2.34+, _GNU_SOURCE only), so a
 /// spawned process inherits none of the spawner's descriptors: not its /dev/fuse connection, nor a
 /// pipe a parent waits on for EOF.

@@ -44,6 +44,12 @@ extension FUSEDispatcher {
             try dispatcher.fileSystem.fsync(request.node, handle: try dispatcher.handle(kernelHandle))
             reply.ok()
         },
+        FUSE_FALLOCATE.rawValue: FUSEOperation("FALLOCATE") { dispatcher, request, reply in
+            let input = try request.required(fuse_fallocate_in.self)
+            try dispatcher.fileSystem.allocate(
+                request.node, handle: try dispatcher.handle(input.fh), offset: input.offset, length: input.length, mode: input.mode)
+            reply.ok()
+        },
         FUSE_RELEASE.rawValue: FUSEOperation("RELEASE") { try $0.release($1, $2) },
         FUSE_OPENDIR.rawValue: FUSEOperation("OPENDIR") { try $0.openDirectory($1, $2) },
         FUSE_READDIR.rawValue: FUSEOperation("READDIR") { try $0.readDirectory($1, $2, plus: false) },
@@ -57,6 +63,7 @@ extension FUSEDispatcher {
         },
         FUSE_CREATE.rawValue: FUSEOperation("CREATE") { try $0.create($1, $2) },
         FUSE_MKNOD.rawValue: FUSEOperation("MKNOD") { try $0.makeNode($1, $2) },
+        FUSE_TMPFILE.rawValue: FUSEOperation("TMPFILE") { try $0.createNameless($1, $2) },
         FUSE_MKDIR.rawValue: FUSEOperation("MKDIR") { dispatcher, request, reply in
             let input = try request.required(fuse_mkdir_in.self)
             let name = try request.requiredName(at: MemoryLayout<fuse_mkdir_in>.size)
@@ -87,7 +94,7 @@ extension FUSEDispatcher {
         },
         FUSE_LISTXATTR.rawValue: FUSEOperation("LISTXATTR") { dispatcher, request, reply in
             let input = try request.required(fuse_getxattr_in.self)
-            let names = try dispatcher.fileSystem.extendedAttributeNames(request.node)
+            let names = try dispatcher.fileSystem.extendedAttributeNames(request.node, caller: request.caller)
             try dispatcher.sized(names.flatMap { Array($0.utf8) + [0] }, room: input.size, reply)
         },
         FUSE_SETXATTR.rawValue: FUSEOperation("SETXATTR") { dispatcher, request, reply in
@@ -197,6 +204,17 @@ extension FUSEDispatcher {
         FUSEEncoding.fill(&out.attr, try fileSystem.setAttributes(of: request.node, changes))
         FUSEEncoding.setTimeout(fileSystem.attributeTimeout(of: request.node), &out.attr_valid, &out.attr_valid_nsec)
         reply.send(out)
+    }
+
+    /// `O_TMPFILE`: a file with no name in directory `request.node`, open, which a `linkat` may name.
+    private func createNameless(_ request: FUSERequest, _ reply: FUSEReply) throws {
+        let input = try request.required(fuse_create_in.self)
+        let (entry, opened) = try fileSystem.createNameless(
+            parent: request.node, mode: input.mode & ~input.umask, flags: Int32(bitPattern: input.flags), caller: request.caller)
+        let open = try openOut(entry.attributes.node, opened, readOnly: false)
+        var payload = withUnsafeBytes(of: FUSEEncoding.entryOut(entry)) { Array($0) }
+        withUnsafeBytes(of: open) { payload += $0 }
+        reply.send(bytes: payload)
     }
 
     private func create(_ request: FUSERequest, _ reply: FUSEReply) throws {

@@ -21,9 +21,14 @@ enum FUSEEncoding {
         attr.uid = attributes.uid
         attr.gid = attributes.gid
         attr.blksize = 4096
-        let seconds = attributes.mtimeNanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
-        attr.mtime = UInt64(bitPattern: seconds.quotient)
-        attr.mtimensec = UInt32(seconds.remainder)
+        // Times before 1970 are negative: whole seconds round down, nanoseconds stay positive.
+        var (seconds, nanoseconds) = attributes.mtimeNanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        if nanoseconds < 0 {
+            seconds -= 1
+            nanoseconds += 1_000_000_000
+        }
+        attr.mtime = UInt64(bitPattern: seconds)
+        attr.mtimensec = UInt32(nanoseconds)
         attr.ctime = attr.mtime
         attr.ctimensec = attr.mtimensec
         attr.atime = attr.mtime

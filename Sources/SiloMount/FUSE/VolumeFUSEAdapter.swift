@@ -114,6 +114,14 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         return (entry(node), FUSEOpened(handle: opened.handle, keepCache: opened.keepCache, backingFile: opened.backingFile))
     }
 
+    public func createNameless(parent: UInt64, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened) {
+        let (node, opened) = try Bridge.wait { [fileSystem] in
+            try await fileSystem.createNameless(
+                in: Inode(parent), mode: mode, owner: Owner(uid: caller.uid, gid: caller.gid), linkable: flags & O_EXCL == 0)
+        }
+        return (entry(node), FUSEOpened(handle: opened.handle, keepCache: opened.keepCache, backingFile: opened.backingFile))
+    }
+
     public func makeDirectory(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry {
         entry(
             try Bridge.wait { [fileSystem] in
@@ -150,8 +158,13 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
     }
 
     public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
-        // RENAME_NOREPLACE (1) only: RENAME_EXCHANGE and RENAME_WHITEOUT are not offered.
-        guard flags & ~UInt32(1) == 0 else { throw FUSEError(EINVAL) }
+        // RENAME_NOREPLACE (1) and RENAME_EXCHANGE (2), not both; RENAME_WHITEOUT is not offered.
+        guard flags & ~UInt32(3) == 0, flags != 3 else { throw FUSEError(EINVAL) }
+        if flags == 2 {
+            return try Bridge.wait { [fileSystem] in
+                try await fileSystem.exchange(name, in: Inode(parent), with: newName, in: Inode(newParent))
+            }
+        }
         try Bridge.wait { [fileSystem] in
             try await fileSystem.rename(name, in: Inode(parent), to: newName, in: Inode(newParent), noReplace: flags & 1 != 0)
         }
@@ -164,9 +177,10 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         return try Bridge.wait { [fileSystem] in try await fileSystem.extendedAttribute(Inode(node), name: name) }
     }
 
-    public func extendedAttributeNames(_ node: UInt64) throws -> [String] {
+    public func extendedAttributeNames(_ node: UInt64, caller: FUSECaller) throws -> [String] {
         guard extendedAttributes else { throw FUSEError.notSupported }
-        return try Bridge.wait { [fileSystem] in try await fileSystem.extendedAttributeNames(Inode(node)) }
+        let owner = Owner(uid: caller.uid, gid: caller.gid)
+        return try Bridge.wait { [fileSystem] in try await fileSystem.extendedAttributeNames(Inode(node), caller: owner) }
     }
 
     public func setExtendedAttribute(_ node: UInt64, name: String, value: [UInt8], flags: Int32) throws {
@@ -181,6 +195,10 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
 
     public func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
         try errno { try fileSystem.write(Inode(node), handle: handle, offset: offset, bytes: bytes) }
+    }
+
+    public func allocate(_ node: UInt64, handle: UInt64, offset: UInt64, length: UInt64, mode: UInt32) throws {
+        try Bridge.wait { [fileSystem] in try await fileSystem.allocate(Inode(node), offset: offset, length: length, mode: mode) }
     }
 
     public func fsync(_ node: UInt64, handle: UInt64) throws {
@@ -207,7 +225,9 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         let owner = fileSystem.owner(of: entry)
         return FUSEAttributes(
             node: node.inode.rawValue, size: UInt64(entry.size), mode: Self.type(entry.kind) | (entry.mode & 0o7777),
-            links: entry.kind == .directory ? 2 : UInt32(clamping: entry.linkCount), uid: owner.uid, gid: owner.gid,
+            // A directory's count of 1 is a listing's, not counted: a local disk's least is 2.
+            links: UInt32(clamping: entry.kind == .directory && entry.linkCount == 1 ? 2 : entry.linkCount),
+            uid: owner.uid, gid: owner.gid,
             mtimeNanoseconds: entry.mtimeNanoseconds
         )
     }

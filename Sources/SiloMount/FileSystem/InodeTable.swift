@@ -26,6 +26,9 @@ final class InodeTable: @unchecked Sendable {
     /// The inode of each file of several names met so far, so that every name leads to it.
     private var files: [FileID: Inode] = [:]
     private var fileOf: [Inode: FileID] = [:]
+    /// Inodes whose last name was removed while the kernel still knew them (an open file, a working
+    /// directory), with what they were: `fstat` and `fchmod` on them still work, with no names.
+    private var buried: [Inode: Entry] = [:]
 
     /// The name path operations on `inode` use.
     func path(of inode: Inode) throws -> VolumePath {
@@ -74,6 +77,36 @@ final class InodeTable: @unchecked Sendable {
         }
     }
 
+    /// `path`'s inode lost its last name: it keeps `entry` (with no link) for as long as the kernel
+    /// knows it, and `path` gets a new inode at its next lookup.
+    func bury(_ path: VolumePath, as entry: Entry) {
+        lock.withLock {
+            guard let found = inodes[path], found != .root else { return }
+            var ghost = entry
+            ghost.linkCount = 0
+            buried[found] = ghost
+            inodes[path] = nil
+        }
+    }
+
+    /// What a buried inode was, if `inode` is one.
+    func buried(_ inode: Inode) -> Entry? {
+        lock.withLock { buried[inode] }
+    }
+
+    /// New attributes of a buried inode.
+    func rebury(_ inode: Inode, as entry: Entry) {
+        lock.withLock { if buried[inode] != nil { buried[inode] = entry } }
+    }
+
+    /// `inode` (one with no name, or another file's) now goes by `path` as well, first.
+    func name(_ inode: Inode, _ path: VolumePath) {
+        lock.withLock {
+            inodes[path] = inode
+            names[inode, default: []].insert(path, at: 0)
+        }
+    }
+
     /// `path` is no longer a name of its inode, which other names keep (a hard link removed).
     func unlink(_ path: VolumePath) {
         lock.withLock {
@@ -83,16 +116,40 @@ final class InodeTable: @unchecked Sendable {
         }
     }
 
-    /// Drops `count` references to `inode`; with the last, the inode is gone.
-    func forget(_ inode: Inode, references count: UInt64) {
+    /// `first` and `second`, and everything beneath each, swap names; their inodes stay.
+    func exchange(_ first: VolumePath, _ second: VolumePath) {
         lock.withLock {
-            guard inode != .root, let held = references[inode] else { return }
+            var moved: [(VolumePath, VolumePath, Inode)] = []
+            for (path, found) in inodes {
+                if path.isWithin(first) {
+                    moved.append((path, VolumePath(trusted: second.rawValue + path.rawValue.dropFirst(first.rawValue.count)), found))
+                } else if path.isWithin(second) {
+                    moved.append((path, VolumePath(trusted: first.rawValue + path.rawValue.dropFirst(second.rawValue.count)), found))
+                }
+            }
+            for (path, _, _) in moved { inodes[path] = nil }
+            for (path, target, found) in moved {
+                inodes[target] = found
+                names[found] = names[found]?.map { $0 == path ? target : $0 }
+            }
+        }
+    }
+
+    /// Drops `count` references to `inode`; with the last, the inode is gone.
+    /// Returns whether the inode is gone.
+    @discardableResult
+    func forget(_ inode: Inode, references count: UInt64) -> Bool {
+        lock.withLock {
+            guard inode != .root, let held = references[inode] else { return false }
             if held > count {
                 references[inode] = held - count
+                return false
             } else {
                 references[inode] = nil
                 for path in names.removeValue(forKey: inode) ?? [] where inodes[path] == inode { inodes[path] = nil }
                 if let file = fileOf.removeValue(forKey: inode), files[file] == inode { files[file] = nil }
+                buried[inode] = nil
+                return true
             }
         }
     }

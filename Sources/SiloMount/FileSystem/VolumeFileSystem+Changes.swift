@@ -1,5 +1,6 @@
 import Foundation
 import SiloClient
+import CSiloSystem
 import SiloCore
 
 #if canImport(Glibc)
@@ -15,6 +16,21 @@ extension VolumeFileSystem {
     ) async throws -> Node {
         let path = try inodes.path(of: inode)
         let overlay = try changeable(path)
+        if var file = nameless.withLock({ $0[inode] }) {
+            if let size { guard Glibc.truncate(file.local, off_t(clamping: size)) == 0 else { throw SiloError.local("cannot truncate a file with no name") } }
+            if let mode { file.entry.mode = mode & 0o7777 }
+            if uid != nil || gid != nil { file.entry.owner = Owner(uid: uid ?? owner(of: file.entry).uid, gid: gid ?? owner(of: file.entry).gid) }
+            nameless.withLock { $0[inode] = file }
+            return Node(inode: inode, entry: try namelessEntry(inode)!)
+        }
+        if var ghost = inodes.buried(inode) {
+            // A removed file still open: its attributes change for its holders; nothing is committed.
+            if let mode { ghost.mode = ghost.mode & ~0o7777 | mode & 0o7777 }
+            if let mtimeNanoseconds { ghost.mtimeNanoseconds = mtimeNanoseconds }
+            if uid != nil || gid != nil { ghost.owner = Owner(uid: uid ?? owner(of: ghost).uid, gid: gid ?? owner(of: ghost).gid) }
+            inodes.rebury(inode, as: ghost)
+            return Node(inode: inode, entry: ghost)
+        }
         guard var entry = try await merged(path) else { throw Self.notFound(path) }
         if let size {
             guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
@@ -41,6 +57,37 @@ extension VolumeFileSystem {
         let handle = try overlay.open(local, at: path, truncate: false, writing: true)
         let node = Node(inode: inodes.reference(path), entry: try await shown(path))
         return (node, OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
+    }
+
+    /// Creates a regular file with no name in directory `parent` (`O_TMPFILE`) and opens it for
+    /// writing: it is in no listing and no commit until ``link(_:as:in:)`` names it.
+    public func createNameless(in parent: Inode, mode: UInt32, owner: Owner? = nil, linkable: Bool = true) async throws -> (Node, OpenFile) {
+        let directory = try inodes.path(of: parent)
+        let overlay = try changeable(directory)
+        guard try await merged(directory)?.kind == .directory else { throw SiloError(.notADirectory, "\(directory) is not a directory") }
+        let (mode, owner) = try await inherited(mode: mode & 0o7777, owner: owner, in: parent, directory: false)
+        let local = try overlay.makeLocal()
+        let anonymous = VolumePath(trusted: "\u{0}nameless-" + (local.split(separator: "/").last.map(String.init) ?? ""))
+        let inode = inodes.reference(anonymous)
+        let entry = Entry(path: anonymous, kind: .file, size: 0, mode: mode, mtimeNanoseconds: Self.now(), version: .empty, owner: owner ?? self.owner)
+        nameless.withLock { $0[inode] = Nameless(local: local, entry: entry, linkable: linkable) }
+        let handle = try overlay.open(local, at: anonymous, truncate: false, writing: true)
+        // The kernel takes the one link it is told of away itself (its O_TMPFILE inode has none).
+        var shown = try namelessEntry(inode)!
+        shown.linkCount = 1
+        return (Node(inode: inode, entry: shown), OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
+    }
+
+    /// A file with no name as it is now (its size and time are its local file's), if `inode` is one.
+    func namelessEntry(_ inode: Inode) throws -> Entry? {
+        guard let file = nameless.withLock({ $0[inode] }) else { return nil }
+        var entry = file.entry
+        var info = stat()
+        guard stat(file.local, &info) == 0 else { throw SiloError.local("cannot read the local file of a file with no name") }
+        entry.size = Int64(info.st_size)
+        entry.mtimeNanoseconds = Overlay.mtime(info)
+        entry.linkCount = 0
+        return entry
     }
 
     public func makeDirectory(_ name: String, in parent: Inode, mode: UInt32, owner: Owner? = nil) async throws -> Node {
@@ -97,14 +144,41 @@ extension VolumeFileSystem {
         } else if entry.kind == .directory {
             throw SiloError(.isADirectory, "\(path) is a directory")
         }
-        overlay.remove(path, base: try await baseEntry(path))
-        inodes.unlink(path)
+        try await removeName(path, showing: entry, from: overlay)
+    }
+
+    /// Removes `path`, which shows `entry`: a file's other names keep its inode; else the inode lives
+    /// on without a name for those who hold it (an open file keeps its local bytes, which stay
+    /// writable and are dropped when the kernel forgets the inode).
+    func removeName(_ path: VolumePath, showing entry: Entry, from overlay: Overlay) async throws {
+        let base = try await baseEntry(path)
+        if entry.kind == .file, entry.fileID != nil, entry.linkCount > 1 {
+            overlay.remove(path, base: base)
+            inodes.unlink(path)
+        } else if entry.kind == .file, let local = overlay.localFile(at: path), let inode = inodes.existing(path), entry.fileID == nil {
+            overlay.remove(path, base: base, keepLocal: true)
+            nameless.withLock { $0[inode] = Nameless(local: local, entry: entry, linkable: false) }
+            _ = inodes.detach(path)
+        } else {
+            overlay.remove(path, base: base)
+            inodes.bury(path, as: entry)
+        }
     }
 
     /// Makes `name` in `parent` another name of the file `inode` is (a hard link): both names then
     /// show one file, and a commit records them as one (``Change/link(_:_:)``). Only regular files
     /// take more names here.
     public func link(_ inode: Inode, as name: String, in parent: Inode) async throws -> Node {
+        if let file = nameless.withLock({ $0[inode] }) {
+            // A file with no name takes its first: it becomes an ordinary new file there.
+            guard file.linkable else { throw SiloError(.pathNotFound, "a removed file (or one made O_TMPFILE | O_EXCL) takes no name") }
+            let path = try await newPath(name, in: parent)
+            let overlay = try changeable(path)
+            overlay.put(path, .file(local: file.local), mode: file.entry.mode, mtime: file.entry.mtimeNanoseconds, owner: file.entry.owner)
+            nameless.withLock { $0[inode] = nil }
+            inodes.name(inode, path)
+            return Node(inode: inode, entry: try await shown(path))
+        }
         let source = try inodes.path(of: inode)
         guard let entry = try await merged(source) else { throw Self.notFound(source) }
         let path = try await newPath(name, in: parent)
@@ -137,7 +211,7 @@ extension VolumeFileSystem {
             } else if moving.kind == .directory {
                 throw SiloError(.notADirectory, "\(target) is not a directory")
             }
-            overlay.remove(target, base: try await baseEntry(target))
+            try await removeName(target, showing: existing, from: overlay)
         }
         // Everything beneath a moved directory moves with it; base content moves without being copied.
         var moves: [(VolumePath, Entry)] = [(source, moving)]
@@ -157,10 +231,58 @@ extension VolumeFileSystem {
         inodes.rename(source, to: target)
     }
 
+    /// Swaps `name` in `parent` and `newName` in `newParent` (`RENAME_EXCHANGE`): both must exist;
+    /// each takes the other's place, directories with what they hold.
+    public func exchange(_ name: String, in parent: Inode, with newName: String, in newParent: Inode) async throws {
+        let first = try inodes.path(of: parent).appending(name: name)
+        let second = try inodes.path(of: newParent).appending(name: newName)
+        guard let one = try await merged(first), let other = try await merged(second) else {
+            throw SiloError(.pathNotFound, "\(first) and \(second) must both exist to be exchanged")
+        }
+        let overlay = try changeable(first)
+        guard first != second else { return }
+        guard !first.isWithin(second), !second.isWithin(first) else {
+            throw SiloError(.invalidArgument, "\(first) and \(second) cannot be exchanged: one holds the other")
+        }
+        var sides: [Overlay.Move] = []
+        var bases: [VolumePath: Entry] = [:]
+        for (from, to, entry) in [(first, second, one), (second, first, other)] {
+            var moves = [(from, entry)]
+            if entry.kind == .directory { moves += try await mergedTree(of: from) }
+            var resolved: [(VolumePath, Entry)] = []
+            for (path, entry) in moves {
+                resolved.append((path, overlay.localFile(at: path) == nil ? try await base.withContent(entry) : entry))
+                bases[path] = try await baseEntry(path)
+            }
+            sides.append(Overlay.Move(from: from, to: to, entries: resolved))
+        }
+        overlay.exchange(sides, bases: bases)
+        inodes.exchange(first, second)
+    }
+
     /// Writes to an open local file; returns how many bytes were written.
     public func write(_ inode: Inode, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
         let path = try inodes.path(of: inode)
         return try changeable(path).write(handle, path: path, offset: offset, bytes: bytes)
+    }
+
+    /// fallocate(2) with its `mode` on a file: done on its local copy (made first), so allocation,
+    /// punched holes and zeroed ranges behave as on the disk holding the mount's changes.
+    public func allocate(_ inode: Inode, offset: UInt64, length: UInt64, mode: UInt32) async throws {
+        let path = try inodes.path(of: inode)
+        let overlay = try changeable(path)
+        guard let start = Int64(exactly: offset), let count = Int64(exactly: length), let mode = Int32(exactly: mode),
+            start.addingReportingOverflow(count).overflow == false
+        else { throw SiloError.local("fallocate of \(path) past the largest offset", errno: EFBIG) }
+        guard let entry = try await merged(path) else { throw Self.notFound(path) }
+        guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
+        try await copyUp(path, entry)
+        guard let local = overlay.localFile(at: path) else { throw SiloError(.io, "\(path) has no local file") }
+        let fd = Glibc.open(local, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw SiloError.local("cannot open the local file of \(path)") }
+        defer { Glibc.close(fd) }
+        guard silo_fallocate(fd, mode, start, count) == 0 else { throw SiloError.local("cannot fallocate \(path)") }
+        overlay.touch(path)
     }
 
     public func fsync(_ inode: Inode, handle: UInt64) throws {
@@ -189,7 +311,7 @@ extension VolumeFileSystem {
 
     private func shown(_ path: VolumePath) async throws -> Entry {
         guard let entry = try await merged(path) else { throw SiloError(.io, "\(path) vanished while it was changed") }
-        return entry
+        return try await counted(entry)
     }
 
     private func newPath(_ name: String, in parent: Inode) async throws -> VolumePath {

@@ -9,14 +9,17 @@ import Glibc
 /// (ACLs) is not kept.
 extension VolumeFileSystem {
     public func extendedAttribute(_ inode: Inode, name: String) async throws -> [UInt8] {
+        try Self.check(name)
         guard let value = try await node(inode).entry.extendedAttributes[name] else {
             throw SiloError.local("\(name) is not set", errno: ENODATA)
         }
         return value
     }
 
-    public func extendedAttributeNames(_ inode: Inode) async throws -> [String] {
-        try await node(inode).entry.extendedAttributes.keys.sorted()
+    /// The names set on `inode` that `caller` may see: `trusted.*` only to root, as on a local disk.
+    public func extendedAttributeNames(_ inode: Inode, caller: Owner = .root) async throws -> [String] {
+        let names = try await node(inode).entry.extendedAttributes.keys.sorted()
+        return caller.uid == 0 ? names : names.filter { !$0.hasPrefix("trusted.") }
     }
 
     /// Sets `name`; with `XATTR_CREATE` only if it is not set (EEXIST), with `XATTR_REPLACE` only if
@@ -43,9 +46,10 @@ extension VolumeFileSystem {
     static let replaceOnly: Int32 = 2
 
     private static func check(_ name: String) throws {
-        guard ExtendedAttributeLimits.namespaces.contains(where: { name.hasPrefix($0) }) else {
+        guard let namespace = ExtendedAttributeLimits.namespaces.first(where: { name.hasPrefix($0) }) else {
             throw SiloError.local("\(name): a volume keeps user.*, trusted.* and security.* attributes", errno: EOPNOTSUPP)
         }
+        guard name.utf8.count > namespace.utf8.count else { throw SiloError.local("\(name) names no attribute", errno: EINVAL) }
         guard name.utf8.count <= ExtendedAttributeLimits.nameBytes else { throw SiloError.local("\(name) is too long", errno: ERANGE) }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import SiloClient
 import SiloCore
 import SiloStore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -76,6 +77,14 @@ public final class VolumeFileSystem: @unchecked Sendable {
     public let locks: (any LockService)?
 
     let inodes = InodeTable()
+    /// Files made with no name (`O_TMPFILE`) and not named yet, by inode.
+    let nameless = Mutex<[Inode: Nameless]>([:])
+    struct Nameless {
+        var local: String
+        var entry: Entry
+        /// Made by `O_TMPFILE` without `O_EXCL`: a `linkat` may name it (a removed file it may not).
+        var linkable: Bool
+    }
     let base: BaseVersion
     let overlay: Overlay?
     let reader: FileReader
@@ -116,18 +125,30 @@ public final class VolumeFileSystem: @unchecked Sendable {
         guard let path = try? directory.appending(name), let entry = try await merged(path) else {
             throw SiloError(.pathNotFound, "\(name) does not exist in \(directory) in this mount")
         }
-        return Node(inode: inodes.reference(path, file: entry.fileID), entry: entry)
+        return Node(inode: inodes.reference(path, file: entry.fileID), entry: try await counted(entry))
     }
 
     /// The caller dropped `count` references it had from lookups.
     public func forget(_ inode: Inode, references count: UInt64) {
-        inodes.forget(inode, references: count)
+        guard inodes.forget(inode, references: count), let file = nameless.withLock({ $0.removeValue(forKey: inode) }) else { return }
+        unlink(file.local)  // a file with no name nobody holds any more
     }
 
     public func node(_ inode: Inode) async throws -> Node {
+        if let file = try namelessEntry(inode) { return Node(inode: inode, entry: file) }
+        if let ghost = inodes.buried(inode) { return Node(inode: inode, entry: ghost) }
         let path = try inodes.path(of: inode)
         guard let entry = try await merged(path) else { throw Self.notFound(path) }
-        return Node(inode: inode, entry: entry)
+        return Node(inode: inode, entry: try await counted(entry))
+    }
+
+    /// `entry` with its link count as a local disk gives it: a directory has 2 and one more per
+    /// directory in it (each one's `..`).
+    func counted(_ entry: Entry) async throws -> Entry {
+        guard entry.kind == .directory else { return entry }
+        var entry = entry
+        entry.linkCount = 2 + (try await mergedListing(of: entry.path)).count { $0.kind == .directory }
+        return entry
     }
 
     /// The directory holding `inode` (the root's is the root).
@@ -145,6 +166,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
 
     /// A directory's names in this mount's view, in path order.
     public func list(_ inode: Inode) async throws -> [DirectoryItem] {
+        if inodes.buried(inode) != nil { return [] }  // a removed directory someone is still in
         let path = try inodes.path(of: inode)
         return try await mergedListing(of: path).map { entry in
             DirectoryItem(name: entry.path.name, inode: inodes.identifier(entry.path, file: entry.fileID), kind: entry.kind)
@@ -188,7 +210,9 @@ public final class VolumeFileSystem: @unchecked Sendable {
     /// with ``readLocal(_:offset:size:)``.
     public func read(_ inode: Inode, offset: UInt64, size: Int) async throws -> [UInt8] {
         let path = try inodes.path(of: inode)
-        guard let listed = try await merged(path) else { throw Self.notFound(path) }
+        var found = inodes.buried(inode)  // a removed file still open reads as it was
+        if found == nil { found = try await merged(path) }
+        guard let listed = found else { throw Self.notFound(path) }
         let entry = try await base.withContent(listed)
         guard offset < UInt64(entry.size), size > 0 else { return [] }
         return try await reader.read(entry, Int64(offset)..<min(entry.size, Int64(offset) + Int64(size)))

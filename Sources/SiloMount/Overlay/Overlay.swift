@@ -362,7 +362,7 @@ final class Overlay: @unchecked Sendable {
         return local
     }
 
-    private func makeLocal() throws -> String {
+    func makeLocal() throws -> String {
         let local = lock.withLock {
             nextLocal += 1
             return "\(scratch)/data/\(nextLocal)"
@@ -433,7 +433,12 @@ final class Overlay: @unchecked Sendable {
     }
 
     private static func setTime(_ fd: Int32, _ nanoseconds: Int64) {
-        let time = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var (seconds, rest) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        if rest < 0 {  // before 1970: whole seconds round down
+            seconds -= 1
+            rest += 1_000_000_000
+        }
+        let time = timespec(tv_sec: Int(seconds), tv_nsec: Int(rest))
         let times = [time, time]
         _ = futimens(fd, times)
     }
@@ -513,7 +518,11 @@ final class Overlay: @unchecked Sendable {
     /// path: the base has it, a commit from this mount carried it, or what is there replaced something
     /// the volume held (a directory made where a committed file was removed).
     func remove(_ path: VolumePath, base: Entry?, keepLocal: Bool = false) {
-        lock.withLock {
+        lock.withLock { removeLocked(path, base: base, keepLocal: keepLocal) }
+    }
+
+    private func removeLocked(_ path: VolumePath, base: Entry?, keepLocal: Bool) {
+        do {
             let inVolume = base != nil || items[path]?.committed == true || items[path]?.replaces == true
             var hides: [FileID: Int] = [:]
             if items[path] == nil, let base, base.kind == .file, let file = base.fileID { hides[file] = 1 }
@@ -531,6 +540,36 @@ final class Overlay: @unchecked Sendable {
                 }
             }
             if inVolume || released != nil { set(path, Item(kind: .deleted, mode: 0, mtime: 0, hides: hides, released: released)) }
+        }
+    }
+
+    /// What moves in one direction of an exchange: `from` and what is beneath it, as shown, to `to`.
+    struct Move {
+        var from: VolumePath
+        var to: VolumePath
+        var entries: [(VolumePath, Entry)]
+    }
+
+    /// Two trees swap places (`RENAME_EXCHANGE`), as one change: `bases` holds the base's entry at
+    /// each moving path that it has.
+    func exchange(_ moves: [Move], bases: [VolumePath: Entry]) {
+        lock.withLock {
+            var placed: [(VolumePath, Item)] = []
+            for move in moves {
+                for (path, entry) in move.entries {
+                    if items[path] == nil { recordLinked(entry) }
+                    var item = items[path] ?? Self.item(for: entry)
+                    item.hides = [:]
+                    item.replaces = false
+                    item.committed = false
+                    if case .directory = item.kind { item.kind = .directory(opaque: true) }
+                    placed.append((VolumePath(trusted: move.to.rawValue + path.rawValue.dropFirst(move.from.rawValue.count)), item))
+                }
+            }
+            for move in moves {
+                for (path, _) in move.entries.reversed() { removeLocked(path, base: bases[path], keepLocal: true) }
+            }
+            for (path, item) in placed { set(path, item) }
         }
     }
 
