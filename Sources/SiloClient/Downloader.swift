@@ -64,7 +64,7 @@ public struct Downloader: Sendable {
         switch top.kind {
         case .socket:
             throw SiloError(.invalidArgument, "\(remote) is a socket, which lives in a mount only; there is nothing to get")
-        case .file, .symlink, .fifo:
+        case .file, .symlink, .fifo, .characterDevice, .blockDevice:
             try checkAbsent([destination], force: force)
             // The destination is the user's own choice of path: its directory is opened as given.
             let slash = destination.lastIndex(of: "/")
@@ -97,7 +97,7 @@ public struct Downloader: Sendable {
                     _ = try tree.directory(components)
                 case .socket:
                     continue
-                case .file, .symlink, .fifo:
+                case .file, .symlink, .fifo, .characterDevice, .blockDevice:
                     let before = done
                     let count = files.count
                     var fileProgress: TransferProgress.Handler?
@@ -183,6 +183,16 @@ public struct Downloader: Sendable {
             restoreOwner(entry, parent, temporary)
         } else if entry.kind == .fifo {
             guard mkfifoat(parent, temporary, mode & 0o777) == 0 else { throw FileIO.error(errno, "could not create the fifo \(destination)") }
+            restoreOwner(entry, parent, temporary)
+            fchmodat(parent, temporary, mode, 0)
+        } else if entry.kind.isDevice {
+            let type = entry.kind == .characterDevice ? S_IFCHR : S_IFBLK
+            guard mknodat(parent, temporary, type | (mode & 0o777), dev_t(entry.device?.dev ?? 0)) == 0 else {
+                let code = errno
+                throw FileIO.error(code, code == EPERM
+                    ? "could not create the device node \(destination): only root can; get it as root, or leave it out"
+                    : "could not create the device node \(destination)")
+            }
             restoreOwner(entry, parent, temporary)
             fchmodat(parent, temporary, mode, 0)
         } else {

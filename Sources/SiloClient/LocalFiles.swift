@@ -22,6 +22,8 @@ struct LocalItem: Sendable {
     /// For a regular file with several names (hard links): which local file it is, so that an upload
     /// stores it once and records its names as one file.
     var identity: LocalIdentity?
+    /// A device node's number.
+    var device: DeviceNumber?
 }
 
 /// A local file's identity on its machine: its device and inode numbers.
@@ -93,8 +95,14 @@ enum LocalFiles {
             )
         case S_IFIFO:
             return LocalItem(path: path, relative: relative, kind: .fifo, size: 0, mode: mode, mtimeNanoseconds: mtime, owner: owner)
+        case S_IFCHR, S_IFBLK:
+            var item = LocalItem(
+                path: path, relative: relative, kind: info.st_mode & S_IFMT == S_IFCHR ? .characterDevice : .blockDevice, size: 0, mode: mode,
+                mtimeNanoseconds: mtime, owner: owner)
+            item.device = DeviceNumber(dev: UInt64(info.st_rdev))
+            return item
         default:
-            return nil  // sockets and devices: not content
+            return nil  // sockets: not content
         }
     }
 

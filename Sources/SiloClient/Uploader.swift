@@ -74,6 +74,10 @@ public struct Uploader: Sendable {
                 builder.symlink(path, target: item.symlinkTarget ?? "", mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
             case .fifo:
                 builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
+            case .characterDevice, .blockDevice:
+                builder.device(
+                    path, kind: item.kind, number: item.device ?? DeviceNumber(major: 0, minor: 0), mode: item.mode,
+                    mtimeNanoseconds: item.mtimeNanoseconds, owner: item.owner)
             case .socket:
                 continue  // never found: a socket is not content
             case .file:

@@ -89,6 +89,8 @@ public enum Change: Sendable, Hashable {
     case symlink(VolumePath, target: String, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Creates or replaces a named pipe.
     case fifo(VolumePath, mode: UInt32 = 0o644, mtimeNanoseconds: Int64, owner: Owner? = nil)
+    /// Creates or replaces a device node (`kind` is a device kind).
+    case device(VolumePath, EntryKind, DeviceNumber, mode: UInt32, mtimeNanoseconds: Int64, owner: Owner? = nil)
     /// Changes a path's attributes and nothing else, on top of whatever it holds when the commit
     /// applies (a newer commit's content stays); does nothing if the path is gone by then. On a file of
     /// several names, every name takes them.
@@ -101,7 +103,8 @@ public enum Change: Sendable, Hashable {
     public var path: VolumePath {
         switch self {
         case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _, _),
-            .symlink(let path, _, _, _), .fifo(let path, _, _, _), .setAttributes(let path, _), .link(let path, _):
+            .symlink(let path, _, _, _), .fifo(let path, _, _, _), .setAttributes(let path, _), .link(let path, _),
+            .device(let path, _, _, _, _, _):
             path
         }
     }
@@ -122,6 +125,8 @@ public struct Changeset: Sendable, Hashable {
             case .link(let path, let file):
                 try file.validate(at: path)
                 guard file.fileID != nil else { throw SiloError(.invalidArgument, "link \(path) names no file to join") }
+            case .device(let path, let kind, _, _, _, _):
+                guard kind.isDevice else { throw SiloError(.invalidArgument, "\(path): a \(kind.rawValue) is not a device node") }
             default: break
             }
         }

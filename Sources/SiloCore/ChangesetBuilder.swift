@@ -21,6 +21,10 @@ public struct ChangesetBuilder: Sendable {
         changes.append(.fifo(path, mode: mode, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
     }
 
+    public mutating func device(_ path: VolumePath, kind: EntryKind, number: DeviceNumber, mode: UInt32, mtimeNanoseconds: Int64, owner: Owner? = nil) {
+        changes.append(.device(path, kind, number, mode: mode, mtimeNanoseconds: mtimeNanoseconds, owner: owner))
+    }
+
     /// New attributes for `path`, applied to whatever it holds when the commit applies.
     public mutating func attributes(_ path: VolumePath, _ attributes: AttributeChanges) {
         changes.append(.setAttributes(path, attributes))
@@ -57,6 +61,8 @@ public struct ChangesetBuilder: Sendable {
             symlink(path, target: entry.symlinkTarget ?? "", mtimeNanoseconds: mtime, owner: entry.owner)
         case .fifo:
             fifo(path, mode: mode, mtimeNanoseconds: mtime, owner: entry.owner)
+        case .characterDevice, .blockDevice:
+            device(path, kind: entry.kind, number: entry.device ?? DeviceNumber(major: 0, minor: 0), mode: mode, mtimeNanoseconds: mtime, owner: entry.owner)
         case .socket:
             throw SiloError(.invalidArgument, "\(entry.path) is a socket, which lives in its mount only and is never committed")
         case .file:

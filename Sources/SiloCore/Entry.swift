@@ -7,6 +7,37 @@ public enum EntryKind: String, Sendable, Codable, Hashable {
     case fifo
     /// A Unix socket bound in a mount: it lives in that mount only and is never committed.
     case socket
+    /// A device node (made by root only; committed as an entry with its device number, as tar keeps
+    /// one; mounts are `nodev`, so it cannot be opened through them).
+    case characterDevice = "char-device"
+    case blockDevice = "block-device"
+
+    public var isDevice: Bool { self == .characterDevice || self == .blockDevice }
+}
+
+/// A device node's number: which driver (`major`) and which of its devices (`minor`).
+public struct DeviceNumber: Sendable, Hashable, CustomStringConvertible {
+    public var major: UInt32
+    public var minor: UInt32
+
+    public init(major: UInt32, minor: UInt32) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// From glibc's 64-bit `dev_t` layout (`makedev`).
+    public init(dev: UInt64) {
+        major = UInt32(truncatingIfNeeded: (dev >> 32) & 0xffff_f000 | (dev >> 8) & 0xfff)
+        minor = UInt32(truncatingIfNeeded: (dev >> 12) & 0xffff_ff00 | dev & 0xff)
+    }
+
+    /// In glibc's 64-bit `dev_t` layout, as `mknod` takes it.
+    public var dev: UInt64 {
+        let major = UInt64(major), minor = UInt64(minor)
+        return (major & 0xffff_f000) << 32 | (major & 0xfff) << 8 | (minor & 0xffff_ff00) << 12 | minor & 0xff
+    }
+
+    public var description: String { "\(major),\(minor)" }
 }
 
 /// Where a file's bytes live: inline in the metadata (small files) or as a list of blocks.
@@ -120,6 +151,8 @@ public struct Entry: Sendable, Hashable {
     public var fileID: FileID?
     /// How many names the file has at this version (1 for a file with no ``fileID``).
     public var linkCount: Int
+    /// A device node's number; nil for every other kind.
+    public var device: DeviceNumber?
 
     public init(
         path: VolumePath,
@@ -133,8 +166,10 @@ public struct Entry: Sendable, Hashable {
         owner: Owner? = nil,
         extendedAttributes: ExtendedAttributes = [:],
         fileID: FileID? = nil,
-        linkCount: Int = 1
+        linkCount: Int = 1,
+        device: DeviceNumber? = nil
     ) {
+        self.device = device
         self.fileID = fileID
         self.linkCount = linkCount
         self.owner = owner

@@ -25,8 +25,13 @@ public struct FUSEAttributes: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var mtimeNanoseconds: Int64
+    /// A device node's number, as FUSE carries it (`new_encode_dev`: 12 bits of major, 20 of minor).
+    public var device: UInt32
 
-    public init(node: UInt64, size: UInt64, mode: UInt32, links: UInt32 = 1, uid: UInt32 = 0, gid: UInt32 = 0, mtimeNanoseconds: Int64) {
+    public init(
+        node: UInt64, size: UInt64, mode: UInt32, links: UInt32 = 1, uid: UInt32 = 0, gid: UInt32 = 0, mtimeNanoseconds: Int64, device: UInt32 = 0
+    ) {
+        self.device = device
         self.node = node
         self.size = size
         self.mode = mode
@@ -172,13 +177,13 @@ public protocol FUSEFileSystem: Sendable {
     func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry
     /// mknod of a named pipe or a Unix socket: `mode` carries the type (`S_IFIFO`, `S_IFSOCK`) and the
     /// permission bits; the kernel does their I/O. (Regular files come through ``create``.)
-    func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry
+    func makeNode(parent: UInt64, name: String, mode: UInt32, device: UInt32, caller: FUSECaller) throws -> FUSEEntry
     /// unlink (`directory` false) or rmdir (`directory` true).
     func remove(parent: UInt64, name: String, directory: Bool) throws
     /// Gives `node` (a file) another name, `name` in `parent` (a hard link).
     func link(_ node: UInt64, parent: UInt64, name: String) throws -> FUSEEntry
     /// `flags` are rename2's (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`); 0 for a plain rename.
-    func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws
+    func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32, caller: FUSECaller) throws
     /// Writes `bytes` at `offset`; returns how many were written.
     func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int
     func fsync(_ node: UInt64, handle: UInt64) throws
@@ -226,10 +231,10 @@ extension FUSEFileSystem {
     public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
         throw FUSEError.readOnly
     }
-    public func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry { throw FUSEError(EPERM) }
+    public func makeNode(parent: UInt64, name: String, mode: UInt32, device: UInt32, caller: FUSECaller) throws -> FUSEEntry { throw FUSEError(EPERM) }
     public func remove(parent: UInt64, name: String, directory: Bool) throws { throw FUSEError.readOnly }
     public func link(_ node: UInt64, parent: UInt64, name: String) throws -> FUSEEntry { throw FUSEError(EPERM) }
-    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
+    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32, caller: FUSECaller) throws {
         throw FUSEError.readOnly
     }
     public func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {

@@ -6,7 +6,7 @@ import SiloCore
 
 extension Entry: Codable {
     private enum CodingKeys: String, CodingKey {
-        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid, xattrs, file, links
+        case path, kind, size, mode, mtimeNs, version, inline, blocks, blockSize, target, uid, gid, xattrs, file, links, major, minor
     }
 
     public init(from decoder: any Decoder) throws {
@@ -27,7 +27,8 @@ extension Entry: Codable {
             owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid),
             extendedAttributes: try ExtendedAttributesWire.decodeIfPresent(from: container, forKey: .xattrs) ?? [:],
             fileID: try FileID.decodeIfPresent(from: container, forKey: .file),
-            linkCount: links
+            linkCount: links,
+            device: try DeviceNumber.decodeIfPresent(from: container, major: .major, minor: .minor)
         )
     }
 
@@ -37,6 +38,8 @@ extension Entry: Codable {
         try owner?.encode(into: &container, uid: .uid, gid: .gid)
         try container.encodeIfPresent(fileID?.description, forKey: .file)
         if linkCount != 1 { try container.encode(linkCount, forKey: .links) }
+        try container.encodeIfPresent(device?.major, forKey: .major)
+        try container.encodeIfPresent(device?.minor, forKey: .minor)
         if !extendedAttributes.isEmpty { try ExtendedAttributesWire.encode(extendedAttributes, into: &container, forKey: .xattrs) }
         try container.encode(kind, forKey: .kind)
         try container.encode(size, forKey: .size)
@@ -45,6 +48,33 @@ extension Entry: Codable {
         try container.encode(version, forKey: .version)
         try content?.encode(into: &container, inline: .inline, blocks: .blocks, blockSize: .blockSize)
         try container.encodeIfPresent(symlinkTarget, forKey: .target)
+    }
+}
+
+extension DeviceNumber: Codable {
+    private enum CodingKeys: String, CodingKey { case major, minor }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(major: try container.decode(UInt32.self, forKey: .major), minor: try container.decode(UInt32.self, forKey: .minor))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(major, forKey: .major)
+        try container.encode(minor, forKey: .minor)
+    }
+
+    /// A device number travels as `major` and `minor`, both or neither.
+    static func decodeIfPresent<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, major: Key, minor: Key) throws -> DeviceNumber? {
+        let first = try container.decodeIfPresent(UInt32.self, forKey: major)
+        let second = try container.decodeIfPresent(UInt32.self, forKey: minor)
+        switch (first, second) {
+        case (nil, nil): return nil
+        case (let first?, let second?): return DeviceNumber(major: first, minor: second)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: first == nil ? major : minor, in: container, debugDescription: "'major' and 'minor' go together")
+        }
     }
 }
 
@@ -170,9 +200,10 @@ extension Precondition: Codable {
 }
 
 extension Change: Codable {
-    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr, link }
+    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr, link, mknod }
     private enum CodingKeys: String, CodingKey {
         case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid, xattrs, file
+        case kind, major, minor
     }
 
     private static func decodeFile(_ container: KeyedDecodingContainer<CodingKeys>) throws -> FilePut {
@@ -207,6 +238,15 @@ extension Change: Codable {
         switch try container.decode(Operation.self, forKey: .op) {
         case .put:
             self = .put(path, try Self.decodeFile(container), precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
+        case .mknod:
+            let kind = try container.decode(EntryKind.self, forKey: .kind)
+            guard kind.isDevice, let number = try DeviceNumber.decodeIfPresent(from: container, major: .major, minor: .minor) else {
+                throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "mknod makes a char-device or block-device with 'major' and 'minor'")
+            }
+            self = .device(
+                path, kind, number, mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? 0o600,
+                mtimeNanoseconds: try container.decode(Int64.self, forKey: .mtimeNs),
+                owner: try Owner.decodeIfPresent(from: container, uid: .uid, gid: .gid))
         case .link:
             let file = try Self.decodeFile(container)
             guard file.fileID != nil else {
@@ -267,6 +307,14 @@ extension Change: Codable {
         case .link(_, let file):
             try container.encode(Operation.link, forKey: .op)
             try Self.encode(file, into: &container)
+        case .device(_, let kind, let number, let mode, let mtime, let owner):
+            try container.encode(Operation.mknod, forKey: .op)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(number.major, forKey: .major)
+            try container.encode(number.minor, forKey: .minor)
+            try container.encode(mode, forKey: .mode)
+            try container.encode(mtime, forKey: .mtimeNs)
+            try owner?.encode(into: &container, uid: .uid, gid: .gid)
         case .remove(_, let recursive, let precondition):
             try container.encode(Operation.remove, forKey: .op)
             try container.encode(recursive, forKey: .recursive)

@@ -41,24 +41,32 @@ import Glibc
             thread = threading.Thread(target=answer); thread.start()
             client = socket.socket(socket.AF_UNIX); client.connect(path); client.sendall(b"through the socket")
             print(client.recv(100).decode()); thread.join()
-            try:
-                os.mknod(os.path.join(root, "null"), 0o666 | 0o020000, os.makedev(1, 3))
-            except PermissionError:
-                print("no device nodes")
+            # A device node is made (by root) and shown, but a nodev mount opens none.
+            null = os.path.join(root, "null")
+            os.mknod(null, 0o666 | 0o020000, os.makedev(1, 3))
+            info = os.stat(null)
+            print(oct(info.st_mode), os.major(info.st_rdev), os.minor(info.st_rdev))
+            try: open(null, "rb")
+            except PermissionError: print("nodev")
             """, [mountPoint])
         #expect(status == 0, "\(said)")
-        #expect(said == "through the fifo\nTHROUGH THE SOCKET\nno device nodes\n")
+        #expect(said == "through the fifo\nTHROUGH THE SOCKET\n0o20644 1 3\nnodev\n")
         #expect(kind(mountPoint + "/jobs.fifo") == S_IFIFO)
         #expect(kind(mountPoint + "/kernel.sock") == S_IFSOCK)
 
         #expect(try silo.run(["volume", "commit", mountPoint]).status == 0)
         let listed = try silo.run(["volume", "ls", "v", "/", "--json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
-        #expect(rows.map { "\($0["name"]!):\($0["kind"]!):\($0["mode"]!)" } == ["jobs.fifo:fifo:640"])
+        #expect(rows.map { "\($0["name"]!):\($0["kind"]!):\($0["mode"]!)" } == ["jobs.fifo:fifo:640", "null:char-device:644"])
+        #expect(rows.last?["major"] as? Int == 1 && rows.last?["minor"] as? Int == 3)
         #expect(try volume.mount(at: other, "--read-only"))
         #expect(kind(other + "/jobs.fifo") == S_IFIFO)
         #expect(kind(other + "/kernel.sock") == nil)
 
+        // get makes the device node again (as root).
+        #expect(try silo.run(["volume", "get", "v", "/null", directory.file("null")]).status == 0)
+        var node = stat()
+        #expect(lstat(directory.file("null"), &node) == 0 && node.st_mode & S_IFMT == S_IFCHR && node.st_rdev == 1 << 8 | 3)  // makedev(1, 3)
         // get makes the fifo again; put takes a local one.
         #expect(try silo.run(["volume", "get", "v", "/jobs.fifo", directory.file("back.fifo")]).status == 0)
         #expect(kind(directory.file("back.fifo")) == S_IFIFO)

@@ -86,6 +86,7 @@ import Testing
             4: ["ALTER TABLE entries DROP COLUMN uid", "ALTER TABLE entries DROP COLUMN gid"],
             5: ["ALTER TABLE entries DROP COLUMN xattrs"],
             6: ["DROP INDEX entries_file", "ALTER TABLE entries DROP COLUMN file_id"],
+            7: ["ALTER TABLE entries DROP COLUMN device"],
         ]
         for step in undo.keys.sorted(by: >) where step > version {
             for statement in undo[step]! { try await db.raw(SQLQueryString(statement)).run() }

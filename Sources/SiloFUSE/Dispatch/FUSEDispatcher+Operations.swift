@@ -229,16 +229,16 @@ extension FUSEDispatcher {
         reply.send(bytes: payload)
     }
 
-    /// A regular file (created and released at once), a named pipe or a Unix socket; device nodes are
-    /// refused (EPERM).
+    /// A regular file (created and released at once), a named pipe, a Unix socket or a device node.
     private func makeNode(_ request: FUSERequest, _ reply: FUSEReply) throws {
         let input = try request.required(fuse_mknod_in.self)
         let name = try request.requiredName(at: MemoryLayout<fuse_mknod_in>.size)
         switch input.mode & S_IFMT {
         case S_IFREG: break
-        case S_IFIFO, S_IFSOCK:
+        case S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK:
             let mode = input.mode & S_IFMT | (input.mode & ~input.umask & 0o7777)
-            return reply.send(FUSEEncoding.entryOut(try fileSystem.makeNode(parent: request.node, name: name, mode: mode, caller: request.caller)))
+            return reply.send(
+                FUSEEncoding.entryOut(try fileSystem.makeNode(parent: request.node, name: name, mode: mode, device: input.rdev, caller: request.caller)))
         default: throw FUSEError(EPERM)
         }
         let (entry, opened) = try fileSystem.create(
@@ -259,7 +259,7 @@ extension FUSEDispatcher {
         let name = try request.requiredName(at: size)
         let newName = try request.requiredName(at: size + name.utf8.count + 1)
         let flags = flagged ? try request.required(fuse_rename2_in.self).flags : 0
-        try fileSystem.rename(parent: request.node, name: name, to: input.newdir, newName: newName, flags: flags)
+        try fileSystem.rename(parent: request.node, name: name, to: input.newdir, newName: newName, flags: flags, caller: request.caller)
         reply.ok()
     }
 

@@ -18,6 +18,7 @@ enum FUSEEncoding {
         attr.blocks = (attributes.size + 511) / 512
         attr.mode = attributes.mode
         attr.nlink = attributes.links
+        attr.rdev = attributes.device
         attr.uid = attributes.uid
         attr.gid = attributes.gid
         attr.blksize = 4096

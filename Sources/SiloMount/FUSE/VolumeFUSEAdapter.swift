@@ -129,17 +129,31 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
             })
     }
 
-    public func makeNode(parent: UInt64, name: String, mode: UInt32, caller: FUSECaller) throws -> FUSEEntry {
+    public func makeNode(parent: UInt64, name: String, mode: UInt32, device: UInt32, caller: FUSECaller) throws -> FUSEEntry {
         let kind: EntryKind
         switch mode & S_IFMT {
         case S_IFIFO: kind = .fifo
         case S_IFSOCK: kind = .socket
+        case S_IFCHR: kind = .characterDevice
+        case S_IFBLK: kind = .blockDevice
         default: throw FUSEError(EPERM)
         }
+        let number = kind.isDevice ? Self.deviceNumber(device) : nil
         return entry(
             try Bridge.wait { [fileSystem] in
-                try await fileSystem.makeSpecial(name, in: Inode(parent), kind: kind, mode: mode & 0o7777, owner: Owner(uid: caller.uid, gid: caller.gid))
+                try await fileSystem.makeSpecial(
+                    name, in: Inode(parent), kind: kind, mode: mode & 0o7777, owner: Owner(uid: caller.uid, gid: caller.gid), device: number)
             })
+    }
+
+    /// A device number from FUSE's 32-bit form (the kernel's `new_encode_dev`).
+    static func deviceNumber(_ encoded: UInt32) -> DeviceNumber {
+        DeviceNumber(major: (encoded & 0xfff00) >> 8, minor: (encoded & 0xff) | ((encoded >> 12) & 0xfff00))
+    }
+
+    /// A device number in FUSE's 32-bit form; numbers beyond it (majors over 4095) do not fit and are cut.
+    static func encoded(_ number: DeviceNumber) -> UInt32 {
+        (number.minor & 0xff) | ((number.major & 0xfff) << 8) | ((number.minor & ~0xff) << 12)
     }
 
     public func makeSymlink(parent: UInt64, name: String, target: String, caller: FUSECaller) throws -> FUSEEntry {
@@ -157,16 +171,23 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         entry(try Bridge.wait { [fileSystem] in try await fileSystem.link(Inode(node), as: name, in: Inode(parent)) })
     }
 
-    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32) throws {
-        // RENAME_NOREPLACE (1) and RENAME_EXCHANGE (2), not both; RENAME_WHITEOUT is not offered.
-        guard flags & ~UInt32(3) == 0, flags != 3 else { throw FUSEError(EINVAL) }
-        if flags == 2 {
+    public func rename(parent: UInt64, name: String, to newParent: UInt64, newName: String, flags: UInt32, caller: FUSECaller) throws {
+        // RENAME_NOREPLACE (1), RENAME_EXCHANGE (2, alone) and RENAME_WHITEOUT (4: a 0,0 character
+        // device, overlayfs's mark, is left where the source was).
+        let (noReplace, exchange, whiteout): (UInt32, UInt32, UInt32) = (1, 2, 4)
+        guard flags & ~(noReplace | exchange | whiteout) == 0, flags & exchange == 0 || flags == exchange else { throw FUSEError(EINVAL) }
+        if flags == exchange {
             return try Bridge.wait { [fileSystem] in
                 try await fileSystem.exchange(name, in: Inode(parent), with: newName, in: Inode(newParent))
             }
         }
         try Bridge.wait { [fileSystem] in
-            try await fileSystem.rename(name, in: Inode(parent), to: newName, in: Inode(newParent), noReplace: flags & 1 != 0)
+            try await fileSystem.rename(name, in: Inode(parent), to: newName, in: Inode(newParent), noReplace: flags & noReplace != 0)
+            if flags & whiteout != 0 {
+                _ = try await fileSystem.makeSpecial(
+                    name, in: Inode(parent), kind: .characterDevice, mode: 0, owner: Owner(uid: caller.uid, gid: caller.gid),
+                    device: DeviceNumber(major: 0, minor: 0))
+            }
         }
     }
 
@@ -228,7 +249,7 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
             // A directory's count of 1 is a listing's, not counted: a local disk's least is 2.
             links: UInt32(clamping: entry.kind == .directory && entry.linkCount == 1 ? 2 : entry.linkCount),
             uid: owner.uid, gid: owner.gid,
-            mtimeNanoseconds: entry.mtimeNanoseconds
+            mtimeNanoseconds: entry.mtimeNanoseconds, device: entry.device.map(Self.encoded) ?? 0
         )
     }
 
@@ -239,6 +260,8 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         case .symlink: S_IFLNK
         case .fifo: S_IFIFO
         case .socket: S_IFSOCK
+        case .characterDevice: S_IFCHR
+        case .blockDevice: S_IFBLK
         }
     }
 }

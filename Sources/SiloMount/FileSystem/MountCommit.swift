@@ -75,7 +75,10 @@ extension VolumeFileSystem {
             case .symlink(let target):
                 builder.symlink(path, target: target, mtimeNanoseconds: item.mtime, owner: item.owner)
                 builder.extendedAttributes(path, item.extendedAttributes)
-            case .special(.fifo):
+            case .special(let kind, let device?) where kind.isDevice:
+                builder.device(path, kind: kind, number: device, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
+                builder.extendedAttributes(path, item.extendedAttributes)
+            case .special(.fifo, _):
                 builder.fifo(path, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner)
                 builder.extendedAttributes(path, item.extendedAttributes)
             case .special: break  // a socket lives in this mount only

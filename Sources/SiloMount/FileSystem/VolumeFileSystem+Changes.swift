@@ -107,12 +107,22 @@ extension VolumeFileSystem {
     }
 
     /// A named pipe (committed like any path) or a Unix socket (this mount's only, never committed).
-    public func makeSpecial(_ name: String, in parent: Inode, kind: EntryKind, mode: UInt32, owner: Owner? = nil) async throws -> Node {
-        guard kind == .fifo || kind == .socket else { throw SiloError(.invalidArgument, "\(name): only fifos and sockets are special here") }
+    public func makeSpecial(
+        _ name: String, in parent: Inode, kind: EntryKind, mode: UInt32, owner: Owner? = nil, device: DeviceNumber? = nil
+    ) async throws -> Node {
+        guard kind == .fifo || kind == .socket || kind.isDevice else {
+            throw SiloError(.invalidArgument, "\(name): only fifos, sockets and device nodes are special here")
+        }
+        // Device nodes are root's to make, as on a local disk, but for the 0,0 character device
+        // (overlayfs's whiteout), which anyone may.
+        let whiteout = kind == .characterDevice && (device ?? DeviceNumber(major: 0, minor: 0)) == DeviceNumber(major: 0, minor: 0)
+        guard !kind.isDevice || whiteout || (owner ?? self.owner).uid == 0 else {
+            throw SiloError(.notPermitted, "\(name): only root makes device nodes")
+        }
         let path = try await newPath(name, in: parent)
         let overlay = try changeable(path)
         let (mode, owner) = try await inherited(mode: mode & 0o7777, owner: owner, in: parent, directory: false)
-        overlay.put(path, .special(kind), mode: mode, mtime: Self.now(), owner: owner)
+        overlay.put(path, .special(kind, device: kind.isDevice ? device ?? DeviceNumber(major: 0, minor: 0) : nil), mode: mode, mtime: Self.now(), owner: owner)
         return Node(inode: inodes.reference(path), entry: try await shown(path))
     }
 

@@ -4,7 +4,15 @@ import SiloCore
 extension VolumeFileSystem {
     /// The entry at `path` as this mount shows it.
     func merged(_ path: VolumePath) async throws -> Entry? {
-        if path.isRoot { return try await base.root() }
+        if path.isRoot {
+            // The root's mode, owner and time may change in a mount; a volume's root records none.
+            var root = try await base.root()
+            if case .changed(let changed)? = overlay?.lookup(path) {
+                (root.mode, root.owner, root.mtimeNanoseconds) = (changed.mode, changed.owner, changed.mtimeNanoseconds)
+                root.extendedAttributes = changed.extendedAttributes
+            }
+            return root
+        }
         guard let overlay else { return try await baseEntry(path) }
         switch overlay.lookup(path) {
         case .changed(var entry):

@@ -14,7 +14,7 @@ extension Overlay {
     static let journalName = "journal.json"
 
     struct JournalItem: Codable {
-        enum Kind: String, Codable { case file, moved, directory, symlink, fifo, socket, deleted }
+        enum Kind: String, Codable { case file, moved, directory, symlink, fifo, socket, deleted, characterDevice, blockDevice }
         var path: VolumePath
         var kind: Kind
         /// The local file's name under `scratch/data`.
@@ -28,6 +28,8 @@ extension Overlay {
         /// Absent in journals written before owners were recorded.
         var owner: Owner?
         var extendedAttributes: ExtendedAttributes?
+        /// A device node's number.
+        var device: DeviceNumber?
     }
 
     struct Journal: Codable {
@@ -70,8 +72,14 @@ extension Overlay {
         case .symlink(let target):
             entry.kind = .symlink
             entry.target = target
-        case .special(let kind):
-            entry.kind = kind == .socket ? .socket : .fifo
+        case .special(let kind, let device):
+            switch kind {
+            case .socket: entry.kind = .socket
+            case .characterDevice: entry.kind = .characterDevice
+            case .blockDevice: entry.kind = .blockDevice
+            default: entry.kind = .fifo
+            }
+            entry.device = device
         case .deleted, .linked:  // linked names are resolved before they are journaled
             break
         }
@@ -114,6 +122,8 @@ extension Overlay {
                 case .symlink: kind = .symlink(item.target ?? "")
                 case .fifo: kind = .special(.fifo)
                 case .socket: kind = .special(.socket)
+                case .characterDevice: kind = .special(.characterDevice, device: item.device)
+                case .blockDevice: kind = .special(.blockDevice, device: item.device)
                 case .deleted: kind = .deleted
                 }
                 set(

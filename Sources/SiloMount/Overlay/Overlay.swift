@@ -25,8 +25,9 @@ final class Overlay: @unchecked Sendable {
         /// was moved here whole).
         case directory(opaque: Bool)
         case symlink(String)
-        /// A named pipe (committed) or a Unix socket (this mount's only): the kernel does their I/O.
-        case special(EntryKind)
+        /// A named pipe or a device node (committed) or a Unix socket (this mount's only): the kernel
+        /// does their I/O.
+        case special(EntryKind, device: DeviceNumber? = nil)
         /// Removed: hides the base's entry and everything beneath it.
         case deleted
         /// A name of a file of several names (hard links): what it holds and its attributes are the
@@ -313,10 +314,10 @@ final class Overlay: @unchecked Sendable {
                 path: path, kind: .symlink, size: Int64(target.utf8.count), mode: 0o777, mtimeNanoseconds: item.mtime,
                 version: .empty, symlinkTarget: target, owner: item.owner, extendedAttributes: item.extendedAttributes
             )
-        case .special(let kind):
+        case .special(let kind, let device):
             return Entry(
                 path: path, kind: kind, size: 0, mode: item.mode, mtimeNanoseconds: item.mtime, version: .empty, owner: item.owner,
-                extendedAttributes: item.extendedAttributes)
+                extendedAttributes: item.extendedAttributes, device: device)
         }
     }
 
@@ -510,7 +511,7 @@ final class Overlay: @unchecked Sendable {
         case .file: .moved(entry)
         case .directory: .directory(opaque: false)
         case .symlink: .symlink(entry.symlinkTarget ?? "")
-        case .fifo, .socket: .special(entry.kind)
+        case .fifo, .socket, .characterDevice, .blockDevice: .special(entry.kind, device: entry.device)
         }
     }
 

@@ -116,7 +116,7 @@ struct CommitApplication {
             if path.isRoot { return }
             switch slot(path).entry?.kind {
             case .directory?: return
-            case .file?, .symlink?, .fifo?, .socket?:
+            case _?:
                 throw SiloError(.pathExists, "cannot create directory \(path): a \(slot(path).entry!.kind.rawValue) is there")
             case nil:
                 try createParents(of: path)
@@ -126,6 +126,11 @@ struct CommitApplication {
             try requireReplaceable(path, by: "fifo")
             try createParents(of: path)
             set(path, Entry(path: path, kind: .fifo, size: 0, mode: mode & 0o7777, mtimeNanoseconds: mtime, version: version, owner: owner))
+        case .device(let path, let kind, let number, let mode, let mtime, let owner):
+            try requireReplaceable(path, by: "device node")
+            try createParents(of: path)
+            set(path, Entry(
+                path: path, kind: kind, size: 0, mode: mode & 0o7777, mtimeNanoseconds: mtime, version: version, owner: owner, device: number))
         case .setAttributes(let path, let changes):
             guard !path.isRoot, var entry = try await currentWithContent(path) else { return }
             if let mode = changes.mode, entry.kind != .symlink { entry.mode = mode & 0o7777 }
@@ -242,7 +247,7 @@ struct CommitApplication {
             switch slot(ancestor).entry?.kind {
             case .directory?:
                 continue
-            case .file?, .symlink?, .fifo?, .socket?:
+            case _?:
                 throw SiloError(
                     .notADirectory,
                     "cannot write \(path): \(ancestor) is a \(slot(ancestor).entry!.kind.rawValue) in volume '\(volume.info.name)', not a directory"
@@ -333,7 +338,7 @@ struct CommitApplication {
         for batch in Array(written.values).chunked(SQLMetadataStore.batchSize / 4) {
             var insert = db.insert(into: "entries").columns(
                 "volume_id", "path", "parent", "name", "added_version", "removed_version", "kind", "size", "mode",
-                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid", "xattrs", "file_id"
+                "mtime_ns", "block_size", "blocks", "inline_data", "target", "uid", "gid", "xattrs", "file_id", "device"
             )
             for entry in batch {
                 var blockSize = 0
@@ -353,7 +358,7 @@ struct CommitApplication {
                     SQLBind(Int64(entry.mode)), SQLBind(entry.mtimeNanoseconds), SQLBind(blockSize), SQLBind(blocks),
                     SQLBind(inline), SQLBind(entry.symlinkTarget), SQLBind(entry.owner.map { Int64($0.uid) }),
                     SQLBind(entry.owner.map { Int64($0.gid) }), SQLBind(SQLMetadataStore.encodeAttributes(entry.extendedAttributes)),
-                    SQLBind(entry.fileID.map { Int64(bitPattern: $0.rawValue) })
+                    SQLBind(entry.fileID.map { Int64(bitPattern: $0.rawValue) }), SQLBind(entry.device.map { Int64(bitPattern: $0.dev) })
                 )
             }
             try await insert.run()

@@ -6,20 +6,13 @@ import SiloWire
 /// Reads at any version: entries, listings, trees, what changed between two versions, history. Each
 /// is an index scan over the rows it returns (see ``SQLMetadataStore``).
 extension SQLMetadataStore {
-    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid, xattrs, file_id"
+    static let entryColumns = "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, inline_data, target, uid, gid, xattrs, file_id, device"
     static let entryColumnsWithoutData =
-        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid, xattrs, file_id"
+        "path, kind, size, mode, mtime_ns, added_version, block_size, blocks, NULL AS inline_data, target, uid, gid, xattrs, file_id, device"
 
     static func decodeEntry(_ row: any SQLRow) throws -> Entry {
         let path = VolumePath(trusted: try row.decode(column: "path", as: String.self))
-        let kind: EntryKind
-        switch try row.decode(column: "kind", as: Int.self) {
-        case 0: kind = .file
-        case 1: kind = .directory
-        case 2: kind = .symlink
-        case 3: kind = .fifo
-        case let other: throw SiloError(.storage, "the metadata database holds an entry of unknown kind \(other) at \(path)")
-        }
+        let kind = try decodeKind(try row.decode(column: "kind", as: Int.self), at: path)
         var content: FileContent?
         if kind == .file {
             if let inline = try row.decode(column: "inline_data", as: Data?.self) {
@@ -40,8 +33,21 @@ extension SQLMetadataStore {
             owner: try decodeOwner(row, path: path),
             // Most rows have none: a NULL is seen without the decoder's cost.
             extendedAttributes: try row.decodeNil(column: "xattrs") ? [:] : decodeAttributes(try row.decode(column: "xattrs", as: String.self), path: path),
-            fileID: try row.decodeNil(column: "file_id") ? nil : FileID(UInt64(bitPattern: try row.decode(column: "file_id", as: Int64.self)))
+            fileID: try row.decodeNil(column: "file_id") ? nil : FileID(UInt64(bitPattern: try row.decode(column: "file_id", as: Int64.self))),
+            device: try row.decodeNil(column: "device") ? nil : DeviceNumber(dev: UInt64(bitPattern: try row.decode(column: "device", as: Int64.self)))
         )
+    }
+
+    static func decodeKind(_ code: Int, at path: VolumePath) throws -> EntryKind {
+        switch code {
+        case 0: .file
+        case 1: .directory
+        case 2: .symlink
+        case 3: .fifo
+        case 4: .characterDevice
+        case 5: .blockDevice
+        case let other: throw SiloError(.storage, "the metadata database holds an entry of unknown kind \(other) at \(path)")
+        }
     }
 
     /// `entries` with the number of names each linked file has at `version` (a file of one name has 1).
@@ -97,6 +103,8 @@ extension SQLMetadataStore {
         case .directory: 1
         case .symlink: 2
         case .fifo: 3
+        case .characterDevice: 4
+        case .blockDevice: 5
         case .socket: preconditionFailure("a socket is never committed")
         }
     }
@@ -231,9 +239,8 @@ extension SQLMetadataStore {
             func kinds(_ rows: [any SQLRow]) throws -> [VolumePath: EntryKind] {
                 var result: [VolumePath: EntryKind] = [:]
                 for row in rows {
-                    let kind = try row.decode(column: "kind", as: Int.self)
-                    result[VolumePath(trusted: try row.decode(column: "path", as: String.self))] =
-                        kind == 0 ? .file : kind == 1 ? .directory : .symlink
+                    let path = VolumePath(trusted: try row.decode(column: "path", as: String.self))
+                    result[path] = try Self.decodeKind(try row.decode(column: "kind", as: Int.self), at: path)
                 }
                 return result
             }

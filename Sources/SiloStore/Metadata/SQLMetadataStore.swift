@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 6
+    public static let schemaVersion: Int64 = 7
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -137,6 +137,8 @@ public final class SQLMetadataStore: MetadataStore {
                 "ALTER TABLE entries ADD COLUMN file_id BIGINT",
                 "CREATE INDEX IF NOT EXISTS entries_file ON entries (volume_id, file_id) WHERE file_id IS NOT NULL",
             ],
+            // 7: device nodes (kinds 4 and 5) and their numbers, as glibc's dev_t; NULL for other kinds.
+            ["ALTER TABLE entries ADD COLUMN device BIGINT"],
         ]
     }
 

@@ -96,6 +96,8 @@ extension EntryKind {
         case .symlink: "link"
         case .fifo: "fifo"
         case .socket: "sock"
+        case .characterDevice: "chr"
+        case .blockDevice: "blk"
         }
     }
 }

@@ -61,6 +61,9 @@ struct VolumeLs: AsyncParsableCommand {
         /// names it has.
         var file: String?
         var links: Int?
+        /// A device node's numbers.
+        var major: UInt32?
+        var minor: UInt32?
 
         init(_ entry: Entry) {
             path = entry.path.description
@@ -76,6 +79,8 @@ struct VolumeLs: AsyncParsableCommand {
             xattrs = entry.extendedAttributes.isEmpty ? nil : entry.extendedAttributes.keys.sorted()
             file = entry.fileID?.description
             links = entry.fileID == nil ? nil : entry.linkCount
+            major = entry.device?.major
+            minor = entry.device?.minor
         }
     }
 }
