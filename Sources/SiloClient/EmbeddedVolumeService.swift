@@ -30,8 +30,8 @@ public struct EmbeddedVolumeService: VolumeService {
         EmbeddedVolumeService(store: try await VolumeStore.openEmbedded(home: home, logger: logger), author: author)
     }
 
-    public func createVolume(_ name: VolumeName) async throws -> VolumeInfo {
-        try await store.createVolume(name, workspace: workspace, author: author)
+    public func createVolume(_ name: VolumeName, kind: VolumeKind) async throws -> VolumeInfo {
+        try await store.createVolume(name, kind: kind, workspace: workspace, author: author)
     }
 
     public func volume(_ name: VolumeName) async throws -> VolumeInfo {

@@ -80,8 +80,8 @@ public final class RemoteVolumeService: VolumeService {
 
     // MARK: VolumeService
 
-    public func createVolume(_ name: VolumeName) async throws -> VolumeInfo {
-        try await json(.POST, "volumes", body: API.VolumeNameBody(name: name, author: author), retrying: false)
+    public func createVolume(_ name: VolumeName, kind: VolumeKind) async throws -> VolumeInfo {
+        try await json(.POST, "volumes", body: API.VolumeNameBody(name: name, author: author, kind: kind), retrying: false)
     }
 
     public func volume(_ name: VolumeName) async throws -> VolumeInfo {

@@ -5,7 +5,8 @@ import SiloCore
 ///
 /// Transfers (``Uploader``, ``Downloader``) and the CLI are written against this face only.
 public protocol VolumeService: Sendable {
-    func createVolume(_ name: VolumeName) async throws -> VolumeInfo
+    /// Creates an empty volume of `kind` (snapshot or shared).
+    func createVolume(_ name: VolumeName, kind: VolumeKind) async throws -> VolumeInfo
     func volume(_ name: VolumeName) async throws -> VolumeInfo
     func listVolumes() async throws -> [VolumeInfo]
     func renameVolume(_ name: VolumeName, to newName: VolumeName) async throws
@@ -30,4 +31,11 @@ public protocol VolumeService: Sendable {
     func commit(_ changeset: Changeset, to volume: VolumeName, options: CommitOptions) async throws -> CommitResult
 
     func close() async throws
+}
+
+extension VolumeService {
+    /// Creates an empty snapshot volume.
+    public func createVolume(_ name: VolumeName) async throws -> VolumeInfo {
+        try await createVolume(name, kind: .snapshot)
+    }
 }

@@ -4,6 +4,8 @@ public enum Precondition: Sendable, Hashable {
     case absent
     /// The path must exist and have been last written by version `N`.
     case atVersion(Version)
+    /// The path must exist, whoever wrote it last.
+    case present
 }
 
 /// New attributes for a path; nil fields stay as they are.
@@ -99,12 +101,15 @@ public enum Change: Sendable, Hashable {
     /// file under some name when the commit applies, the new name shares what it holds then (a newer
     /// commit's content stays); if not, `file` is put there as given. Replaces a file at `path`.
     case link(VolumePath, FilePut)
+    /// Changes nothing: the commit applies only if `precondition` holds at `path` when it lands (what
+    /// makes a shared volume's mkdir, O_EXCL create, link or rename atomic across its mounts).
+    case require(VolumePath, Precondition)
 
     public var path: VolumePath {
         switch self {
         case .put(let path, _, _), .remove(let path, _, _), .removeIfPresent(let path), .makeDirectory(let path, _, _, _),
             .symlink(let path, _, _, _), .fifo(let path, _, _, _), .setAttributes(let path, _), .link(let path, _),
-            .device(let path, _, _, _, _, _):
+            .device(let path, _, _, _, _, _), .require(let path, _):
             path
         }
     }

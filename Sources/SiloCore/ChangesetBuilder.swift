@@ -44,6 +44,11 @@ public struct ChangesetBuilder: Sendable {
         changes.append(.link(path, file))
     }
 
+    /// Any change as it is (a precondition, a removal that must find its path).
+    public mutating func add(_ change: Change) {
+        changes.append(change)
+    }
+
     /// Removes whatever the volume holds at `path` when the commit applies, if anything.
     public mutating func remove(_ path: VolumePath) {
         changes.append(.removeIfPresent(path))

@@ -1,13 +1,36 @@
+/// What kind of volume it is, which decides what its mounts promise (`docs/semantics.md`).
+public enum VolumeKind: String, Sendable, Codable, Hashable {
+    /// The seed's `Volume`: a version at a time; a mount's changes stay local until committed, and
+    /// others' commits show after a reload.
+    case snapshot
+    /// The seed's `SharedVolume` (`NetworkFileSystem`): every close, fsync, rename, unlink or mkdir
+    /// in a mount is a commit of its own, which every other mount sees at its next open.
+    case shared
+}
+
 /// A volume as listings show it.
 public struct VolumeInfo: Sendable, Hashable, Codable {
     public var name: VolumeName
     public var createdAtMilliseconds: Int64
     public var latestVersion: Version
+    public var kind: VolumeKind
 
-    public init(name: VolumeName, createdAtMilliseconds: Int64, latestVersion: Version) {
+    public init(name: VolumeName, createdAtMilliseconds: Int64, latestVersion: Version, kind: VolumeKind = .snapshot) {
         self.name = name
         self.createdAtMilliseconds = createdAtMilliseconds
         self.latestVersion = latestVersion
+        self.kind = kind
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, createdAtMilliseconds, latestVersion, kind }
+
+    /// A volume described without a kind (by a server from before kinds) is a snapshot volume.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(VolumeName.self, forKey: .name)
+        createdAtMilliseconds = try container.decode(Int64.self, forKey: .createdAtMilliseconds)
+        latestVersion = try container.decode(Version.self, forKey: .latestVersion)
+        kind = try container.decodeIfPresent(VolumeKind.self, forKey: .kind) ?? .snapshot
     }
 }
 

@@ -187,6 +187,8 @@ public protocol FUSEFileSystem: Sendable {
     /// Writes `bytes` at `offset`; returns how many were written.
     func write(_ node: UInt64, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int
     func fsync(_ node: UInt64, handle: UInt64) throws
+    /// A `close` of a descriptor of an open file (FLUSH; several per open with dup'd descriptors).
+    func flush(_ node: UInt64, handle: UInt64) throws
     /// fallocate(2) on an open file: `mode` is the call's (keep size, punch hole, zero range…).
     func allocate(_ node: UInt64, handle: UInt64, offset: UInt64, length: UInt64, mode: UInt32) throws
 
@@ -241,6 +243,7 @@ extension FUSEFileSystem {
         throw FUSEError.readOnly
     }
     public func fsync(_ node: UInt64, handle: UInt64) throws {}
+    public func flush(_ node: UInt64, handle: UInt64) throws {}
     public func allocate(_ node: UInt64, handle: UInt64, offset: UInt64, length: UInt64, mode: UInt32) throws { throw FUSEError.notSupported }
     public func extendedAttribute(_ node: UInt64, name: String) throws -> [UInt8] { throw FUSEError.notSupported }
     public func extendedAttributeNames(_ node: UInt64, caller: FUSECaller) throws -> [String] { throw FUSEError.notSupported }

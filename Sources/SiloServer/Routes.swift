@@ -30,7 +30,7 @@ struct VolumeRoutes: Sendable {
                     "workspace '\(context.workspace)' has its quota of \(quota) volume(s); delete one you no longer need or ask the server's admin for more"
                 )
             }
-            let info = try await store.createVolume(body.name, workspace: context.workspace, author: author)
+            let info = try await store.createVolume(body.name, kind: body.kind ?? .snapshot, workspace: context.workspace, author: author)
             return JSONBody.response(info, status: .created)
         }
         api.get("volumes/:volume") { _, context in

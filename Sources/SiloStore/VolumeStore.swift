@@ -25,8 +25,8 @@ public struct VolumeStore: Sendable {
         Int64((Date().timeIntervalSince1970 * 1000).rounded())
     }
 
-    public func createVolume(_ name: VolumeName, workspace: String, author: String) async throws -> VolumeInfo {
-        try await metadata.createVolume(name, workspace: workspace, author: author, now: Self.nowMilliseconds())
+    public func createVolume(_ name: VolumeName, kind: VolumeKind = .snapshot, workspace: String, author: String) async throws -> VolumeInfo {
+        try await metadata.createVolume(name, kind: kind, workspace: workspace, author: author, now: Self.nowMilliseconds())
     }
 
     /// Deletes the volume, its history, and every block no other volume of the workspace uses.

@@ -175,7 +175,7 @@ extension FileContent {
 }
 
 extension Precondition: Codable {
-    private enum CodingKeys: String, CodingKey { case absent, version }
+    private enum CodingKeys: String, CodingKey { case absent, version, present }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -183,9 +183,11 @@ extension Precondition: Codable {
             self = .atVersion(version)
         } else if try container.decodeIfPresent(Bool.self, forKey: .absent) == true {
             self = .absent
+        } else if try container.decodeIfPresent(Bool.self, forKey: .present) == true {
+            self = .present
         } else {
             throw DecodingError.dataCorruptedError(
-                forKey: .absent, in: container, debugDescription: "a precondition is {\"absent\": true} or {\"version\": N}"
+                forKey: .absent, in: container, debugDescription: "a precondition is {\"absent\": true}, {\"present\": true} or {\"version\": N}"
             )
         }
     }
@@ -195,12 +197,13 @@ extension Precondition: Codable {
         switch self {
         case .absent: try container.encode(true, forKey: .absent)
         case .atVersion(let version): try container.encode(version, forKey: .version)
+        case .present: try container.encode(true, forKey: .present)
         }
     }
 }
 
 extension Change: Codable {
-    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr, link, mknod }
+    private enum Operation: String, Codable { case put, remove, mkdir, symlink, mkfifo, setattr, link, mknod, require }
     private enum CodingKeys: String, CodingKey {
         case op, path, size, mode, mtimeNs, inline, blocks, blockSize, precondition, recursive, target, ifPresent, uid, gid, xattrs, file
         case kind, major, minor
@@ -238,6 +241,8 @@ extension Change: Codable {
         switch try container.decode(Operation.self, forKey: .op) {
         case .put:
             self = .put(path, try Self.decodeFile(container), precondition: try container.decodeIfPresent(Precondition.self, forKey: .precondition))
+        case .require:
+            self = .require(path, try container.decode(Precondition.self, forKey: .precondition))
         case .mknod:
             let kind = try container.decode(EntryKind.self, forKey: .kind)
             guard kind.isDevice, let number = try DeviceNumber.decodeIfPresent(from: container, major: .major, minor: .minor) else {
@@ -307,6 +312,9 @@ extension Change: Codable {
         case .link(_, let file):
             try container.encode(Operation.link, forKey: .op)
             try Self.encode(file, into: &container)
+        case .require(_, let precondition):
+            try container.encode(Operation.require, forKey: .op)
+            try container.encode(precondition, forKey: .precondition)
         case .device(_, let kind, let number, let mode, let mtime, let owner):
             try container.encode(Operation.mknod, forKey: .op)
             try container.encode(kind, forKey: .kind)
@@ -371,9 +379,12 @@ public enum API {
         public var name: VolumeName
         /// Recorded as the author of a new volume's version 0.
         public var author: String?
-        public init(name: VolumeName, author: String? = nil) {
+        /// A new volume's kind; snapshot when absent.
+        public var kind: VolumeKind?
+        public init(name: VolumeName, author: String? = nil, kind: VolumeKind? = nil) {
             self.name = name
             self.author = author
+            self.kind = kind
         }
     }
 

@@ -12,7 +12,7 @@ struct Silo: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            VolumeCommand.self, Mount.self, Umount.self, Run.self, ContainerCommand.self, Serve.self, TokenCommand.self, CacheCommand.self,
+            VolumeCommand.self, NfsCommand.self, Mount.self, Umount.self, Run.self, ContainerCommand.self, Serve.self, TokenCommand.self, CacheCommand.self,
             UnmountGuardCommand.self,
         ]
     )

@@ -18,7 +18,7 @@ extension MountUnderTest {
     func write(_ path: String, at offset: Int, _ bytes: [UInt8]) async throws {
         let inode = try await resolve(path)
         let opened = try await fileSystem.open(inode, writing: true, truncate: false)
-        try put(bytes, at: offset, into: inode, opened)
+        try await put(bytes, at: offset, into: inode, opened)
     }
 
     /// Creates the file, or empties it (`O_TRUNC`), and writes `bytes`.
@@ -34,15 +34,24 @@ extension MountUnderTest {
             inode = created.0.inode
             opened = created.1
         }
-        try put(bytes, at: 0, into: inode, opened)
+        try await put(bytes, at: 0, into: inode, opened)
     }
 
-    private func put(_ bytes: [UInt8], at offset: Int, into inode: Inode, _ opened: OpenFile) throws {
-        defer {
+    /// Writes and closes as the kernel does: a FLUSH at `close`, then the RELEASE, then (for a shared
+    /// mount) letting go of the committed copy.
+    private func put(_ bytes: [UInt8], at offset: Int, into inode: Inode, _ opened: OpenFile) async throws {
+        let written: Int
+        do {
+            written = try bytes.withUnsafeBytes { try fileSystem.write(inode, handle: opened.handle, offset: UInt64(offset), bytes: $0) }
+            try await fileSystem.flush(inode, handle: opened.handle)
+        } catch {
             if let fd = opened.backingFile { close(fd) }
             fileSystem.release(inode, handle: opened.handle)
+            throw error
         }
-        let written = try bytes.withUnsafeBytes { try fileSystem.write(inode, handle: opened.handle, offset: UInt64(offset), bytes: $0) }
+        if let fd = opened.backingFile { close(fd) }
+        fileSystem.release(inode, handle: opened.handle)
+        try await fileSystem.settle(inode)
         guard written == bytes.count else { throw SiloError(.io, "wrote \(written) of \(bytes.count) bytes") }
     }
 

@@ -87,6 +87,7 @@ import Testing
             5: ["ALTER TABLE entries DROP COLUMN xattrs"],
             6: ["DROP INDEX entries_file", "ALTER TABLE entries DROP COLUMN file_id"],
             7: ["ALTER TABLE entries DROP COLUMN device"],
+            8: ["ALTER TABLE volumes DROP COLUMN kind"],
         ]
         for step in undo.keys.sorted(by: >) where step > version {
             for statement in undo[step]! { try await db.raw(SQLQueryString(statement)).run() }

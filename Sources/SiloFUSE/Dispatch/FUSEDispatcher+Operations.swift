@@ -289,7 +289,9 @@ extension FUSEDispatcher {
     /// A close: with locks kept by the file system, the closing process's POSIX locks on the file
     /// go (POSIX drops them at any close of the file), before the close returns.
     private func flush(_ request: FUSERequest, _ reply: FUSEReply) throws {
-        guard fileSystem.handlesLocks, let flush = request.argument(fuse_flush_in.self) else { return reply.ok() }
+        guard let flush = request.argument(fuse_flush_in.self) else { return reply.ok() }
+        try fileSystem.flush(request.node, handle: try handle(flush.fh))
+        guard fileSystem.handlesLocks else { return reply.ok() }
         unlockAll(owner: flush.lock_owner, flock: false, node: request.node, handle: try handle(flush.fh), request, reply)
     }
 

@@ -33,8 +33,19 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
 
     var timeout: Double { fileSystem.writable ? Self.writableSeconds : Self.cacheSeconds }
 
-    public func invalidate(_ inode: Inode) { kernel?.invalidate(node: inode.rawValue) }
-    public func invalidate(name: String, in parent: Inode) { kernel?.invalidate(entry: name, in: parent.rawValue) }
+    /// A shared mount moves to newer versions from inside requests (an open, a lookup), where the
+    /// kernel would wait on the request itself to forget an entry: its notices go from a queue.
+    private let notices = DispatchQueue(label: "silo.invalidations")
+
+    public func invalidate(_ inode: Inode) {
+        guard fileSystem.kind == .shared else { return kernel?.invalidate(node: inode.rawValue) ?? () }
+        notices.async { [weak self] in self?.kernel?.invalidate(node: inode.rawValue) }
+    }
+
+    public func invalidate(name: String, in parent: Inode) {
+        guard fileSystem.kind == .shared else { return kernel?.invalidate(entry: name, in: parent.rawValue) ?? () }
+        notices.async { [weak self] in self?.kernel?.invalidate(entry: name, in: parent.rawValue) }
+    }
 
     // MARK: Reading
 
@@ -81,6 +92,13 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
 
     public func release(_ node: UInt64, handle: UInt64) {
         fileSystem.release(Inode(node), handle: handle)
+        if fileSystem.kind == .shared {
+            do {
+                try Bridge.wait { [fileSystem] in try await fileSystem.settle(Inode(node)) }
+            } catch {
+                FileHandle.standardError.write(Data("silo: \(error)\n".utf8))
+            }
+        }
     }
 
     public func statistics() throws -> FUSEStatistics {
@@ -109,7 +127,9 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
 
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, caller: FUSECaller) throws -> (FUSEEntry, FUSEOpened) {
         let (node, opened) = try Bridge.wait { [fileSystem] in
-            try await fileSystem.create(name, in: Inode(parent), mode: mode, owner: Owner(uid: caller.uid, gid: caller.gid))
+            try await fileSystem.create(
+                name, in: Inode(parent), mode: mode, owner: Owner(uid: caller.uid, gid: caller.gid), exclusive: flags & O_EXCL != 0,
+                truncate: flags & O_TRUNC != 0)
         }
         return (entry(node), FUSEOpened(handle: opened.handle, keepCache: opened.keepCache, backingFile: opened.backingFile))
     }
@@ -222,8 +242,13 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         try Bridge.wait { [fileSystem] in try await fileSystem.allocate(Inode(node), offset: offset, length: length, mode: mode) }
     }
 
+    public func flush(_ node: UInt64, handle: UInt64) throws {
+        guard fileSystem.kind == .shared else { return }
+        try Bridge.wait { [fileSystem] in try await fileSystem.flush(Inode(node), handle: handle) }
+    }
+
     public func fsync(_ node: UInt64, handle: UInt64) throws {
-        try errno { try fileSystem.fsync(Inode(node), handle: handle) }
+        try Bridge.wait { [fileSystem] in try await fileSystem.fsync(Inode(node), handle: handle) }
     }
 
     // MARK: Encoding

@@ -23,18 +23,28 @@ extension VolumeFileSystem {
         guard let overlay else {
             throw SiloError(.invalidArgument, "this mount is read-only; there is nothing to commit")
         }
+        guard kind == .snapshot else {
+            throw SiloError(
+                .invalidArgument,
+                "volume '\(volume)' is shared: every close, fsync, rename, unlink and mkdir in its mounts is committed as it happens; there is nothing to commit"
+            )
+        }
         return try await commits.withLock { try await commit(overlay, author: author) }
     }
 
-    private func commit(_ overlay: Overlay, author: String) async throws -> MountCommit? {
-        let changed = overlay.dirtyItems()
-        guard !changed.isEmpty else { return nil }
+    /// Commits the uncommitted changes at and beneath `roots` (all of them when nil), after `first`
+    /// (preconditions, removals that must find their paths).
+    func commit(_ overlay: Overlay, author: String, roots: [VolumePath]? = nil, first: [Change] = []) async throws -> MountCommit? {
+        var changed = overlay.dirtyItems()
+        if let roots { changed = changed.filter { path, _ in roots.contains { path.isWithin($0) } } }
+        guard !changed.isEmpty || !first.isEmpty else { return nil }
         let locals = Set(changed.compactMap { _, item -> String? in
             if case .file(let local) = overlay.resolving(item).kind { return local }
             return nil
         })
         let uploaded = try await Uploader(service: service, workers: 2).uploadContents(of: locals.sorted())
         var builder = ChangesetBuilder()
+        for change in first { builder.add(change) }
         var carried: [(VolumePath, Overlay.Item)] = []
         var files: [VolumePath: Overlay.CommittedFile] = [:]
         for (path, name) in changed {

@@ -44,19 +44,40 @@ extension VolumeFileSystem {
             try await setMetadata(path, entry, in: overlay, mode: mode, owner: newOwner, mtime: mtimeNanoseconds)
             entry = try await shown(path)
         }
+        try await publish([path], conflict: Self.notFound(path))
         return Node(inode: inode, entry: entry)
     }
 
     /// Creates a regular file for `owner` (the creating process) and opens it for writing; counts a
     /// reference, as a lookup does.
-    public func create(_ name: String, in parent: Inode, mode: UInt32, owner: Owner? = nil) async throws -> (Node, OpenFile) {
+    ///
+    /// In a shared volume the new name is committed at once, and only if no other mount made it first:
+    /// then an `exclusive` create (`O_EXCL`) fails with EEXIST, and any other opens what is there.
+    public func create(
+        _ name: String, in parent: Inode, mode: UInt32, owner: Owner? = nil, exclusive: Bool = true, truncate: Bool = false
+    ) async throws -> (Node, OpenFile) {
         let path = try await newPath(name, in: parent)
         let overlay = try changeable(path)
         let (mode, owner) = try await inherited(mode: mode & 0o7777, owner: owner, in: parent, directory: false)
         let local = try overlay.newFile(at: path, mode: mode, now: Self.now(), owner: owner)
         let handle = try overlay.open(local, at: path, truncate: false, writing: true)
+        do {
+            try await publish([path], first: [.require(path, .absent)], conflict: SiloError(.pathExists, "\(path) was made by another mount first"))
+        } catch let error as SiloError where error.code == .pathExists && !exclusive {
+            overlay.close(handle, at: nil)
+            let node = try await lookup(name, in: parent)
+            return (node, try await open(node.inode, writing: true, truncate: truncate))
+        } catch {
+            overlay.close(handle, at: nil)
+            throw error
+        }
         let node = Node(inode: inodes.reference(path), entry: try await shown(path))
         return (node, OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
+    }
+
+    /// The precondition a shared volume's new name is committed under, with the error its failure gives.
+    private func publishNew(_ path: VolumePath) async throws {
+        try await publish([path], first: [.require(path, .absent)], conflict: SiloError(.pathExists, "\(path) was made by another mount first"))
     }
 
     /// Creates a regular file with no name in directory `parent` (`O_TMPFILE`) and opens it for
@@ -95,6 +116,7 @@ extension VolumeFileSystem {
         let overlay = try changeable(path)
         let (mode, owner) = try await inherited(mode: mode, owner: owner, in: parent, directory: true)
         overlay.put(path, .directory(opaque: overlay.isDeleted(path)), mode: mode, mtime: Self.now(), owner: owner)
+        try await publishNew(path)
         return Node(inode: inodes.reference(path), entry: try await shown(path))
     }
 
@@ -103,6 +125,7 @@ extension VolumeFileSystem {
         let overlay = try changeable(path)
         let (_, owner) = try await inherited(mode: 0o777, owner: owner, in: parent, directory: false)
         overlay.put(path, .symlink(target), mode: 0o777, mtime: Self.now(), owner: owner)
+        try await publishNew(path)
         return Node(inode: inodes.reference(path), entry: try await shown(path))
     }
 
@@ -123,6 +146,7 @@ extension VolumeFileSystem {
         let overlay = try changeable(path)
         let (mode, owner) = try await inherited(mode: mode & 0o7777, owner: owner, in: parent, directory: false)
         overlay.put(path, .special(kind, device: kind.isDevice ? device ?? DeviceNumber(major: 0, minor: 0) : nil), mode: mode, mtime: Self.now(), owner: owner)
+        try await publishNew(path)
         return Node(inode: inodes.reference(path), entry: try await shown(path))
     }
 
@@ -154,7 +178,10 @@ extension VolumeFileSystem {
         } else if entry.kind == .directory {
             throw SiloError(.isADirectory, "\(path) is a directory")
         }
+        // In a shared volume, the path must still be there (and a directory empty) when it goes.
+        let inVolume = try await baseEntry(path) != nil
         try await removeName(path, showing: entry, from: overlay)
+        try await publish([path], first: inVolume ? [.remove(path, recursive: false)] : [], conflict: Self.notFound(path))
     }
 
     /// Removes `path`, which shows `entry`: a file's other names keep its inode; else the inode lives
@@ -199,6 +226,9 @@ extension VolumeFileSystem {
         let file = overlay.share(source, entry: overlay.localFile(at: source) == nil ? try await base.withContent(entry) : entry)
         overlay.link(path, to: file)
         _ = inodes.identifier(source, file: file)  // the source's inode is the file's from now on
+        try await publish(
+            [path, source], first: [.require(path, .absent), .require(source, .present)],
+            conflict: SiloError(.pathExists, "\(path) was made, or \(source) removed, by another mount first"))
         return Node(inode: inodes.reference(path, file: file), entry: try await shown(path))
     }
 
@@ -235,10 +265,15 @@ extension VolumeFileSystem {
             let destination = VolumePath(trusted: target.rawValue + path.rawValue.dropFirst(source.rawValue.count))
             overlay.move(from: path, entry: entry, to: destination, opaque: path == source)
         }
+        let sourceInVolume = try await baseEntry(source) != nil
         for (path, _) in resolved.reversed() {
             overlay.remove(path, base: try await baseEntry(path), keepLocal: true)
         }
         inodes.rename(source, to: target)
+        // In a shared volume, of two mounts moving one path only one finds it.
+        try await publish(
+            [source, target], first: (sourceInVolume ? [.require(source, .present)] : []) + (noReplace ? [.require(target, .absent)] : []),
+            conflict: noReplace ? SiloError(.pathExists, "\(target) was made, or \(source) moved, by another mount first") : Self.notFound(source))
     }
 
     /// Swaps `name` in `parent` and `newName` in `newParent` (`RENAME_EXCHANGE`): both must exist;
@@ -268,6 +303,9 @@ extension VolumeFileSystem {
         }
         overlay.exchange(sides, bases: bases)
         inodes.exchange(first, second)
+        try await publish(
+            [first, second], first: [.require(first, .present), .require(second, .present)],
+            conflict: SiloError(.pathNotFound, "\(first) or \(second) was moved by another mount first"))
     }
 
     /// Writes to an open local file; returns how many bytes were written.
@@ -295,8 +333,10 @@ extension VolumeFileSystem {
         overlay.touch(path)
     }
 
-    public func fsync(_ inode: Inode, handle: UInt64) throws {
+    /// Syncs an open file's local copy; a shared mount commits it too.
+    public func fsync(_ inode: Inode, handle: UInt64) async throws {
         if handle != 0 { try overlay?.fsync(handle) }
+        try await publishFile(inode, handle: handle)
     }
 
     // MARK: Helpers

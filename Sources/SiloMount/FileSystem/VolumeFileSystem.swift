@@ -8,13 +8,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// What kind of volume a mount serves, which decides what it promises (`docs/semantics.md`).
-public enum VolumeKind: String, Sendable, Codable {
-    /// The seed's `Volume`: a version at a time; changes stay local until committed, others' commits
-    /// show after a reload.
-    case snapshot
-}
-
 /// A file or directory as a mount shows it: its inode and what is there.
 public struct Node: Sendable, Equatable {
     public var inode: Inode
@@ -63,7 +56,9 @@ public protocol CacheInvalidator: AnyObject, Sendable {
 public final class VolumeFileSystem: @unchecked Sendable {
     public let service: any VolumeService
     public let volume: VolumeName
-    public let kind: VolumeKind = .snapshot
+    /// Snapshot (changes stay local until committed) or shared (each change is committed as it
+    /// happens, and others' show at the next open: see `VolumeFileSystem+Shared.swift`).
+    public let kind: VolumeKind
     /// The base version shown, which a reload moves to the latest.
     public var version: Version { base.version }
     public let writable: Bool
@@ -101,8 +96,9 @@ public final class VolumeFileSystem: @unchecked Sendable {
     /// by the kernel.
     public init(
         service: any VolumeService, volume: VolumeName, version: Version, scratch: String? = nil, cache: ContentCache? = nil,
-        cachedBlocks: Int = 8, locks: (any LockService)? = nil
+        cachedBlocks: Int = 8, locks: (any LockService)? = nil, kind: VolumeKind = .snapshot
     ) throws {
+        self.kind = kind
         self.locks = locks
         self.service = service
         self.volume = volume
@@ -122,7 +118,14 @@ public final class VolumeFileSystem: @unchecked Sendable {
     /// until ``forget(_:references:)``.
     public func lookup(_ name: String, in parent: Inode) async throws -> Node {
         let directory = try inodes.path(of: parent)
-        guard let path = try? directory.appending(name), let entry = try await merged(path) else {
+        guard let path = try? directory.appending(name) else { throw SiloError(.pathNotFound, "\(name) cannot be a name in \(directory)") }
+        var found = try await merged(path)
+        if found == nil, kind == .shared {
+            // Another mount may have made it since this one last looked: a name closed there is found here.
+            try await refresh()
+            found = try await merged(path)
+        }
+        guard let entry = found else {
             throw SiloError(.pathNotFound, "\(name) does not exist in \(directory) in this mount")
         }
         return Node(inode: inodes.reference(path, file: entry.fileID), entry: try await counted(entry))
@@ -167,6 +170,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
     /// A directory's names in this mount's view, in path order.
     public func list(_ inode: Inode) async throws -> [DirectoryItem] {
         if inodes.buried(inode) != nil { return [] }  // a removed directory someone is still in
+        try await refresh()
         let path = try inodes.path(of: inode)
         return try await mergedListing(of: path).map { entry in
             DirectoryItem(name: entry.path.name, inode: inodes.identifier(entry.path, file: entry.fileID), kind: entry.kind)
@@ -175,6 +179,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
 
     /// Opens a file; `writing` for an open that may write, `truncate` for `O_TRUNC`.
     public func open(_ inode: Inode, writing: Bool, truncate: Bool) async throws -> OpenFile {
+        try await refresh()  // a shared volume's open sees every close before it (close-to-open)
         let path = try inodes.path(of: inode)
         guard let entry = try await merged(path) else { throw Self.notFound(path) }
         guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
@@ -194,8 +199,9 @@ public final class VolumeFileSystem: @unchecked Sendable {
             let handle = try overlay.open(local, at: path, truncate: truncate, writing: writing)
             return OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle))
         }
-        // A writable mount's base moves on reload, which drops changed files' pages explicitly.
-        return OpenFile(handle: 0, keepCache: true, backingFile: try await wholeCopy(of: entry))
+        // A writable mount's base moves on reload, which drops changed files' pages explicitly; a
+        // shared mount's moves without one and drops them at every open.
+        return OpenFile(handle: 0, keepCache: kind == .snapshot, backingFile: try await wholeCopy(of: entry))
     }
 
     /// A read-only descriptor of the cache's whole copy of a base file, if it has one.
@@ -226,6 +232,13 @@ public final class VolumeFileSystem: @unchecked Sendable {
 
     public func release(_ inode: Inode, handle: UInt64) {
         if handle != 0 { overlay?.close(handle, at: try? inodes.path(of: inode)) }
+    }
+
+    /// After the last close of a file written in a shared mount: what the close committed is now
+    /// the volume's, and this mount lets go of its copy, so others' later writes show here.
+    public func settle(_ inode: Inode) async throws {
+        guard kind == .shared, let path = try? inodes.path(of: inode), overlay?.localFile(at: path) != nil else { return }
+        try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
     }
 
     /// The figures of the disk holding this mount's local changes; nil for a read-only mount, which has

@@ -26,6 +26,11 @@ extension Overlay {
         return handle
     }
 
+    /// Whether `handle` was opened for writing.
+    func isWriting(_ handle: UInt64) -> Bool {
+        lock.withLock { handles[handle]?.writing == true }
+    }
+
     /// A descriptor of the handle's local file for the kernel to pass reads and writes through to.
     func backingFile(_ handle: UInt64) -> Int32? {
         guard let fd = try? descriptor(handle) else { return nil }

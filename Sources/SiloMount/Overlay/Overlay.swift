@@ -574,6 +574,16 @@ final class Overlay: @unchecked Sendable {
         }
     }
 
+    /// Forgets the changes at and beneath `roots` (a shared mount's change another mount's commit beat).
+    func discard(_ roots: [VolumePath]) {
+        lock.withLock {
+            for (path, item) in items where roots.contains(where: { path.isWithin($0) }) {
+                if case .file(let local) = item.kind, writers[local] == nil { unlink(local) }
+                set(path, nil)
+            }
+        }
+    }
+
     /// Records `entry` (as this mount shows it at `source`) at `target`, for a rename.
     func move(from source: VolumePath, entry: Entry, to target: VolumePath, opaque: Bool) {
         lock.withLock {

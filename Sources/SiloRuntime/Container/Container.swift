@@ -67,18 +67,25 @@ public final class Container: @unchecked Sendable {
             let name: VolumeName
             if let volume = attachment.volume {
                 name = try VolumeName(volume)
+                let kind = attachment.kind ?? .snapshot
                 do {
-                    _ = try await service.volume(name)
+                    let existing = try await service.volume(name)
+                    if kind == .shared && existing.kind != .shared {
+                        throw SiloError(
+                            .invalidArgument,
+                            "--nfs \(name):\(attachment.path): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
+                    }
                 } catch let error as SiloError where error.code == .volumeNotFound {
                     guard !settings.noCreate else {
                         throw SiloError(
-                            .volumeNotFound, "volume '\(name)' does not exist; create it with `silo volume create \(name)`, or drop --no-create")
+                            .volumeNotFound,
+                            "volume '\(name)' does not exist; create it with `silo \(kind == .shared ? "nfs" : "volume") create \(name)`, or drop --no-create")
                     }
-                    _ = try await service.createVolume(name)
+                    _ = try await service.createVolume(name, kind: kind)
                 }
             } else {
                 name = try VolumeName("ephemeral-\(id)-\(index)")
-                _ = try await service.createVolume(name)
+                _ = try await service.createVolume(name, kind: attachment.kind ?? .snapshot)
                 ephemeral.append(name)
             }
             try makeMountPoint(attachment.path)

@@ -1,15 +1,20 @@
 import SiloCore
 
-/// One `-v` attachment: a volume (or a new ephemeral one) at an absolute path inside the container.
+/// One `-v` (or `--nfs`) attachment: a volume (or a new ephemeral one) at an absolute path inside the
+/// container.
 public struct VolumeAttachment: Codable, Equatable, Sendable {
     /// The volume's name; nil for an ephemeral volume made for this container (`-v :/path`).
     public var volume: String?
     /// Where it appears inside the container: absolute, normalised, never `/` itself.
     public var path: String
     public var readOnly: Bool
+    /// The kind a volume made for the attachment gets (`--nfs` attaches shared ones); absent in
+    /// records written before kinds, where it is snapshot.
+    public var kind: VolumeKind?
 
-    /// Parses `NAME:/path`, `NAME:/path:ro` or `:/path`.
-    public init(parsing text: String) throws(SiloError) {
+    /// Parses `NAME:/path`, `NAME:/path:ro` or `:/path` (of `kind`: `-v` snapshot, `--nfs` shared).
+    public init(parsing text: String, kind: VolumeKind = .snapshot) throws(SiloError) {
+        self.kind = kind
         var parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         readOnly = false
         if parts.count == 3 {

@@ -59,6 +59,8 @@ public final class AttachedVolume: @unchecked Sendable {
     private var timer: (any DispatchSourceTimer)?
     private var scrubber: (any DispatchSourceTimer)?
     private var journal: (any DispatchSourceTimer)?
+    /// A shared volume's mount follows others' commits (listings and attributes at most ~1 s stale).
+    private var follower: Task<Void, Never>?
 
     /// How often the content cache is read through and checked, in hours (`$SILO_CACHE_SCRUB_HOURS`,
     /// default 24; 0 turns it off). Every process using the cache looks hourly; the first that finds
@@ -93,22 +95,27 @@ public final class AttachedVolume: @unchecked Sendable {
         _ name: VolumeName, at path: String, service: any VolumeService, cache: ContentCache, options: Options, runtime: String
     ) async throws -> AttachedVolume {
         let info = try await service.volume(name)
+        if info.kind == .shared, let version = options.version, version != info.latestVersion {
+            throw SiloError(.invalidArgument, "volume '\(name)' is shared: a mount shows its latest version, not version \(version.rawValue); `silo volume get --version` reads older ones")
+        }
         let version = options.version ?? info.latestVersion
         guard version <= info.latestVersion, version.rawValue >= 0 else {
             throw SiloError(.versionNotFound, "volume '\(name)' has versions 0 to \(info.latestVersion.rawValue), not \(version.rawValue)")
         }
-        return try AttachedVolume(name, version: version, at: path, service: service, cache: cache, options: options, runtime: runtime)
+        return try AttachedVolume(
+            name, kind: info.kind, version: version, at: path, service: service, cache: cache, options: options, runtime: runtime)
     }
 
     private init(
-        _ name: VolumeName, version: Version, at path: String, service: any VolumeService, cache: ContentCache, options: Options, runtime: String
+        _ name: VolumeName, kind: VolumeKind, version: Version, at path: String, service: any VolumeService, cache: ContentCache,
+        options: Options, runtime: String
     ) throws {
         self.name = name
         self.options = options
         self.runtime = runtime
         try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
         fileSystem = try VolumeFileSystem(
-            service: service, volume: name, version: version, scratch: options.readOnly ? nil : runtime + "/scratch", cache: cache
+            service: service, volume: name, version: version, scratch: options.readOnly ? nil : runtime + "/scratch", cache: cache, kind: kind
         )
         var sessionOptions = FUSESession.Options()
         sessionOptions.source = "silo:\(name)"
@@ -144,7 +151,17 @@ public final class AttachedVolume: @unchecked Sendable {
                 }
             }
         }
-        if options.backgroundCommits {
+        if kind == .shared {
+            follower = Task { [fileSystem] in
+                do {
+                    for try await _ in PollingChangeFeed(service: service).updates(of: name, after: version) { try await fileSystem.refresh() }
+                } catch is CancellationError {
+                } catch {
+                    FileHandle.standardError.write(Data("silo: following volume '\(name)' stopped: \(error)\n".utf8))
+                }
+            }
+        }
+        if options.backgroundCommits, kind == .snapshot {
             timer = Self.repeating(every: options.commitInterval, label: "silo.background-commits") { [fileSystem, options] in
                 Self.commitInBackground(fileSystem, author: options.author, when: "background")
             }
@@ -163,6 +180,7 @@ public final class AttachedVolume: @unchecked Sendable {
     /// and removes the runtime directory.
     public func detach() -> Ending {
         session.unmount()
+        follower?.cancel()
         timer?.cancel()
         scrubber?.cancel()
         journal?.cancel()
@@ -209,6 +227,11 @@ public final class AttachedVolume: @unchecked Sendable {
                     let commit = try Bridge.run { try await fileSystem.commit(author: asked ?? author) }
                     return MountControl.Answer(version: commit?.result.version.version.rawValue, changedPaths: commit?.changedPaths ?? 0)
                 case .reload:
+                    guard fileSystem.kind == .snapshot else {
+                        throw SiloError(
+                            .invalidArgument,
+                            "volume '\(volume)' is shared: its mounts show every close of another as it happens (at the next open); there is nothing to reload")
+                    }
                     let version = try Bridge.run { try await fileSystem.reload() }
                     return MountControl.Answer(version: version.rawValue, changedPaths: fileSystem.changedPaths)
                 case .status:

@@ -126,6 +126,8 @@ struct CommitApplication {
             try requireReplaceable(path, by: "fifo")
             try createParents(of: path)
             set(path, Entry(path: path, kind: .fifo, size: 0, mode: mode & 0o7777, mtimeNanoseconds: mtime, version: version, owner: owner))
+        case .require(let path, let precondition):
+            check(precondition, at: path)
         case .device(let path, let kind, let number, let mode, let mtime, let owner):
             try requireReplaceable(path, by: "device node")
             try createParents(of: path)
@@ -230,6 +232,8 @@ struct CommitApplication {
             if slot(path).entry != nil { conflicts.append(path.rawValue) }
         case .atVersion(let expected):
             if slot(path).entry?.version != expected { conflicts.append(path.rawValue) }
+        case .present:
+            if slot(path).entry == nil { conflicts.append(path.rawValue) }
         }
     }
 

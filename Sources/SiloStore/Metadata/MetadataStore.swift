@@ -6,7 +6,7 @@ import SiloCore
 /// (embedded) and, later, PostgreSQL. Reading the tree at a version costs O(entries read); a commit
 /// costs O(size of its changeset), never O(files in the volume).
 public protocol MetadataStore: Sendable {
-    func createVolume(_ name: VolumeName, workspace: String, author: String, now: Int64) async throws -> VolumeInfo
+    func createVolume(_ name: VolumeName, kind: VolumeKind, workspace: String, author: String, now: Int64) async throws -> VolumeInfo
     func volume(_ name: VolumeName, workspace: String) async throws -> VolumeInfo
     func listVolumes(workspace: String) async throws -> [VolumeInfo]
     func renameVolume(_ name: VolumeName, to newName: VolumeName, workspace: String) async throws

@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 7
+    public static let schemaVersion: Int64 = 8
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -139,6 +139,8 @@ public final class SQLMetadataStore: MetadataStore {
             ],
             // 7: device nodes (kinds 4 and 5) and their numbers, as glibc's dev_t; NULL for other kinds.
             ["ALTER TABLE entries ADD COLUMN device BIGINT"],
+            // 8: each volume's kind ('snapshot' or 'shared').
+            ["ALTER TABLE volumes ADD COLUMN kind TEXT NOT NULL DEFAULT 'snapshot'"],
         ]
     }
 
@@ -180,7 +182,7 @@ public final class SQLMetadataStore: MetadataStore {
 
     static func volumeRow(_ name: VolumeName, workspace: String, on db: any SQLDatabase) async throws -> VolumeRow {
         let rows = try await db.raw(
-            "SELECT id, name, created_at, latest_version FROM volumes WHERE workspace = \(bind: workspace) AND name = \(bind: name.rawValue)"
+            "SELECT id, name, created_at, latest_version, kind FROM volumes WHERE workspace = \(bind: workspace) AND name = \(bind: name.rawValue)"
         ).all()
         guard let row = rows.first else {
             throw SiloError(.volumeNotFound, "volume '\(name)' does not exist; create it with `silo volume create \(name)`")
@@ -194,12 +196,19 @@ public final class SQLMetadataStore: MetadataStore {
             info: VolumeInfo(
                 name: try VolumeName(row.decode(column: "name", as: String.self)),
                 createdAtMilliseconds: try row.decode(column: "created_at", as: Int64.self),
-                latestVersion: Version(try row.decode(column: "latest_version", as: Int64.self))
+                latestVersion: Version(try row.decode(column: "latest_version", as: Int64.self)),
+                kind: try decodeKind(of: row)
             )
         )
     }
 
-    public func createVolume(_ name: VolumeName, workspace: String, author: String, now: Int64) async throws -> VolumeInfo {
+    static func decodeKind(of row: any SQLRow) throws -> VolumeKind {
+        let text = try row.decode(column: "kind", as: String.self)
+        guard let kind = VolumeKind(rawValue: text) else { throw SiloError(.storage, "the metadata database holds a volume of unknown kind '\(text)'") }
+        return kind
+    }
+
+    public func createVolume(_ name: VolumeName, kind: VolumeKind, workspace: String, author: String, now: Int64) async throws -> VolumeInfo {
         try await backend.writeTransaction { db in
             let existing = try await db.raw(
                 "SELECT id FROM volumes WHERE workspace = \(bind: workspace) AND name = \(bind: name.rawValue)"
@@ -209,8 +218,8 @@ public final class SQLMetadataStore: MetadataStore {
             }
             let inserted = try await db.raw(
                 """
-                INSERT INTO volumes (workspace, name, created_at, latest_version)
-                VALUES (\(bind: workspace), \(bind: name.rawValue), \(bind: now), 0) RETURNING id
+                INSERT INTO volumes (workspace, name, created_at, latest_version, kind)
+                VALUES (\(bind: workspace), \(bind: name.rawValue), \(bind: now), 0, \(bind: kind.rawValue)) RETURNING id
                 """
             ).all()
             guard let id = try inserted.first?.decode(column: "id", as: Int64.self) else {
@@ -223,7 +232,7 @@ public final class SQLMetadataStore: MetadataStore {
                 VALUES (\(bind: id), 0, \(bind: now), \(bind: author), NULL, 0, 0, 0, 0)
                 """
             ).run()
-            return VolumeInfo(name: name, createdAtMilliseconds: now, latestVersion: .empty)
+            return VolumeInfo(name: name, createdAtMilliseconds: now, latestVersion: .empty, kind: kind)
         }
     }
 
@@ -234,7 +243,7 @@ public final class SQLMetadataStore: MetadataStore {
     public func listVolumes(workspace: String) async throws -> [VolumeInfo] {
         try await backend.readTransaction { db in
             try await db.raw(
-                "SELECT id, name, created_at, latest_version FROM volumes WHERE workspace = \(bind: workspace) ORDER BY name"
+                "SELECT id, name, created_at, latest_version, kind FROM volumes WHERE workspace = \(bind: workspace) ORDER BY name"
             ).all().map { try Self.decodeVolume($0).info }
         }
     }

@@ -8,6 +8,9 @@ struct ContainerOptions: ParsableArguments {
     @Option(name: [.customShort("v"), .customLong("volume")], help: "NAME:/path[:ro] to attach a volume, :/path for an ephemeral one (repeatable).")
     var volumes: [String] = []
 
+    @Option(name: .customLong("nfs"), help: "NAME:/path[:ro] to attach a shared volume (made if missing), :/path for an ephemeral one (repeatable).")
+    var sharedVolumes: [String] = []
+
     @Flag(help: "Commit each volume every few seconds while changed, and once more when the container ends.")
     var backgroundCommits = false
 
@@ -40,8 +43,8 @@ struct ContainerOptions: ParsableArguments {
     /// The attachments, checked: valid names and paths, no path attached twice.
     func attachments() throws(SiloError) -> [VolumeAttachment] {
         var result: [VolumeAttachment] = []
-        for text in volumes {
-            let attachment = try VolumeAttachment(parsing: text)
+        for (text, kind) in volumes.map({ ($0, VolumeKind.snapshot) }) + sharedVolumes.map({ ($0, VolumeKind.shared) }) {
+            let attachment = try VolumeAttachment(parsing: text, kind: kind)
             if let other = result.first(where: {
                 $0.path == attachment.path || $0.path.hasPrefix(attachment.path + "/") || attachment.path.hasPrefix($0.path + "/")
             }) {
@@ -64,6 +67,7 @@ struct ContainerOptions: ParsableArguments {
     var arguments: [String] {
         var result: [String] = []
         for volume in volumes { result += ["--volume", volume] }
+        for volume in sharedVolumes { result += ["--nfs", volume] }
         if backgroundCommits { result += ["--background-commits", "--commit-interval", "\(commitInterval)"] }
         for pair in environment { result += ["--env", pair] }
         result += ["--workdir", workdir]

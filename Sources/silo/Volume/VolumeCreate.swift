@@ -7,10 +7,17 @@ struct VolumeCreate: AsyncParsableCommand {
     @Argument(help: "The volume's name: 1-64 characters of letters, digits, '.', '_' and '-'.")
     var name: String
 
+    @Flag(help: "A shared volume (the seed's SharedVolume): every close, rename, unlink or mkdir in a mount is committed at once and seen by every other mount.")
+    var shared = false
+
     func run() async throws {
+        try await Self.create(name, kind: shared ? .shared : .snapshot)
+    }
+
+    static func create(_ name: String, kind: VolumeKind) async throws {
         try await SiloEnvironment.withService { service in
-            let volume = try await service.createVolume(try VolumeName(name))
-            Output.line("created volume '\(volume.name)'")
+            let volume = try await service.createVolume(try VolumeName(name), kind: kind)
+            Output.line("created \(kind == .shared ? "shared " : "")volume '\(volume.name)'")
         }
     }
 }

@@ -8,16 +8,27 @@ struct VolumeList: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        try await Self.list(json: json, only: nil)
+    }
+
+    /// Lists the workspace's volumes, of one kind if `only` says which.
+    static func list(json: Bool, only: VolumeKind?) async throws {
         try await SiloEnvironment.withService { service in
-            let volumes = try await service.listVolumes()
+            let volumes = try await service.listVolumes().filter { only == nil || $0.kind == only }
             if json {
-                try Output.json(volumes.map { VolumeJSON(name: $0.name.rawValue, version: $0.latestVersion.rawValue, createdAt: Output.time(milliseconds: $0.createdAtMilliseconds)) })
+                try Output.json(volumes.map {
+                    VolumeJSON(
+                        name: $0.name.rawValue, kind: $0.kind.rawValue, version: $0.latestVersion.rawValue,
+                        createdAt: Output.time(milliseconds: $0.createdAtMilliseconds))
+                })
             } else if volumes.isEmpty {
-                Output.note("no volumes yet; create one with `silo volume create NAME`")
+                Output.note(only == .shared ? "no shared volumes yet; create one with `silo nfs create NAME`" : "no volumes yet; create one with `silo volume create NAME`")
             } else {
                 Output.table(
-                    ["NAME", "VERSION", "CREATED"],
-                    volumes.map { [$0.name.rawValue, String($0.latestVersion.rawValue), Output.time(milliseconds: $0.createdAtMilliseconds)] }
+                    ["NAME", "KIND", "VERSION", "CREATED"],
+                    volumes.map {
+                        [$0.name.rawValue, $0.kind.rawValue, String($0.latestVersion.rawValue), Output.time(milliseconds: $0.createdAtMilliseconds)]
+                    }
                 )
             }
         }
@@ -25,6 +36,7 @@ struct VolumeList: AsyncParsableCommand {
 
     struct VolumeJSON: Encodable {
         var name: String
+        var kind: String
         var version: Int64
         var createdAt: String
     }

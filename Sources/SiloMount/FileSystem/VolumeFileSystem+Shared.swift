@@ -1,0 +1,52 @@
+import SiloClient
+import SiloCore
+
+/// A shared volume's mount (the seed's `SharedVolume`): every change is a commit of its own as it
+/// happens, and what others committed shows at the next open, lookup or listing.
+///
+/// The change is made in the overlay first, as in a snapshot mount, then committed at once with only
+/// its own paths, under preconditions that make it atomic across mounts: a create, mkdir, symlink or
+/// link needs its name absent, a rename or an unlink its source present. Of racing mounts one commit
+/// lands; the others' fail, their local change is dropped and the program gets the errno a local disk
+/// gives. Writes to an open file are committed when it is closed (FLUSH) or fsynced.
+extension VolumeFileSystem {
+    /// Moves a shared mount to the volume's latest version if it moved, so that this mount sees what
+    /// others closed. The caches above are told what changed without waiting (from inside a request,
+    /// the kernel would wait on the request itself).
+    public func refresh() async throws {
+        guard kind == .shared else { return }
+        let latest = try await service.volume(volume).latestVersion
+        if latest != version { _ = try await reload() }
+    }
+
+    /// Commits the changes at and beneath `roots` now, after `first` (preconditions, removals that
+    /// must find their path); a failed precondition drops those changes from this mount and throws
+    /// `conflict` (the errno the program is to see). Then shows the latest version. Does nothing in a
+    /// snapshot mount.
+    func publish(_ roots: [VolumePath], first: [Change] = [], conflict: @autoclosure () -> SiloError) async throws {
+        guard kind == .shared, let overlay else { return }
+        do {
+            try await commits.withLock {
+                _ = try await commit(overlay, author: "mount", roots: roots, first: first)
+            }
+        } catch let error as SiloError where [.conflict, .pathNotFound, .pathExists, .directoryNotEmpty, .notADirectory, .isADirectory].contains(error.code) {
+            overlay.discard(roots)
+            _ = try? await reload()
+            throw error.code == .conflict ? conflict() : error
+        }
+        _ = try await reload()
+    }
+
+    /// A shared mount's file written through `handle` is committed when it is closed or synced, so
+    /// that the next open anywhere sees it whole.
+    func publishFile(_ inode: Inode, handle: UInt64) async throws {
+        guard kind == .shared, handle != 0, let overlay, overlay.isWriting(handle) else { return }
+        let path = try inodes.path(of: inode)
+        try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
+    }
+
+    /// A FLUSH (every `close` of a descriptor): a shared mount commits what was written through it.
+    public func flush(_ inode: Inode, handle: UInt64) async throws {
+        try await publishFile(inode, handle: handle)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import SiloClient
+import SiloCore
+import SiloMount
+import SiloTesting
+import Testing
+
+/// A shared volume's mounts (DESIGN section 2, `NetworkFileSystem`): close-to-open consistency and
+/// atomic namespace operations across mounts, each change a commit of its own.
+@Suite(.timeLimit(.minutes(2)))
+struct SharedVolumeTests {
+    let volume = try! VolumeName("shared")
+
+    func mount(_ fixture: StoreFixture, _ scratch: String) async throws -> Mount {
+        let latest = try await fixture.service.volume(volume).latestVersion
+        return Mount(
+            fileSystem: try VolumeFileSystem(
+                service: fixture.service, volume: volume, version: latest, scratch: fixture.directory.file(scratch), kind: .shared))
+    }
+
+    /// Mounts A and B of a new shared volume.
+    func twoMounts(_ fixture: StoreFixture) async throws -> (Mount, Mount) {
+        _ = try await fixture.service.createVolume(volume, kind: .shared)
+        return (try await mount(fixture, "a"), try await mount(fixture, "b"))
+    }
+
+    func text(_ mount: Mount, _ path: String) async throws -> String {
+        String(decoding: try await mount.read(path), as: UTF8.self)
+    }
+
+    @Test func aCloseIsSeenByTheNextOpenElsewhere() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let (a, b) = try await twoMounts(fixture)
+            try await a.mkdir("models")
+            try await a.overwrite("models/config.json", Array("v1".utf8))
+            #expect(try await text(b, "models/config.json") == "v1")
+
+            // Rewritten in place, and written to a temporary name then renamed over: B's next open sees each.
+            try await a.overwrite("models/config.json", Array("v2".utf8))
+            #expect(try await text(b, "models/config.json") == "v2")
+            try await a.overwrite("models/.config.tmp", Array("v3".utf8))
+            try await a.rename("models/.config.tmp", to: "models/config.json")
+            #expect(try await text(b, "models/config.json") == "v3")
+            #expect(try await b.list("models") == ["config.json": .file])
+
+            // Each change was a commit of its own, with the volume's history to show for it.
+            let history = try await fixture.service.history(of: volume)
+            #expect(history.count >= 6)
+            #expect(try await fixture.service.text("models/config.json", in: volume) == "v3")
+            // Nothing waits to be committed, and a mount of a shared volume has nothing to commit.
+            #expect(a.fileSystem.changedPaths == 0)
+            await #expect(throws: SiloError.self) { _ = try await a.fileSystem.commit(author: "t") }
+        }
+    }
+
+    @Test func racingNamesHaveExactlyOneWinner() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let (a, b) = try await twoMounts(fixture)
+            // B looks at the root first, so its view is the empty volume when A's changes land.
+            #expect(try await b.list("") == [:])
+            try await a.mkdir("d")
+            try await a.overwrite("f", Array("from a".utf8))
+
+            // O_EXCL create and mkdir: B loses with EEXIST; A's file keeps A's bytes.
+            let root = Inode.root
+            let lost = await #expect(throws: SiloError.self) { _ = try await b.fileSystem.create("f", in: root, mode: 0o644, exclusive: true) }
+            #expect(lost?.code == .pathExists)
+            #expect(try await text(b, "f") == "from a")
+            let dir = await #expect(throws: SiloError.self) { _ = try await b.fileSystem.makeDirectory("d", in: root, mode: 0o755) }
+            #expect(dir?.code == .pathExists)
+
+            // A create without O_EXCL opens what is there instead of replacing it.
+            let (node, opened) = try await b.fileSystem.create("g", in: root, mode: 0o644, exclusive: false)
+            b.fileSystem.release(node.inode, handle: opened.handle)
+            try await a.overwrite("h", Array("h".utf8))
+            let (again, reopened) = try await b.fileSystem.create("h", in: root, mode: 0o644, exclusive: false)
+            b.fileSystem.release(again.inode, handle: reopened.handle)
+            #expect(try await text(b, "h") == "h")
+
+            // Two renames of one file: the second finds it gone. RENAME_NOREPLACE onto a name made
+            // meanwhile fails with EEXIST.
+            #expect(try await b.list("").keys.contains("f"))
+            try await a.rename("f", to: "moved-by-a")
+            let rename = await #expect(throws: SiloError.self) { try await b.rename("f", to: "moved-by-b") }
+            #expect(rename?.code == .pathNotFound)
+            #expect(try await text(b, "moved-by-a") == "from a")
+            #expect(try await fixture.service.entry(at: try VolumePath("moved-by-b"), in: volume, version: nil) == nil)
+
+            // Two unlinks: the second gets ENOENT. A link onto a name made meanwhile: EEXIST.
+            _ = try await b.list("")
+            try await a.unlink("h")
+            let unlink = await #expect(throws: SiloError.self) { try await b.unlink("h") }
+            #expect(unlink?.code == .pathNotFound)
+            _ = try await b.list("")
+            try await a.overwrite("taken", Array("t".utf8))
+            let link = await #expect(throws: SiloError.self) { try await b.link("moved-by-a", as: "taken") }
+            #expect(link?.code == .pathExists)
+            #expect(try await text(a, "taken") == "t")
+        }
+    }
+
+    @Test func racingMountsCreatingOneNameAllAgreeOnOneWinner() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            _ = try await fixture.service.createVolume(volume, kind: .shared)
+            var mounts: [Mount] = []
+            for index in 0..<4 { mounts.append(try await mount(fixture, "m\(index)")) }
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for mount in mounts {
+                    group.addTask {
+                        do {
+                            _ = try await mount.fileSystem.makeDirectory("lock", in: .root, mode: 0o755)
+                            return true
+                        } catch {
+                            return false
+                        }
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 1)
+            #expect(try await fixture.service.list(.root, in: volume, version: nil).map(\.path.name) == ["lock"])
+        }
+    }
+}
