@@ -34,6 +34,10 @@ public struct EmbeddedVolumeService: VolumeService {
         try await store.createVolume(name, kind: kind, workspace: workspace, author: author)
     }
 
+    public func locks(_ call: LockCall, in volume: VolumeName) async throws -> FileLock? {
+        try await store.metadata.locks(call, in: volume, workspace: workspace, now: VolumeStore.nowMilliseconds())
+    }
+
     public func volume(_ name: VolumeName) async throws -> VolumeInfo {
         try await store.metadata.volume(name, workspace: workspace)
     }

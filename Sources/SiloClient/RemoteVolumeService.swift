@@ -88,6 +88,12 @@ public final class RemoteVolumeService: VolumeService {
         try await json(.GET, "volumes/\(name)")
     }
 
+    public func locks(_ call: LockCall, in volume: VolumeName) async throws -> FileLock? {
+        // A take or release retried after a lost answer lands the same way again.
+        let answer: API.LockAnswer = try await json(.POST, "volumes/\(volume)/locks", body: call)
+        return answer.conflict
+    }
+
     public func listVolumes() async throws -> [VolumeInfo] {
         try await json(.GET, "volumes")
     }

@@ -8,6 +8,8 @@ public protocol VolumeService: Sendable {
     /// Creates an empty volume of `kind` (snapshot or shared).
     func createVolume(_ name: VolumeName, kind: VolumeKind) async throws -> VolumeInfo
     func volume(_ name: VolumeName) async throws -> VolumeInfo
+    /// Carries out `call` on a shared volume's lock table; answers another holder's lock in the way.
+    func locks(_ call: LockCall, in volume: VolumeName) async throws -> FileLock?
     func listVolumes() async throws -> [VolumeInfo]
     func renameVolume(_ name: VolumeName, to newName: VolumeName) async throws
     func deleteVolume(_ name: VolumeName) async throws

@@ -36,6 +36,11 @@ struct VolumeRoutes: Sendable {
         api.get("volumes/:volume") { _, context in
             JSONBody.response(try await store.metadata.volume(try volume(context), workspace: context.workspace))
         }
+        api.post("volumes/:volume/locks") { request, context in
+            let call = try await JSONBody.decode(LockCall.self, from: request, limit: configuration.maxJSONBytes)
+            let conflict = try await store.metadata.locks(call, in: try volume(context), workspace: context.workspace, now: VolumeStore.nowMilliseconds())
+            return JSONBody.response(API.LockAnswer(conflict: conflict))
+        }
         api.patch("volumes/:volume") { request, context in
             let body = try await JSONBody.decode(API.VolumeNameBody.self, from: request, limit: configuration.maxJSONBytes)
             let name = try volume(context)

@@ -51,6 +51,53 @@ extension Entry: Codable {
     }
 }
 
+extension FileLock: Codable {
+    private enum CodingKeys: String, CodingKey { case kind, start, end, owner, pid, flock }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try container.decode(String.self, forKey: .kind)
+        guard kind == "shared" || kind == "exclusive" else {
+            throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "a lock is 'shared' or 'exclusive'")
+        }
+        self.init(
+            kind: kind == "shared" ? .shared : .exclusive, start: try container.decode(UInt64.self, forKey: .start),
+            end: try container.decode(UInt64.self, forKey: .end), owner: try container.decode(UInt64.self, forKey: .owner),
+            pid: try container.decodeIfPresent(UInt32.self, forKey: .pid) ?? 0, isFlock: try container.decodeIfPresent(Bool.self, forKey: .flock) ?? false)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind == .shared ? "shared" : "exclusive", forKey: .kind)
+        try container.encode(start, forKey: .start)
+        try container.encode(end, forKey: .end)
+        try container.encode(owner, forKey: .owner)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(isFlock, forKey: .flock)
+    }
+}
+
+extension LockCall: Codable {
+    private enum CodingKeys: String, CodingKey { case action, holder, path, lock, leaseMs }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            try container.decode(Action.self, forKey: .action), holder: try container.decode(String.self, forKey: .holder),
+            path: try container.decodeIfPresent(VolumePath.self, forKey: .path), lock: try container.decodeIfPresent(FileLock.self, forKey: .lock),
+            leaseMilliseconds: try container.decodeIfPresent(Int64.self, forKey: .leaseMs) ?? 10_000)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(action, forKey: .action)
+        try container.encode(holder, forKey: .holder)
+        try container.encodeIfPresent(path, forKey: .path)
+        try container.encodeIfPresent(lock, forKey: .lock)
+        try container.encode(leaseMilliseconds, forKey: .leaseMs)
+    }
+}
+
 extension DeviceNumber: Codable {
     private enum CodingKeys: String, CodingKey { case major, minor }
 
@@ -373,6 +420,12 @@ public enum API {
         public var error: SiloError {
             SiloError(SiloError.Code(rawValue: code), message, paths: paths ?? [])
         }
+    }
+
+    /// The answer to a lock call: another holder's lock in the way, if any.
+    public struct LockAnswer: Codable, Sendable {
+        public var conflict: FileLock?
+        public init(conflict: FileLock?) { self.conflict = conflict }
     }
 
     public struct VolumeNameBody: Codable, Sendable {

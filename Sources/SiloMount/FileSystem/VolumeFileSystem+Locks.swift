@@ -8,14 +8,21 @@ extension VolumeFileSystem {
         try await lockService().conflicting(lock, on: try inodes.path(of: inode))
     }
 
-    /// Takes `lock` on the file; see ``LockService/lock(_:on:wait:)``.
+    /// Takes `lock` on the file; see ``LockService/lock(_:on:wait:)``. In a shared volume, taking a
+    /// lock then shows the latest version, so a program sees what the lock's last holder wrote under it.
     public func lock(_ lock: FileLock, on inode: Inode, wait: Bool) async throws {
         try await lockService().lock(lock, on: try inodes.path(of: inode), wait: wait)
+        try await refresh()
     }
 
-    /// Releases what `owner` holds of bytes `start...end` of the file.
+    /// Releases what `owner` holds of bytes `start...end` of the file. In a shared volume, what was
+    /// written to it is committed first, so the next holder sees it.
     public func unlock(owner: UInt64, start: UInt64, end: UInt64, on inode: Inode) async throws {
-        try await lockService().unlock(owner: owner, start: start, end: end, on: try inodes.path(of: inode))
+        let path = try inodes.path(of: inode)
+        if kind == .shared, overlay?.localFile(at: path) != nil {
+            try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
+        }
+        try await lockService().unlock(owner: owner, start: start, end: end, on: path)
     }
 
     private func lockService() throws -> any LockService {

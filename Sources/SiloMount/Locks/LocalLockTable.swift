@@ -33,7 +33,7 @@ public final class LocalLockTable: LockService {
             let blocked: (FileLock, UInt64)? = state.withLock { state in
                 var locks = state.held[file] ?? []
                 if let holder = locks.first(where: { $0.conflicts(with: lock) }) { return (holder, state.changes) }
-                locks = Self.removing(owner: lock.owner, lock.start, lock.end, from: locks)
+                locks = FileLock.removing(owner: lock.owner, lock.start, lock.end, from: locks)
                 locks.append(lock)
                 state.held[file] = locks
                 // A downgrade may let others in.
@@ -50,33 +50,10 @@ public final class LocalLockTable: LockService {
 
     public func unlock(owner: UInt64, start: UInt64, end: UInt64, on file: VolumePath) async throws {
         state.withLock { state in
-            let locks = Self.removing(owner: owner, start, end, from: state.held[file] ?? [])
+            let locks = FileLock.removing(owner: owner, start, end, from: state.held[file] ?? [])
             state.held[file] = locks.isEmpty ? nil : locks
             Self.changed(&state)
         }
-    }
-
-    /// `locks` without what `owner` held of `start...end`: locks inside go, locks across the range
-    /// keep the parts outside it.
-    static func removing(owner: UInt64, _ start: UInt64, _ end: UInt64, from locks: [FileLock]) -> [FileLock] {
-        var result: [FileLock] = []
-        for lock in locks {
-            guard lock.owner == owner, lock.overlaps(start, end) else {
-                result.append(lock)
-                continue
-            }
-            if lock.start < start {
-                var before = lock
-                before.end = start - 1
-                result.append(before)
-            }
-            if lock.end > end {
-                var after = lock
-                after.start = end + 1
-                result.append(after)
-            }
-        }
-        return result
     }
 
     /// Counts a change and wakes every waiter to look again.

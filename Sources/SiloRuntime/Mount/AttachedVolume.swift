@@ -115,7 +115,8 @@ public final class AttachedVolume: @unchecked Sendable {
         self.runtime = runtime
         try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
         fileSystem = try VolumeFileSystem(
-            service: service, volume: name, version: version, scratch: options.readOnly ? nil : runtime + "/scratch", cache: cache, kind: kind
+            service: service, volume: name, version: version, scratch: options.readOnly ? nil : runtime + "/scratch", cache: cache,
+            locks: kind == .shared ? StoreLockService(service: service, volume: name) : nil, kind: kind
         )
         var sessionOptions = FUSESession.Options()
         sessionOptions.source = "silo:\(name)"
@@ -181,6 +182,7 @@ public final class AttachedVolume: @unchecked Sendable {
     public func detach() -> Ending {
         session.unmount()
         follower?.cancel()
+        if let locks = fileSystem.locks as? StoreLockService { try? Bridge.run { await locks.close() } }
         timer?.cancel()
         scrubber?.cancel()
         journal?.cancel()

@@ -8,6 +8,9 @@ import SiloCore
 public protocol MetadataStore: Sendable {
     func createVolume(_ name: VolumeName, kind: VolumeKind, workspace: String, author: String, now: Int64) async throws -> VolumeInfo
     func volume(_ name: VolumeName, workspace: String) async throws -> VolumeInfo
+    /// Carries out `call` on the volume's lock table at time `now` (milliseconds); answers the lock of
+    /// another holder in the way, if any (a `take` then takes nothing).
+    func locks(_ call: LockCall, in volume: VolumeName, workspace: String, now: Int64) async throws -> FileLock?
     func listVolumes(workspace: String) async throws -> [VolumeInfo]
     func renameVolume(_ name: VolumeName, to newName: VolumeName, workspace: String) async throws
     /// Removes the volume and its history; blocks no other volume of the workspace uses are queued for

@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 8
+    public static let schemaVersion: Int64 = 9
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -141,6 +141,26 @@ public final class SQLMetadataStore: MetadataStore {
             ["ALTER TABLE entries ADD COLUMN device BIGINT"],
             // 8: each volume's kind ('snapshot' or 'shared').
             ["ALTER TABLE volumes ADD COLUMN kind TEXT NOT NULL DEFAULT 'snapshot'"],
+            // 9: shared volumes' file locks, each held by a mount (`holder`) until its lease runs out.
+            // Offsets are unsigned 64-bit numbers kept as their signed bit patterns.
+            [
+                """
+                CREATE TABLE IF NOT EXISTS locks (
+                    volume_id BIGINT NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+                    path TEXT NOT NULL,
+                    holder TEXT NOT NULL,
+                    owner BIGINT NOT NULL,
+                    flock INTEGER NOT NULL,
+                    exclusive INTEGER NOT NULL,
+                    start_offset BIGINT NOT NULL,
+                    end_offset BIGINT NOT NULL,
+                    pid BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX IF NOT EXISTS locks_path ON locks (volume_id, path)",
+                "CREATE INDEX IF NOT EXISTS locks_holder ON locks (holder)",
+            ],
         ]
     }
 
@@ -268,6 +288,7 @@ public final class SQLMetadataStore: MetadataStore {
             let hashes = try await db.raw("SELECT hash FROM block_refs WHERE volume_id = \(bind: row.id)").all()
                 .map { try $0.decode(column: "hash", as: Data.self) }
             for statement: SQLQueryString in [
+                "DELETE FROM locks WHERE volume_id = \(bind: row.id)",
                 "DELETE FROM entries WHERE volume_id = \(bind: row.id)",
                 "DELETE FROM versions WHERE volume_id = \(bind: row.id)",
                 "DELETE FROM block_refs WHERE volume_id = \(bind: row.id)",

@@ -1,0 +1,116 @@
+import Foundation
+import SiloTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Locks on a shared volume hold across mounts (each a `silo mount` process of its own, as on two
+/// machines): a counter incremented under a lock by processes on two mounts loses no increment, and a
+/// lock whose mount was killed is taken by a waiter elsewhere within the lease.
+@Suite(.timeLimit(.minutes(10)), .ownThread) struct SharedLockTests {
+    /// Increments `counter` `n` times, each under an exclusive lock of `counter.lock` (`flock` or
+    /// `fcntl`), reading and rewriting it as a program would.
+    static let incrementer = """
+        import fcntl, os, sys
+        root, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        lock_path, counter = os.path.join(root, "counter.lock"), os.path.join(root, "counter")
+        def lock(fd, how):
+            if kind == "flock": fcntl.flock(fd, how)
+            else: fcntl.lockf(fd, {fcntl.LOCK_EX: fcntl.LOCK_EX, fcntl.LOCK_UN: fcntl.LOCK_UN}[how])
+        for _ in range(n):
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock(fd, fcntl.LOCK_EX)
+            try:
+                try:
+                    with open(counter) as f: value = int(f.read() or "0")
+                except FileNotFoundError:
+                    value = 0
+                with open(counter, "w") as f: f.write(str(value + 1))
+            finally:
+                lock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        """
+
+    func count(with kind: String, through points: [String], each: Int) throws -> String {
+        var workers: [Process] = []
+        for point in points + points {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", Self.incrementer, point, kind, "\(each)"]
+            try process.run()
+            workers.append(process)
+        }
+        for worker in workers {
+            worker.waitUntilExit()
+            #expect(worker.terminationStatus == 0)
+        }
+        return try String(contentsOfFile: points[0] + "/counter", encoding: .utf8)
+    }
+
+    @Test func aCounterIncrementedUnderLocksOnTwoMountsLosesNothing() throws {
+        let directory = try TemporaryDirectory("silo-nfs-locks")
+        defer { directory.remove() }
+        let silo = SiloBinary(home: directory.file("home"))
+        let points = [directory.file("one"), directory.file("two")]
+        for point in points { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
+        #expect(try silo.run(["nfs", "create", "shared"]).status == 0)
+        for point in points { #expect(try silo.run(["mount", "shared", point]).status == 0) }
+        defer { for point in points { _ = try? silo.run(["umount", point]) } }
+
+        // Four processes, two on each mount, 25 increments each.
+        #expect(try count(with: "flock", through: points, each: 25) == "100")
+        try "0".write(toFile: points[0] + "/counter", atomically: false, encoding: .utf8)
+        #expect(try count(with: "fcntl", through: points, each: 25) == "100")
+    }
+
+    @Test func aKilledMountsLockIsTakenElsewhereWithinTheLease() throws {
+        let directory = try TemporaryDirectory("silo-nfs-lease")
+        defer { directory.remove() }
+        let silo = SiloBinary(home: directory.file("home"), environment: ["SILO_LOCK_LEASE_SECONDS": "2"])
+        let (one, two) = (directory.file("one"), directory.file("two"))
+        for point in [one, two] { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
+        #expect(try silo.run(["nfs", "create", "shared"]).status == 0)
+        let mounted = try silo.run(["mount", "shared", one])
+        #expect(try silo.run(["mount", "shared", two]).status == 0)
+        defer { for point in [one, two] { _ = try? silo.run(["umount", point]) } }
+        let pid = try #require(mounted.stdout.firstMatch(of: /pid (\d+)/).flatMap { Int32($0.1) })
+
+        // A holder takes the lock through the first mount and says so; then its mount dies.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()", one + "/job.lock"]
+        let said = Pipe()
+        let input = Pipe()
+        holder.standardOutput = said
+        holder.standardInput = input
+        try holder.run()
+        defer {
+            // SIGKILL: children of the test runner inherit its blocked SIGTERM.
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+        }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let more = said.fileHandleForReading.availableData
+            guard !more.isEmpty else { break }
+            line += more
+        }
+        #expect(line == Data("held\n".utf8))
+        let blocked = try runPython(
+            "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('taken')\nexcept BlockingIOError: print('busy')",
+            [two + "/job.lock"])
+        #expect(blocked.output == "busy\n")
+        #expect(kill(pid, SIGKILL) == 0)
+
+        // A waiter on the second mount gets it once the lease (2 s) runs out, not before nor long after.
+        let started = Date()
+        let waited = try runProgram(
+            "/usr/bin/timeout",
+            ["30", "/usr/bin/python3", "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('taken')", two + "/job.lock"])
+        let seconds = Date().timeIntervalSince(started)
+        #expect(waited.output == "taken\n", "\(waited.output)")
+        #expect(seconds > 0.5 && seconds < 10, "the lock was taken after \(seconds) s")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import SiloClient
+import SiloCore
+import SiloStore
+import SiloTesting
+import Testing
+
+/// A shared volume's lock table: locks of different holders conflict as the kernel's do, flock and
+/// fcntl locks never meet, and a holder that stops renewing loses its locks when its lease runs out.
+@Suite(.timeLimit(.minutes(5))) struct LockTableTests {
+    let volume = try! VolumeName("cache")
+    let file = try! VolumePath("db.lock")
+
+    func exclusive(_ owner: UInt64, _ start: UInt64 = 0, _ end: UInt64 = .max, flock: Bool = false) -> FileLock {
+        FileLock(kind: .exclusive, start: start, end: end, owner: owner, pid: UInt32(owner), isFlock: flock)
+    }
+
+    @Test(arguments: StoreSetup.all)
+    func holdersConflictAsProcessesDo(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(volume, kind: .shared)
+            func call(_ action: LockCall.Action, _ holder: String, _ lock: FileLock?) async throws -> FileLock? {
+                try await service.locks(LockCall(action, holder: holder, path: file, lock: lock), in: volume)
+            }
+            #expect(try await call(.take, "a", exclusive(1)) == nil)
+            // Another mount's owner, even with the same kernel owner number, is in the way.
+            #expect(try await call(.take, "b", exclusive(1))?.pid == 1)
+            #expect(try await call(.test, "b", FileLock(kind: .shared, owner: 7))?.owner == 1)
+            // The same owner takes again (a downgrade to shared lets other readers in).
+            #expect(try await call(.take, "a", FileLock(kind: .shared, owner: 1)) == nil)
+            #expect(try await call(.take, "b", FileLock(kind: .shared, owner: 2)) == nil)
+            // A flock lock never meets an fcntl lock of the same file.
+            #expect(try await call(.take, "c", exclusive(3, flock: true)) == nil)
+            // Byte ranges: an unlock in the middle splits a lock; the freed bytes can be taken.
+            #expect(try await call(.release, "a", exclusive(1)) == nil)
+            #expect(try await call(.release, "b", exclusive(2)) == nil)
+            #expect(try await call(.take, "a", exclusive(1, 0, 99)) == nil)
+            #expect(try await call(.release, "a", exclusive(1, 10, 19)) == nil)
+            #expect(try await call(.take, "b", exclusive(2, 10, 19)) == nil)
+            #expect(try await call(.take, "b", exclusive(2, 20, 20))?.owner == 1)
+            // release-all drops every lock of a holder.
+            #expect(try await service.locks(LockCall(.releaseAll, holder: "a"), in: volume) == nil)
+            #expect(try await call(.take, "b", exclusive(2, 0, 99)) == nil)
+
+            // Snapshot volumes have no lock table; bad calls are refused with a clear error.
+            _ = try await service.createVolume(try VolumeName("plain"))
+            let snapshot = await #expect(throws: SiloError.self) {
+                _ = try await service.locks(LockCall(.take, holder: "a", path: file, lock: exclusive(1)), in: try VolumeName("plain"))
+            }
+            #expect(snapshot?.message.contains("snapshot volume") == true)
+            await #expect(throws: SiloError.self) { _ = try await call(.take, "", exclusive(1)) }
+            await #expect(throws: SiloError.self) { _ = try await call(.take, "a", exclusive(1, 5, 4)) }
+            await #expect(throws: SiloError.self) {
+                _ = try await service.locks(LockCall(.take, holder: "a", path: file, lock: exclusive(1), leaseMilliseconds: 0), in: volume)
+            }
+        }
+    }
+
+    @Test func aHolderThatStopsRenewingLosesItsLocksWhenTheLeaseRunsOut() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try #require((fixture.service as? EmbeddedVolumeService)?.store.metadata)
+            _ = try await fixture.service.createVolume(volume, kind: .shared)
+            let workspace = EmbeddedVolumeService.workspace
+            func take(_ holder: String, at now: Int64) async throws -> FileLock? {
+                try await store.locks(LockCall(.take, holder: holder, path: file, lock: exclusive(holder == "a" ? 1 : 2), leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: now)
+            }
+            #expect(try await take("a", at: 1_000) == nil)
+            #expect(try await take("b", at: 10_999) != nil)
+            // A renewal at 9 s holds it to 19 s.
+            _ = try await store.locks(LockCall(.renew, holder: "a", leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 9_000)
+            #expect(try await take("b", at: 18_999) != nil)
+            #expect(try await take("b", at: 19_001) == nil)
+            // A renewal after the lease ran out brings nothing back.
+            _ = try await store.locks(LockCall(.renew, holder: "a", leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 19_500)
+            #expect(try await take("a", at: 19_600) != nil)
+        }
+    }
+}
