@@ -72,7 +72,7 @@ extension VolumeFileSystem {
             throw error
         }
         let node = Node(inode: inodes.reference(path), entry: try await shown(path))
-        return (node, OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
+        return (node, OpenFile(handle: handle, keepCache: false, backingFile: backingFile(handle, in: overlay)))
     }
 
     /// The precondition a shared volume's new name is committed under, with the error its failure gives.
@@ -96,7 +96,7 @@ extension VolumeFileSystem {
         // The kernel takes the one link it is told of away itself (its O_TMPFILE inode has none).
         var shown = try namelessEntry(inode)!
         shown.linkCount = 1
-        return (Node(inode: inode, entry: shown), OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle)))
+        return (Node(inode: inode, entry: shown), OpenFile(handle: handle, keepCache: false, backingFile: backingFile(handle, in: overlay)))
     }
 
     /// A file with no name as it is now (its size and time are its local file's), if `inode` is one.

@@ -197,16 +197,24 @@ public final class VolumeFileSystem: @unchecked Sendable {
         }
         if let local = overlay.localFile(at: path) {
             let handle = try overlay.open(local, at: path, truncate: truncate, writing: writing)
-            return OpenFile(handle: handle, keepCache: false, backingFile: overlay.backingFile(handle))
+            return OpenFile(handle: handle, keepCache: false, backingFile: backingFile(handle, in: overlay))
         }
         // A writable mount's base moves on reload, which drops changed files' pages explicitly; a
         // shared mount's moves without one and drops them at every open.
         return OpenFile(handle: 0, keepCache: kind == .snapshot, backingFile: try await wholeCopy(of: entry))
     }
 
-    /// A read-only descriptor of the cache's whole copy of a base file, if it has one.
+    /// A descriptor of an open local file for the kernel to pass reads and writes through to; none in
+    /// a shared mount, whose files are served by Silo: a file another mount changes gets a new local
+    /// copy here while older opens hold the old one, and the kernel gives one file one backing file.
+    func backingFile(_ handle: UInt64, in overlay: Overlay) -> Int32? {
+        kind == .snapshot ? overlay.backingFile(handle) : nil
+    }
+
+    /// A read-only descriptor of the cache's whole copy of a base file, if it has one (none in a
+    /// shared mount: see ``backingFile(_:in:)``).
     private func wholeCopy(of listed: Entry) async throws -> Int32? {
-        guard reader.cache != nil, listed.size > 0 else { return nil }
+        guard reader.cache != nil, listed.size > 0, kind == .snapshot else { return nil }
         guard let copy = reader.wholeCopy(of: try await base.withContent(listed)) else { return nil }
         let fd = Glibc.open(copy, O_RDONLY | O_CLOEXEC)
         return fd >= 0 ? fd : nil

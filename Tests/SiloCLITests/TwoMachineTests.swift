@@ -1,0 +1,135 @@
+import Foundation
+import SiloTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A second "machine": a network namespace joined to this one by a veth pair. Its `silo mount`
+/// processes run there (`nsenter --net`), so they reach the server only over that link, which a test
+/// can cut; their mounts are in this machine's mount namespace, where the test's programs use them.
+final class Machine {
+    let name: String
+    /// The address the server has on this machine's link.
+    let serverAddress: String
+    let silo: SiloBinary
+    private let hostSide: String
+
+    init(_ index: Int, directory: TemporaryDirectory, serverPort: Int, token: String) throws {
+        name = "silo-m\(getpid() % 10000)-\(index)"
+        hostSide = "sh\(getpid() % 10000)-\(index)"
+        let subnet = "10.\(200 + index).\(getpid() % 250).0"
+        let prefix = subnet.split(separator: ".").prefix(3).joined(separator: ".")
+        serverAddress = "\(prefix).1"
+        for command in [
+            ["netns", "add", name],
+            ["link", "add", hostSide, "type", "veth", "peer", "name", "eth-silo", "netns", name],
+            ["addr", "add", "\(prefix).1/24", "dev", hostSide],
+            ["link", "set", hostSide, "up"],
+            ["-n", name, "addr", "add", "\(prefix).2/24", "dev", "eth-silo"],
+            ["-n", name, "link", "set", "eth-silo", "up"],
+            ["-n", name, "link", "set", "lo", "up"],
+        ] {
+            let ran = try runProgram("/usr/sbin/ip", command)
+            guard ran.status == 0 else { throw SetupFailed(said: "ip \(command.joined(separator: " ")): \(ran.output)") }
+        }
+        silo = SiloBinary(
+            home: directory.file(name),
+            environment: [
+                "SILO_SERVER": "http://\(serverAddress):\(serverPort)", "SILO_TOKEN": token, "SILO_ALLOW_INSECURE": "1",
+                "SILO_LOCK_LEASE_SECONDS": "2",
+            ])
+    }
+
+    struct SetupFailed: Error {
+        var said: String
+    }
+
+    /// Runs `silo` with `arguments` on this machine's network.
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        var environment = ProcessInfo.processInfo.environment.merging(silo.environment) { $1 }
+        environment["SILO_HOME"] = silo.home
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        process.arguments = ["--net=/run/netns/\(name)", "--", SiloBinary.path] + arguments
+        process.environment = environment
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// Takes the link down (`up` false) or back up.
+    func link(up: Bool) throws {
+        _ = try runProgram("/usr/sbin/ip", ["link", "set", hostSide, up ? "up" : "down"])
+    }
+
+    func remove() {
+        _ = try? runProgram("/usr/sbin/ip", ["netns", "del", name])
+    }
+}
+
+/// Shared volumes across two "machines" (network namespaces) talking to one `silo serve`, each with
+/// its own SILO_HOME and content cache.
+@Suite(.timeLimit(.minutes(10)), .ownThread, .serialized) struct TwoMachineTests {
+    @Test func closesLocksAndLeasesHoldAcrossMachines() async throws {
+        let directory = try TemporaryDirectory("silo-machines")
+        chmod(directory.path, 0o755)
+        defer { directory.remove() }
+        let server = try await SiloServerProcess.launch(dataDirectory: directory.file("server"), arguments: ["--listen", "0.0.0.0:0"])
+        defer { _ = server.stop() }
+        let port = try #require(Int(server.url.split(separator: ":").last ?? ""))
+        let machines = try (1...2).map { try Machine($0, directory: directory, serverPort: port, token: server.adminToken) }
+        defer { for machine in machines { machine.remove() } }
+        let points = [directory.file("m1"), directory.file("m2")]
+        for point in points { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
+        #expect(try machines[0].run(["nfs", "create", "shared"]).status == 0)
+        for (machine, point) in zip(machines, points) {
+            let mounted = try machine.run(["mount", "shared", point])
+            #expect(mounted.status == 0, "\(mounted.stderr)")
+        }
+        defer { for (machine, point) in zip(machines, points) { _ = try? machine.run(["umount", point]) } }
+
+        // A write closed on one machine is read by the next open on the other.
+        try "from machine 1".write(toFile: points[0] + "/note", atomically: false, encoding: .utf8)
+        #expect(try String(contentsOfFile: points[1] + "/note", encoding: .utf8) == "from machine 1")
+
+        // A counter under flock from two processes on each machine.
+        let counted = try SharedLockTests().count(with: "flock", through: points, each: 10)
+        #expect(counted == "40")
+
+        // A holder on machine 1 is cut off: its lock goes when its lease (2 s) runs out, and a waiter
+        // on machine 2 takes it.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()", points[0] + "/job.lock"]
+        let said = Pipe()
+        holder.standardOutput = said
+        holder.standardInput = Pipe()
+        try holder.run()
+        defer {
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+        }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let more = said.fileHandleForReading.availableData
+            guard !more.isEmpty else { break }
+            line += more
+        }
+        #expect(line == Data("held\n".utf8))
+        try machines[0].link(up: false)
+        let waited = try runProgram(
+            "/usr/bin/timeout",
+            ["30", "/usr/bin/python3", "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('taken')", points[1] + "/job.lock"])
+        #expect(waited.output == "taken\n", "\(waited.output)")
+        try machines[0].link(up: true)
+    }
+}
