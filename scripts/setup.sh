@@ -9,8 +9,10 @@ source "$(dirname "$0")/lib/packages.sh"
 # (env --chdir) run containers, and are part of every Debian system already; strace lets a test see
 # which directories the store fsyncs; e2fsprogs makes the ext4 disk the POSIX comparison runs on where
 # the temporary directory is not ext4 already; iproute2 makes the second "machine" (a network
-# namespace) the shared-volume tests run mounts in.
-install_packages libssl-dev pkg-config fuse3 util-linux coreutils strace e2fsprogs iproute2
+# namespace) the shared-volume tests run mounts in; the Python lock and cache libraries (Debian's
+# packages of PyPI's flufl.lock, filelock and diskcache) are what the shared-volume tests run.
+install_packages libssl-dev pkg-config fuse3 util-linux coreutils strace e2fsprogs iproute2 \
+    python3-flufl.lock python3-filelock python3-diskcache
 command -v python3 >/dev/null || install_packages python3
 if ! python3 -c 'import schemathesis' 2>/dev/null; then
     echo "installing schemathesis" >&2

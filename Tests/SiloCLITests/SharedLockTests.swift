@@ -10,24 +10,32 @@ import Glibc
 /// machines): a counter incremented under a lock by processes on two mounts loses no increment, and a
 /// lock whose mount was killed is taken by a waiter elsewhere within the lease.
 @Suite(.timeLimit(.minutes(10)), .ownThread) struct SharedLockTests {
-    /// Increments `counter` `n` times, each under an exclusive lock of `counter.lock` (`flock` or
-    /// `fcntl`), reading and rewriting it as a program would.
+    /// Increments `counter` `n` times, each under an exclusive lock of `counter.lock` (`flock`,
+    /// `fcntl`, or PyPI's `filelock`), reading and rewriting it as a program would.
     static let incrementer = """
         import fcntl, os, sys
         root, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
         lock_path, counter = os.path.join(root, "counter.lock"), os.path.join(root, "counter")
+        def increment():
+            try:
+                with open(counter) as f: value = int(f.read() or "0")
+            except FileNotFoundError:
+                value = 0
+            with open(counter, "w") as f: f.write(str(value + 1))
+        if kind == "filelock":
+            import filelock
+            lock = filelock.FileLock(lock_path)
+            for _ in range(n):
+                with lock: increment()
+            sys.exit(0)
         def lock(fd, how):
             if kind == "flock": fcntl.flock(fd, how)
-            else: fcntl.lockf(fd, {fcntl.LOCK_EX: fcntl.LOCK_EX, fcntl.LOCK_UN: fcntl.LOCK_UN}[how])
+            else: fcntl.lockf(fd, how)
         for _ in range(n):
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             lock(fd, fcntl.LOCK_EX)
             try:
-                try:
-                    with open(counter) as f: value = int(f.read() or "0")
-                except FileNotFoundError:
-                    value = 0
-                with open(counter, "w") as f: f.write(str(value + 1))
+                increment()
             finally:
                 lock(fd, fcntl.LOCK_UN)
                 os.close(fd)
@@ -61,8 +69,49 @@ import Glibc
 
         // Four processes, two on each mount, 25 increments each.
         #expect(try count(with: "flock", through: points, each: 25) == "100")
-        try "0".write(toFile: points[0] + "/counter", atomically: false, encoding: .utf8)
-        #expect(try count(with: "fcntl", through: points, each: 25) == "100")
+        for kind in ["fcntl", "filelock"] {
+            try "0".write(toFile: points[0] + "/counter", atomically: false, encoding: .utf8)
+            #expect(try count(with: kind, through: points, each: 25) == "100", "under \(kind)")
+        }
+    }
+
+    /// The seed's SharedVolume example: a shelve cache on the shared volume, under a flufl.lock lock
+    /// (hard links and lifetimes), filled by four containers computing overlapping keys.
+    @Test func theSeedsShelveCacheFilledByFourContainersUnderFluflLock() throws {
+        let directory = try TemporaryDirectory("silo-nfs-shelve")
+        defer { directory.remove() }
+        let silo = SiloBinary(home: directory.file("home"))
+        let cache = "/silo-shelve-\(getpid())"
+        let program = """
+            import shelve, sys
+            from datetime import timedelta
+            from flufl.lock import Lock
+            root, worker = sys.argv[1], int(sys.argv[2])
+            def compute(key): return key * key + 1
+            for key in range(worker * 5, worker * 5 + 15):
+                with Lock(root + "/shelve.lock", lifetime=timedelta(seconds=60)):
+                    with shelve.open(root + "/shelve") as memo:
+                        known = memo.get(str(key))
+                        if known is None:
+                            memo[str(key)] = compute(key)
+                        elif known != compute(key):
+                            sys.exit(f"key {key} holds {known}")
+            """
+        var runs: [Process] = []
+        for worker in 0..<4 {
+            runs.append(try silo.start(["run", "--nfs", "memo:\(cache)", "--", "/usr/bin/python3", "-c", program, cache, "\(worker)"]))
+        }
+        for run in runs {
+            run.waitUntilExit()
+            #expect(run.terminationStatus == 0)
+        }
+        let check = try silo.run([
+            "run", "--nfs", "memo:\(cache)", "--", "/usr/bin/python3", "-c",
+            "import shelve, sys\nwith shelve.open(sys.argv[1] + '/shelve') as memo: print(sorted(int(k) for k in memo), all(memo[k] == int(k) ** 2 + 1 for k in memo))",
+            cache,
+        ])
+        let keys = (0..<30).map(String.init).joined(separator: ", ")
+        #expect(check.stdout == "[\(keys)] True\n", "\(check.stdout) \(check.stderr)")
     }
 
     @Test func aKilledMountsLockIsTakenElsewhereWithinTheLease() throws {

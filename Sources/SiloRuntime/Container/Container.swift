@@ -68,20 +68,23 @@ public final class Container: @unchecked Sendable {
             if let volume = attachment.volume {
                 name = try VolumeName(volume)
                 let kind = attachment.kind ?? .snapshot
-                do {
-                    let existing = try await service.volume(name)
-                    if kind == .shared && existing.kind != .shared {
-                        throw SiloError(
-                            .invalidArgument,
-                            "--nfs \(name):\(attachment.path): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
-                    }
-                } catch let error as SiloError where error.code == .volumeNotFound {
+                var existing = try? await service.volume(name)
+                if existing == nil {
                     guard !settings.noCreate else {
                         throw SiloError(
                             .volumeNotFound,
                             "volume '\(name)' does not exist; create it with `silo \(kind == .shared ? "nfs" : "volume") create \(name)`, or drop --no-create")
                     }
-                    _ = try await service.createVolume(name, kind: kind)
+                    do {
+                        existing = try await service.createVolume(name, kind: kind)
+                    } catch let error as SiloError where error.code == .volumeExists {
+                        existing = try await service.volume(name)  // another run made it first
+                    }
+                }
+                if kind == .shared, existing?.kind != .shared {
+                    throw SiloError(
+                        .invalidArgument,
+                        "--nfs \(name):\(attachment.path): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
                 }
             } else {
                 name = try VolumeName("ephemeral-\(id)-\(index)")
