@@ -32,6 +32,9 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
     }
 
     var timeout: Double { fileSystem.writable ? Self.writableSeconds : Self.cacheSeconds }
+    /// How long the kernel may keep a file's attributes: none in a shared mount, where another mount's
+    /// close may change a file's size at any time and a read must not stop at the size seen before.
+    var attributeTimeout: Double { fileSystem.kind == .shared ? 0 : timeout }
 
     /// A shared mount moves to newer versions from inside requests (an open, a lookup), where the
     /// kernel would wait on the request itself to forget an entry: its notices go from a queue.
@@ -62,7 +65,7 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         attributes(try Bridge.wait { [fileSystem] in try await fileSystem.node(Inode(node)) })
     }
 
-    public func attributeTimeout(of node: UInt64) -> Double { timeout }
+    public func attributeTimeout(of node: UInt64) -> Double { attributeTimeout }
 
     public func readLink(_ node: UInt64) throws -> String {
         try Bridge.wait { [fileSystem] in try await fileSystem.readLink(Inode(node)) }
@@ -263,7 +266,7 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
     }
 
     private func entry(_ node: Node) -> FUSEEntry {
-        FUSEEntry(attributes: attributes(node), entryTimeout: timeout, attributeTimeout: timeout)
+        FUSEEntry(attributes: attributes(node), entryTimeout: timeout, attributeTimeout: attributeTimeout)
     }
 
     private func attributes(_ node: Node) -> FUSEAttributes {

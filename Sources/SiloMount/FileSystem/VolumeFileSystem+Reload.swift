@@ -6,8 +6,14 @@ extension VolumeFileSystem {
     /// version now shown. Readers meanwhile see the old version or the new one, never a mix of one
     /// listing.
     public func reload() async throws -> Version {
+        // One at a time, and never back: a shared mount's follower and its opens both move it.
+        try await reloads.withLock { try await moveToLatest() }
+    }
+
+    private func moveToLatest() async throws -> Version {
         let from = version
         let latest = try await service.volume(volume).latestVersion
+        guard latest >= from else { return from }
         let changed = latest == from ? [] : try await service.changes(in: volume, from: from, to: latest)
         var affected = Set(changed.map(\.path))
         base.move(to: latest)

@@ -85,6 +85,8 @@ public final class VolumeFileSystem: @unchecked Sendable {
     let reader: FileReader
     /// One commit at a time (a background commit and `silo volume commit` may meet).
     let commits = AsyncMutex()
+    /// One reload at a time.
+    let reloads = AsyncMutex()
     /// Guards `journaled`, the overlay's change count when its journal was last written.
     let journalLock = NSLock()
     var journaled: UInt64 = 0
