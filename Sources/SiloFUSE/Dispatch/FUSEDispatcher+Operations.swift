@@ -290,9 +290,19 @@ extension FUSEDispatcher {
     /// go (POSIX drops them at any close of the file), before the close returns.
     private func flush(_ request: FUSERequest, _ reply: FUSEReply) throws {
         guard let flush = request.argument(fuse_flush_in.self) else { return reply.ok() }
-        try fileSystem.flush(request.node, handle: try handle(flush.fh))
-        guard fileSystem.handlesLocks else { return reply.ok() }
-        unlockAll(owner: flush.lock_owner, flock: false, node: request.node, handle: try handle(flush.fh), request, reply)
+        let handle = try handle(flush.fh)
+        // The owner's locks go at close even when what it wrote could not be kept (the close says so).
+        var failure: FUSEError?
+        do {
+            try fileSystem.flush(request.node, handle: handle)
+        } catch let error as FUSEError {
+            failure = error
+        }
+        guard fileSystem.handlesLocks else {
+            if let failure { throw failure }
+            return reply.ok()
+        }
+        unlockAll(owner: flush.lock_owner, flock: false, node: request.node, handle: handle, request, reply, failure: failure)
     }
 
     /// The last close of an open file; a `flock` lock it held is released with it.
@@ -306,10 +316,15 @@ extension FUSEDispatcher {
     }
 
     /// Releases every lock `owner` holds on the node, then answers.
-    private func unlockAll(owner: UInt64, flock: Bool, node: UInt64, handle: UInt64, _ request: FUSERequest, _ reply: FUSEReply) {
+    private func unlockAll(
+        owner: UInt64, flock: Bool, node: UInt64, handle: UInt64, _ request: FUSERequest, _ reply: FUSEReply, failure: FUSEError? = nil
+    ) {
         let fileSystem = self.fileSystem
         let unlock = FUSELock(kind: .unlock, owner: owner, isFlock: flock)
-        later(request, reply, { try await fileSystem.setLock(node, handle: handle, unlock, wait: false) }, send: { _, reply in reply.ok() })
+        later(request, reply, {
+            try await fileSystem.setLock(node, handle: handle, unlock, wait: false)
+            if let failure { throw failure }
+        }, send: { _, reply in reply.ok() })
     }
 
     // MARK: Directories

@@ -66,5 +66,6 @@ extension VolumeFileSystem {
             throw SiloError.local(error.message, errno: ENOSPC)
         }
         try await setMetadata(path, entry, in: overlay, extendedAttributes: attributes)
+        try await publish([path], conflict: Self.notFound(path))
     }
 }

@@ -12,17 +12,24 @@ extension VolumeFileSystem {
     /// lock then shows the latest version, so a program sees what the lock's last holder wrote under it.
     public func lock(_ lock: FileLock, on inode: Inode, wait: Bool) async throws {
         try await lockService().lock(lock, on: try inodes.path(of: inode), wait: wait)
-        try await refresh()
+        // Held now: a failed look at the latest version leaves the next open to move the mount.
+        try? await refresh()
     }
 
     /// Releases what `owner` holds of bytes `start...end` of the file. In a shared volume, what was
     /// written to it is committed first, so the next holder sees it.
     public func unlock(owner: UInt64, start: UInt64, end: UInt64, on inode: Inode) async throws {
         let path = try inodes.path(of: inode)
+        var failure: (any Error)?
         if kind == .shared, overlay?.localFile(at: path) != nil {
-            try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
+            do {
+                try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
+            } catch {
+                failure = error  // the lock is released all the same; the program hears of it
+            }
         }
         try await lockService().unlock(owner: owner, start: start, end: end, on: path)
+        if let failure { throw failure }
     }
 
     private func lockService() throws -> any LockService {

@@ -246,8 +246,12 @@ public final class VolumeFileSystem: @unchecked Sendable {
 
     /// After the last close of a file written in a shared mount: what the close committed is now
     /// the volume's, and this mount lets go of its copy, so others' later writes show here.
+    /// Nothing is done while another descriptor still writes the file: its own close commits it (a
+    /// commit now could take its bytes half rewritten).
     public func settle(_ inode: Inode) async throws {
-        guard kind == .shared, let path = try? inodes.path(of: inode), overlay?.localFile(at: path) != nil else { return }
+        guard kind == .shared, let overlay, let path = try? inodes.path(of: inode), let local = overlay.localFile(at: path),
+            !overlay.hasWriters(local)
+        else { return }
         try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
     }
 

@@ -26,6 +26,11 @@ extension Overlay {
         return handle
     }
 
+    /// Whether any open handle may write `local`.
+    func hasWriters(_ local: String) -> Bool {
+        lock.withLock { writers[local, default: 0] > 0 }
+    }
+
     /// Whether `handle` was opened for writing.
     func isWriting(_ handle: UInt64) -> Bool {
         lock.withLock { handles[handle]?.writing == true }

@@ -185,7 +185,10 @@ final class Overlay: @unchecked Sendable {
             }
             // A linked file no dirty name holds any more is the new base's.
             var held = Set<FileID>()
-            for item in items.values { if case .linked(let file) = item.kind { held.insert(file) } }
+            for item in items.values {
+                if case .linked(let file) = item.kind { held.insert(file) }
+                if let file = item.released { held.insert(file) }  // still to be written through its removed name
+            }
             for (file, linked) in linkedFiles where !held.contains(file) {
                 if case .file(let local) = linked.state.kind, writers[local] == nil { unlink(local) }
                 linkedFiles[file] = nil
@@ -534,7 +537,10 @@ final class Overlay: @unchecked Sendable {
                 set(changed, nil)
                 guard case .linked(let file) = item.kind, item.dirty else { continue }
                 // The file's changes must still reach its other names: through one of them, or this one.
-                if let (other, carrier) = items.first(where: { if case .linked(file) = $0.value.kind { true } else { false } }) {
+                if let (other, carrier) = items.first(where: {
+                    guard !$0.key.isWithin(path), case .linked(file) = $0.value.kind else { return false }
+                    return true
+                }) {
                     set(other, carrier)
                 } else {
                     released = file

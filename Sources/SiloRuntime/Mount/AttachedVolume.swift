@@ -154,11 +154,19 @@ public final class AttachedVolume: @unchecked Sendable {
         }
         if kind == .shared {
             follower = Task { [fileSystem] in
-                do {
-                    for try await _ in PollingChangeFeed(service: service).updates(of: name, after: version) { try await fileSystem.refresh() }
-                } catch is CancellationError {
-                } catch {
-                    FileHandle.standardError.write(Data("silo: following volume '\(name)' stopped: \(error)\n".utf8))
+                // Followed for as long as the mount lives: a failure (a server away a moment) is said
+                // once and the feed taken up again a few seconds later.
+                while !Task.isCancelled {
+                    do {
+                        for try await _ in PollingChangeFeed(service: service).updates(of: name, after: fileSystem.version) {
+                            try await fileSystem.refresh()
+                        }
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        FileHandle.standardError.write(Data("silo: following volume '\(name)' failed, trying again: \(error)\n".utf8))
+                    }
+                    try? await Task.sleep(for: .seconds(3))
                 }
             }
         }
