@@ -238,7 +238,9 @@ import Testing
         for (round, delay) in [0.1, 0.3, 0.6, 1.2].enumerated() {
             let source = setup.directory.file("big\(round).bin")
             _ = FileManager.default.createFile(atPath: source, contents: random.readData(ofLength: 200 * 1024 * 1024))
-            let put = try setup.silo.start(["volume", "put", "v", source, "/big\(round).bin"])
+            // Through the server as it is now: a restart puts it on a new port, and the old one may be
+            // another test's server's by then.
+            let put = try setup.silo.using(setup.server).start(["volume", "put", "v", source, "/big\(round).bin"])
             Thread.sleep(forTimeInterval: delay)  // fault injection: the moment of the kill, not synchronisation
             setup.server.stop(signal: SIGKILL)
             put.waitUntilExit()

@@ -242,7 +242,7 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
     }
 
     public func allocate(_ node: UInt64, handle: UInt64, offset: UInt64, length: UInt64, mode: UInt32) throws {
-        try Bridge.wait { [fileSystem] in try await fileSystem.allocate(Inode(node), offset: offset, length: length, mode: mode) }
+        try Bridge.wait { [fileSystem] in try await fileSystem.allocate(Inode(node), handle: handle, offset: offset, length: length, mode: mode) }
     }
 
     public func flush(_ node: UInt64, handle: UInt64) throws {

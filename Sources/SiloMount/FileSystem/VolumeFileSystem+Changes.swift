@@ -226,8 +226,9 @@ extension VolumeFileSystem {
         let file = overlay.share(source, entry: overlay.localFile(at: source) == nil ? try await base.withContent(entry) : entry)
         overlay.link(path, to: file)
         _ = inodes.identifier(source, file: file)  // the source's inode is the file's from now on
+        // A lost race forgets only the new name: the source may be open and written to.
         try await publish(
-            [path, source], first: [.require(path, .absent), .require(source, .present)],
+            [path, source], first: [.require(path, .absent), .require(source, .present)], discarding: [path],
             conflict: SiloError(.pathExists, "\(path) was made, or \(source) removed, by another mount first"))
         return Node(inode: inodes.reference(path, file: file), entry: try await shown(path))
     }
@@ -316,12 +317,19 @@ extension VolumeFileSystem {
 
     /// fallocate(2) with its `mode` on a file: done on its local copy (made first), so allocation,
     /// punched holes and zeroed ranges behave as on the disk holding the mount's changes.
-    public func allocate(_ inode: Inode, offset: UInt64, length: UInt64, mode: UInt32) async throws {
+    /// With the `handle` of an open local file (a file written, made with no name, or removed while
+    /// open), that very file is changed, whatever its name leads to now.
+    public func allocate(_ inode: Inode, handle: UInt64 = 0, offset: UInt64, length: UInt64, mode: UInt32) async throws {
         let path = try inodes.path(of: inode)
         let overlay = try changeable(path)
         guard let start = Int64(exactly: offset), let count = Int64(exactly: length), let mode = Int32(exactly: mode),
             start.addingReportingOverflow(count).overflow == false
         else { throw SiloError.local("fallocate of \(path) past the largest offset", errno: EFBIG) }
+        if handle != 0 {
+            guard silo_fallocate(try overlay.descriptor(handle), mode, start, count) == 0 else { throw SiloError.local("cannot fallocate \(path)") }
+            overlay.touch(path)
+            return
+        }
         guard let entry = try await merged(path) else { throw Self.notFound(path) }
         guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
         try await copyUp(path, entry)

@@ -20,17 +20,20 @@ extension VolumeFileSystem {
     }
 
     /// Commits the changes at and beneath `roots` now, after `first` (preconditions, removals that
-    /// must find their path); a failed precondition drops those changes from this mount and throws
+    /// must find their path); a failed precondition drops those changes (those at `discarding`, when
+    /// given) from this mount and throws
     /// `conflict` (the errno the program is to see). Then shows the latest version. Does nothing in a
     /// snapshot mount.
-    func publish(_ roots: [VolumePath], first: [Change] = [], conflict: @autoclosure () -> SiloError) async throws {
+    func publish(
+        _ roots: [VolumePath], first: [Change] = [], discarding: [VolumePath]? = nil, conflict: @autoclosure () -> SiloError
+    ) async throws {
         guard kind == .shared, let overlay else { return }
         do {
             try await commits.withLock {
                 _ = try await commit(overlay, author: "mount", roots: roots, first: first)
             }
         } catch let error as SiloError where [.conflict, .pathNotFound, .pathExists, .directoryNotEmpty, .notADirectory, .isADirectory].contains(error.code) {
-            overlay.discard(roots)
+            overlay.discard(discarding ?? roots)
             _ = try? await reload()
             throw error.code == .conflict ? conflict() : error
         }
