@@ -177,8 +177,12 @@ import Glibc
         var midRun: String?
         while midRun == nil && Date() < deadline {
             let history = try setup.silo.run(["volume", "history", "ckpt", "--json"]).stdout
-            if (try? JSONSerialization.jsonObject(with: Data(history.utf8)) as? [Any])?.count ?? 0 >= 2 {
-                midRun = try setup.silo.run(["volume", "get", "ckpt", "/step", "-", "--version", "1"]).stdout
+            // The latest version holding a checkpoint: the first background commit may have come before
+            // the first checkpoint was renamed into place.
+            if (try? JSONSerialization.jsonObject(with: Data(history.utf8)) as? [Any])?.count ?? 0 >= 2,
+                let step = Int(try setup.silo.run(["volume", "get", "ckpt", "/step", "-"]).stdout)
+            {
+                midRun = String(step)
             } else {
                 usleep(50_000)
             }

@@ -212,6 +212,8 @@ extension VolumeFileSystem {
             let path = try await newPath(name, in: parent)
             let overlay = try changeable(path)
             overlay.put(path, .file(local: file.local), mode: file.entry.mode, mtime: file.entry.mtimeNanoseconds, owner: file.entry.owner)
+            // In a shared volume only if no other mount took the name first; the file then stays nameless.
+            try await publishNew(path)
             nameless.withLock { $0[inode] = nil }
             inodes.name(inode, path)
             return Node(inode: inode, entry: try await shown(path))
