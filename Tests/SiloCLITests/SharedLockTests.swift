@@ -41,6 +41,41 @@ import Glibc
                 os.close(fd)
         """
 
+    /// A process that takes an exclusive `flock` of `path` (made if missing) and holds it until
+    /// stopped, with the line it says once it holds it ("held").
+    static func holdLock(_ path: String) throws -> (Process, String) {
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = [
+            "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()",
+            path,
+        ]
+        let said = Pipe()
+        holder.standardOutput = said
+        holder.standardInput = Pipe()
+        try holder.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let more = said.fileHandleForReading.availableData
+            guard !more.isEmpty else { break }
+            line += more
+        }
+        return (holder, String(decoding: line, as: UTF8.self))
+    }
+
+    /// Stops a holder with SIGKILL (children of the test runner inherit its blocked SIGTERM).
+    static func stop(_ holder: Process) {
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+    }
+
+    /// Waits (at most 30 s) for an exclusive `flock` of `path`; the output is "taken" once it has it.
+    static func waitForLock(_ path: String) throws -> (status: Int32, output: String) {
+        try runProgram(
+            "/usr/bin/timeout",
+            ["30", "/usr/bin/python3", "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('taken')", path])
+    }
+
     func count(with kind: String, through points: [String], each: Int) throws -> String {
         var workers: [Process] = []
         for point in points + points {
@@ -127,26 +162,9 @@ import Glibc
         let pid = try #require(mounted.stdout.firstMatch(of: /pid (\d+)/).flatMap { Int32($0.1) })
 
         // A holder takes the lock through the first mount and says so; then its mount dies.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        holder.arguments = ["-c", "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()", one + "/job.lock"]
-        let said = Pipe()
-        let input = Pipe()
-        holder.standardOutput = said
-        holder.standardInput = input
-        try holder.run()
-        defer {
-            // SIGKILL: children of the test runner inherit its blocked SIGTERM.
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-        }
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let more = said.fileHandleForReading.availableData
-            guard !more.isEmpty else { break }
-            line += more
-        }
-        #expect(line == Data("held\n".utf8))
+        let (holder, said) = try Self.holdLock(one + "/job.lock")
+        defer { Self.stop(holder) }
+        #expect(said == "held\n")
         let blocked = try runPython(
             "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('taken')\nexcept BlockingIOError: print('busy')",
             [two + "/job.lock"])
@@ -155,9 +173,7 @@ import Glibc
 
         // A waiter on the second mount gets it once the lease (2 s) runs out, not before nor long after.
         let started = Date()
-        let waited = try runProgram(
-            "/usr/bin/timeout",
-            ["30", "/usr/bin/python3", "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('taken')", two + "/job.lock"])
+        let waited = try Self.waitForLock(two + "/job.lock")
         let seconds = Date().timeIntervalSince(started)
         #expect(waited.output == "taken\n", "\(waited.output)")
         #expect(seconds > 0.5 && seconds < 10, "the lock was taken after \(seconds) s")

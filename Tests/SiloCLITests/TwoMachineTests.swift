@@ -107,28 +107,11 @@ final class Machine {
 
         // A holder on machine 1 is cut off: its lock goes when its lease (2 s) runs out, and a waiter
         // on machine 2 takes it.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        holder.arguments = ["-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()", points[0] + "/job.lock"]
-        let said = Pipe()
-        holder.standardOutput = said
-        holder.standardInput = Pipe()
-        try holder.run()
-        defer {
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-        }
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let more = said.fileHandleForReading.availableData
-            guard !more.isEmpty else { break }
-            line += more
-        }
-        #expect(line == Data("held\n".utf8))
+        let (holder, said) = try SharedLockTests.holdLock(points[0] + "/job.lock")
+        defer { SharedLockTests.stop(holder) }
+        #expect(said == "held\n")
         try machines[0].link(up: false)
-        let waited = try runProgram(
-            "/usr/bin/timeout",
-            ["30", "/usr/bin/python3", "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('taken')", points[1] + "/job.lock"])
+        let waited = try SharedLockTests.waitForLock(points[1] + "/job.lock")
         #expect(waited.output == "taken\n", "\(waited.output)")
         try machines[0].link(up: true)
     }
