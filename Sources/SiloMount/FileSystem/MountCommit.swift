@@ -38,8 +38,12 @@ extension VolumeFileSystem {
         var changed = overlay.dirtyItems()
         if let roots { changed = changed.filter { path, _ in roots.contains { path.isWithin($0) } } }
         guard !changed.isEmpty || !first.isEmpty else { return nil }
+        // Local files to send: changed files', and those of linked files whose last changed name is
+        // being removed (the file is written through it first, see `release`).
         let locals = Set(changed.compactMap { _, item -> String? in
-            if case .file(let local) = overlay.resolving(item).kind { return local }
+            var state = overlay.resolving(item)
+            if let file = item.released, let released = overlay.linkedFile(file)?.state { state = released }
+            if case .file(let local) = state.kind { return local }
             return nil
         })
         let uploaded = try await Uploader(service: service, workers: 2).uploadContents(of: locals.sorted())
@@ -75,7 +79,7 @@ extension VolumeFileSystem {
             case .deleted:
                 if let file = name.released, let state = overlay.linkedFile(file)?.state {
                     // The file's changes go to its other names through this one before it goes.
-                    try await release(file, state, through: path, into: &builder, uploader: Uploader(service: service, workers: 2))
+                    try Self.putLinked(file, state, at: path, uploaded: uploaded, into: &builder)
                 }
                 builder.remove(path)
             case .directory:
@@ -100,13 +104,8 @@ extension VolumeFileSystem {
                 } else {
                     builder.extendedAttributes(path, item.extendedAttributes)
                 }
-            case .moved(let entry) where linked != nil:
-                // Joins the file as the volume holds it when the commit lands; these bytes only if it
-                // holds it under no name by then.
-                guard let content = entry.content else { throw SiloError(.storage, "\(path) has no recorded content") }
-                builder.link(path, FilePut(
-                    content: content, size: entry.size, mode: item.mode, mtimeNanoseconds: item.mtime, owner: item.owner, fileID: linked))
-                builder.attributes(path, Self.attributes(of: item))
+            case .moved where linked != nil:
+                try Self.putLinked(linked!, item, at: path, uploaded: uploaded, into: &builder)
             case .moved(let entry) where entry.path == path && !item.replaces:
                 // New attributes of a file whose content this mount did not touch: applied to whatever
                 // the file holds when the commit lands, so a newer commit's content stays.
@@ -127,14 +126,17 @@ extension VolumeFileSystem {
         return MountCommit(result: result, changedPaths: changed.count - carried.count)
     }
 
-    /// Writes linked file `file` (as `state` holds it) through `path`, a name about to be removed: the
-    /// store gives what it carries to the file's other names.
-    private func release(_ file: FileID, _ state: Overlay.Item, through path: VolumePath, into builder: inout ChangesetBuilder, uploader: Uploader) async throws {
+    /// Writes linked file `file`, as `state` holds it, at `path` (a name of it being made, or one
+    /// about to be removed that carries its changes): the store gives what it carries to the file's
+    /// other names. Bytes of a local file are new; base content joins the file as the volume holds
+    /// it when the commit lands, and is put only if the volume holds it under no name by then.
+    private static func putLinked(
+        _ file: FileID, _ state: Overlay.Item, at path: VolumePath, uploaded: [String: (content: FileContent, size: Int64)],
+        into builder: inout ChangesetBuilder
+    ) throws {
         switch state.kind {
         case .file(let local):
-            guard let uploaded = try await uploader.uploadContents(of: [local])[local] else {
-                throw SiloError(.io, "the local file of \(path) was not uploaded")
-            }
+            guard let uploaded = uploaded[local] else { throw SiloError(.io, "the local file of \(path) was not uploaded") }
             builder.file(path, FilePut(
                 content: uploaded.content, size: uploaded.size, mode: state.mode, mtimeNanoseconds: state.mtime, owner: state.owner, fileID: file))
         case .moved(let entry):

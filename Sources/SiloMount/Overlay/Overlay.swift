@@ -466,7 +466,8 @@ final class Overlay: @unchecked Sendable {
             var item = items[path] ?? Self.item(for: entry)
             if case .linked(let file) = item.kind {
                 // Every name shows the file's attributes; the name changed through carries them.
-                if var linked = linkedFiles[file] ?? entry.fileID.map({ _ in LinkedFile(state: Self.item(for: entry, linking: false), baseLinks: entry.linkCount) }) {
+                recordLinked(entry)
+                if var linked = linkedFiles[file] {
                     Self.apply(to: &linked.state, mode: mode, owner: owner, mtime: mtime, extendedAttributes: extendedAttributes)
                     linkedFiles[file] = linked
                 }
