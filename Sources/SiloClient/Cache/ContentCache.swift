@@ -233,7 +233,11 @@ public final class ContentCache: @unchecked Sendable {
     public func scrubIfDue(every interval: Int) -> ScrubReport? {
         let stamp = root + "/scrubbed"
         var info = stat()
-        if stat(stamp, &info) == 0, time(nil) - info.st_mtim.tv_sec < interval { return nil }
+        // The stamp's time comes from the file system's fine clock, which may be ahead of `time()`'s
+        // coarse one; compare against the fine clock, and an interval of 0 is always due.
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        if interval > 0, stat(stamp, &info) == 0, now.tv_sec - info.st_mtim.tv_sec < interval { return nil }
         let fd = Glibc.open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
