@@ -6,6 +6,10 @@ public enum Precondition: Sendable, Hashable {
     case atVersion(Version)
     /// The path must exist, whoever wrote it last.
     case present
+    /// The lock holder `holder` (a shared volume's mount) must still hold its lease: the fence that
+    /// keeps a holder whose lease lapsed, and whose locks went to others, from overwriting what the next
+    /// holder wrote under them.
+    case leaseOf(String)
 }
 
 /// New attributes for a path; nil fields stay as they are.

@@ -48,6 +48,9 @@ public struct SiloError: Error, Sendable, CustomStringConvertible {
         public static let notPermitted = Code(rawValue: "not_permitted")
         /// A file lock another owner holds, asked for without waiting.
         public static let locked = Code(rawValue: "locked")
+        /// A lock holder's lease ran out before it renewed it: the locks it held are gone, and it may
+        /// take new ones only under a new name.
+        public static let leaseLapsed = Code(rawValue: "lease_lapsed")
         /// A route or method the API does not have.
         public static let notFound = Code(rawValue: "not_found")
     }

@@ -105,7 +105,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .volumeNotFound, .versionNotFound, .pathNotFound, .notFound: .notFound
-        case .volumeExists, .pathExists, .conflict, .locked, .notADirectory, .isADirectory, .directoryNotEmpty: .conflict
+        case .volumeExists, .pathExists, .conflict, .locked, .leaseLapsed, .notADirectory, .isADirectory, .directoryNotEmpty: .conflict
         case .missingBlock, .corruptBlock: .unprocessableContent
         case .tooLarge: .contentTooLarge
         case .invalidRange: .rangeNotSatisfiable

@@ -222,7 +222,7 @@ extension FileContent {
 }
 
 extension Precondition: Codable {
-    private enum CodingKeys: String, CodingKey { case absent, version, present }
+    private enum CodingKeys: String, CodingKey { case absent, version, present, leaseOf }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -232,9 +232,16 @@ extension Precondition: Codable {
             self = .absent
         } else if try container.decodeIfPresent(Bool.self, forKey: .present) == true {
             self = .present
+        } else if let holder = try container.decodeIfPresent(String.self, forKey: .leaseOf) {
+            guard !holder.isEmpty, holder.utf8.count <= LockCall.holderBytes else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .leaseOf, in: container, debugDescription: "a lock holder is named by 1 to \(LockCall.holderBytes) bytes")
+            }
+            self = .leaseOf(holder)
         } else {
             throw DecodingError.dataCorruptedError(
-                forKey: .absent, in: container, debugDescription: "a precondition is {\"absent\": true}, {\"present\": true} or {\"version\": N}"
+                forKey: .absent, in: container,
+                debugDescription: "a precondition is {\"absent\": true}, {\"present\": true}, {\"version\": N} or {\"leaseOf\": HOLDER}"
             )
         }
     }
@@ -245,6 +252,7 @@ extension Precondition: Codable {
         case .absent: try container.encode(true, forKey: .absent)
         case .atVersion(let version): try container.encode(version, forKey: .version)
         case .present: try container.encode(true, forKey: .present)
+        case .leaseOf(let holder): try container.encode(holder, forKey: .leaseOf)
         }
     }
 }

@@ -42,38 +42,82 @@ import Glibc
         """
 
     /// A process that takes an exclusive `flock` of `path` (made if missing) and holds it until
-    /// stopped, with the line it says once it holds it ("held").
-    static func holdLock(_ path: String) throws -> (Process, String) {
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        holder.arguments = [
-            "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()",
-            path,
-        ]
-        let said = Pipe()
-        holder.standardOutput = said
-        holder.standardInput = Pipe()
-        try holder.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let more = said.fileHandleForReading.availableData
-            guard !more.isEmpty else { break }
-            line += more
+    /// stopped; each line it is sent becomes the file's content, written and fsynced under the lock.
+    final class LockHolder {
+        let process = Process()
+        private let input = Pipe()
+        private let output = Pipe()
+        /// What it said once it held the lock ("held").
+        private(set) var said = ""
+
+        static let program = """
+            import fcntl, os, sys
+            fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print('held', flush=True)
+            for line in sys.stdin:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, line.strip().encode(), 0)
+                try:
+                    os.fsync(fd)
+                    print('written', flush=True)
+                except OSError as error:
+                    print('refused', error.errno, flush=True)
+            """
+
+        init(_ path: String) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", Self.program, path]
+            process.standardOutput = output
+            process.standardInput = input
+            try process.run()
+            said = readLine()
         }
-        return (holder, String(decoding: line, as: UTF8.self))
+
+        /// The next line it says, or what it said before it ended.
+        func readLine() -> String {
+            var line = Data()
+            while !line.contains(UInt8(ascii: "\n")) {
+                let more = output.fileHandleForReading.availableData
+                guard !more.isEmpty else { break }
+                line += more
+            }
+            return String(decoding: line, as: UTF8.self)
+        }
+
+        /// Writes `text` as the file's content under the lock it believes it holds; "written" or
+        /// "refused ERRNO".
+        func write(_ text: String) -> String {
+            input.fileHandleForWriting.write(Data((text + "\n").utf8))
+            return readLine()
+        }
+
+        /// Stops it with SIGKILL (children of the test runner inherit its blocked SIGTERM).
+        func stop() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 
-    /// Stops a holder with SIGKILL (children of the test runner inherit its blocked SIGTERM).
-    static func stop(_ holder: Process) {
-        kill(holder.processIdentifier, SIGKILL)
-        holder.waitUntilExit()
-    }
-
-    /// Waits (at most 30 s) for an exclusive `flock` of `path`; the output is "taken" once it has it.
-    static func waitForLock(_ path: String) throws -> (status: Int32, output: String) {
+    /// Waits (at most 30 s) for an exclusive `flock` of `path`, then writes `content` (if given) under
+    /// it and fsyncs; the output is "taken" once done.
+    static func waitForLock(_ path: String, writing content: String? = nil) throws -> (status: Int32, output: String) {
         try runProgram(
             "/usr/bin/timeout",
-            ["30", "/usr/bin/python3", "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('taken')", path])
+            [
+                "30", "/usr/bin/python3", "-c",
+                """
+                import fcntl, os, sys
+                fd = os.open(sys.argv[1], os.O_RDWR)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if len(sys.argv) > 2:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, sys.argv[2].encode(), 0)
+                    os.fsync(fd)
+                print('taken')
+                """,
+                path,
+            ] + (content.map { [$0] } ?? []))
     }
 
     func count(with kind: String, through points: [String], each: Int) throws -> String {
@@ -162,9 +206,9 @@ import Glibc
         let pid = try #require(mounted.stdout.firstMatch(of: /pid (\d+)/).flatMap { Int32($0.1) })
 
         // A holder takes the lock through the first mount and says so; then its mount dies.
-        let (holder, said) = try Self.holdLock(one + "/job.lock")
-        defer { Self.stop(holder) }
-        #expect(said == "held\n")
+        let holder = try LockHolder(one + "/job.lock")
+        defer { holder.stop() }
+        #expect(holder.said == "held\n")
         let blocked = try runPython(
             "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('taken')\nexcept BlockingIOError: print('busy')",
             [two + "/job.lock"])

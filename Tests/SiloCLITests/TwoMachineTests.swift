@@ -105,14 +105,22 @@ final class Machine {
         let counted = try SharedLockTests().count(with: "flock", through: points, each: 10)
         #expect(counted == "40")
 
-        // A holder on machine 1 is cut off: its lock goes when its lease (2 s) runs out, and a waiter
-        // on machine 2 takes it.
-        let (holder, said) = try SharedLockTests.holdLock(points[0] + "/job.lock")
-        defer { SharedLockTests.stop(holder) }
-        #expect(said == "held\n")
+        // A holder on machine 1 writes under its lock; then it is cut off: its lock goes when its lease
+        // (2 s) runs out, and a waiter on machine 2 takes it and writes. Back on the network, the first
+        // holder's late write (it still believes it holds the lock) is refused, and nothing of it lands.
+        let holder = try SharedLockTests.LockHolder(points[0] + "/job.lock")
+        defer { holder.stop() }
+        #expect(holder.said == "held\n")
+        #expect(holder.write("machine 1, under its lock") == "written\n")
+        #expect(try String(contentsOfFile: points[1] + "/job.lock", encoding: .utf8) == "machine 1, under its lock")
         try machines[0].link(up: false)
-        let waited = try SharedLockTests.waitForLock(points[1] + "/job.lock")
+        let waited = try SharedLockTests.waitForLock(points[1] + "/job.lock", writing: "machine 2, the next holder")
         #expect(waited.output == "taken\n", "\(waited.output)")
         try machines[0].link(up: true)
+        #expect(holder.write("machine 1, late") == "refused \(EIO)\n")
+        for point in points {
+            let content = try String(contentsOfFile: point + "/job.lock", encoding: .utf8)
+            #expect(content == "machine 2, the next holder", "\(point): \(content)")
+        }
     }
 }

@@ -72,9 +72,73 @@ import Testing
             _ = try await store.locks(LockCall(.renew, holder: "a", leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 9_000)
             #expect(try await take("b", at: 18_999) != nil)
             #expect(try await take("b", at: 19_001) == nil)
-            // A renewal after the lease ran out brings nothing back.
-            _ = try await store.locks(LockCall(.renew, holder: "a", leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 19_500)
-            #expect(try await take("a", at: 19_600) != nil)
+            // A renewal after the lease ran out brings nothing back, and the name takes nothing again.
+            let renewal = await #expect(throws: SiloError.self) {
+                _ = try await store.locks(LockCall(.renew, holder: "a", leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 19_500)
+            }
+            #expect(renewal?.code == .leaseLapsed)
+            let again = await #expect(throws: SiloError.self) { _ = try await take("a", at: 19_600) }
+            #expect(again?.code == .leaseLapsed)
+            #expect(try await take("b", at: 19_700) == nil)
+        }
+    }
+
+    /// Fencing: a commit that requires its writer's lease lands while the lease runs (a lock released
+    /// on time changes nothing); after the lease lapsed it fails whole, whether or not another holder
+    /// took the lock since, and a renewal does not bring the lease back.
+    @Test func aCommitUnderALapsedLockIsRefusedAndChangesNothing() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try #require((fixture.service as? EmbeddedVolumeService)?.store.metadata)
+            _ = try await fixture.service.createVolume(volume, kind: .shared)
+            let workspace = EmbeddedVolumeService.workspace
+            func take(_ holder: String, at now: Int64) async throws -> FileLock? {
+                try await store.locks(LockCall(.take, holder: holder, path: file, lock: exclusive(holder == "a" ? 1 : 2), leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: now)
+            }
+            func write(_ text: String, as holder: String, at now: Int64) async throws {
+                let changes = Changeset([
+                    .require(file, .leaseOf(holder)),
+                    .put(file, FilePut(content: .inline(Array(text.utf8)), size: Int64(text.utf8.count), mtimeNanoseconds: now * 1_000_000)),
+                ])
+                _ = try await store.commit(changes, to: volume, workspace: workspace, options: CommitOptions(author: holder), now: now) { _ in [:] }
+            }
+            func content() async throws -> String? { try await fixture.service.text(file.rawValue, in: volume) }
+            #expect(try await take("a", at: 1_000) == nil)
+            try await write("a, under its lock", as: "a", at: 5_000)
+            _ = try await store.locks(LockCall(.release, holder: "a", path: file, lock: exclusive(1), leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 5_100)
+            try await write("a, under its lock", as: "a", at: 5_200)
+            // The release renewed the lease to 15.1 s. Lapsed, nobody else took the lock yet: refused
+            // all the same.
+            let lapsed = await #expect(throws: SiloError.self) { try await write("a, lapsed", as: "a", at: 15_101) }
+            #expect(lapsed?.code == .conflict)
+            #expect(lapsed?.message.contains("lapsed") == true)
+            #expect(try await content() == "a, under its lock")
+            // The next holder writes; the first one's late write (after a renewal) never lands.
+            #expect(try await take("b", at: 16_000) == nil)
+            try await write("b, the next holder", as: "b", at: 16_500)
+            await #expect(throws: SiloError.self) {
+                _ = try await store.locks(LockCall(.renew, holder: "a", leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: 17_000)
+            }
+            await #expect(throws: SiloError.self) { try await write("a, late", as: "a", at: 17_100) }
+            #expect(try await content() == "b, the next holder")
+            #expect(try await fixture.service.volume(volume).latestVersion == Version(3))
+        }
+    }
+
+    /// The fence's precondition travels through the server as through the embedded store.
+    @Test(arguments: StoreSetup.all)
+    func aCommitRequiringALockLandsOnlyForItsHolder(setup: StoreSetup) async throws {
+        try await StoreFixture.with(setup) { fixture in
+            let service = fixture.service
+            _ = try await service.createVolume(volume, kind: .shared)
+            #expect(try await service.locks(LockCall(.take, holder: "a", path: file, lock: exclusive(1)), in: volume) == nil)
+            let put = Change.put(file, FilePut(content: .inline([1, 2]), size: 2, mtimeNanoseconds: 0))
+            _ = try await service.commit(Changeset([.require(file, .leaseOf("a")), put]), to: volume, options: CommitOptions(author: "a"))
+            let other = await #expect(throws: SiloError.self) {
+                _ = try await service.commit(Changeset([.require(file, .leaseOf("b")), put]), to: volume, options: CommitOptions(author: "b"))
+            }
+            #expect(other?.code == .conflict)
+            #expect(other?.paths == ["/db.lock"])
+            #expect(try await service.volume(volume).latestVersion == Version(1))
         }
     }
 }

@@ -100,6 +100,7 @@ enum Errno {
         case .invalidArgument, .invalidPath, .invalidName: return EINVAL
         case .readOnly: return EROFS
         case .locked: return EAGAIN
+        case .leaseLapsed: return ENOLCK
         case .notPermitted: return EPERM
         case .noSpace: return ENOSPC
         case .unauthorized, .forbidden: return EACCES

@@ -44,7 +44,8 @@ extension VolumeFileSystem {
             try await setMetadata(path, entry, in: overlay, mode: mode, owner: newOwner, mtime: mtimeNanoseconds)
             entry = try await shown(path)
         }
-        try await publish([path], conflict: Self.notFound(path))
+        // In a shared mount, a file open for writing takes its new attributes to the volume at close.
+        if !isBeingWritten(path) { try await publish([path], conflict: Self.notFound(path)) }
         return Node(inode: inode, entry: entry)
     }
 

@@ -24,13 +24,18 @@ extension VolumeFileSystem {
     /// given) from this mount and throws
     /// `conflict` (the errno the program is to see). Then shows the latest version. Does nothing in a
     /// snapshot mount.
+    ///
+    /// A root this mount holds a lock on is fenced: the commit requires the lock still to be this
+    /// mount's when it lands, so a holder whose lease lapsed (cut off, then back) cannot overwrite what
+    /// the next holder wrote; its change is dropped and the program gets `conflict`'s errno.
     func publish(
         _ roots: [VolumePath], first: [Change] = [], discarding: [VolumePath]? = nil, conflict: @autoclosure () -> SiloError
     ) async throws {
         guard kind == .shared, let overlay else { return }
+        let fences = roots.compactMap { root in locks?.fence(for: root).map { Change.require(root, $0) } }
         do {
             try await commits.withLock {
-                _ = try await commit(overlay, author: "mount", roots: roots, first: first)
+                _ = try await commit(overlay, author: "mount", roots: roots, first: fences + first)
             }
         } catch let error as SiloError where [.conflict, .pathNotFound, .pathExists, .directoryNotEmpty, .notADirectory, .isADirectory].contains(error.code) {
             overlay.discard(discarding ?? roots)
@@ -46,6 +51,13 @@ extension VolumeFileSystem {
         guard kind == .shared, handle != 0, let overlay, overlay.isWriting(handle) else { return }
         let path = try inodes.path(of: inode)
         try await publish([path], conflict: SiloError(.io, "\(path) could not be committed"))
+    }
+
+    /// Whether a change to `path`'s attributes waits for the close of the descriptors writing it:
+    /// committed now, it would carry their bytes half written.
+    func isBeingWritten(_ path: VolumePath) -> Bool {
+        guard kind == .shared, let overlay, let local = overlay.localFile(at: path) else { return false }
+        return overlay.hasWriters(local)
     }
 
     /// A FLUSH (every `close` of a descriptor): a shared mount commits what was written through it.

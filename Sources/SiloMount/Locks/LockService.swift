@@ -17,4 +17,12 @@ public protocol LockService: Sendable {
     func lock(_ lock: FileLock, on file: VolumePath, wait: Bool) async throws
     /// Releases what `owner` holds of bytes `start...end` of `file` (a lock across them is split).
     func unlock(owner: UInt64, start: UInt64, end: UInt64, on file: VolumePath) async throws
+    /// The precondition a commit of `file`'s content carries while this service believes it holds a
+    /// lock on it, so that the commit fails if the lease lapsed meanwhile; nil when it holds none or
+    /// its locks cannot lapse.
+    func fence(for file: VolumePath) -> Precondition?
+}
+
+extension LockService {
+    public func fence(for file: VolumePath) -> Precondition? { nil }
 }

@@ -36,6 +36,8 @@ struct CommitApplication {
     /// the file takes that at the end.
     private var files: [FileID: Entry] = [:]
     private var conflicts: [String] = []
+    /// Paths whose `leaseOf` precondition failed: the writer's lease lapsed.
+    private var lapsed: [String] = []
 
     init(volume: SQLMetadataStore.VolumeRow, version: Version, now: Int64, db: any SQLDatabase) {
         self.volume = volume
@@ -55,6 +57,15 @@ struct CommitApplication {
             try await apply(change)
         }
         try await shareLinkedFiles()
+        guard lapsed.isEmpty else {
+            let names = lapsed.map { "/" + $0 }
+            throw SiloError(
+                .conflict,
+                "commit to volume '\(volume.info.name)' refused at \(names.joined(separator: ", ")): the writer's lock there lapsed "
+                    + "(its lease ran out, so another holder may have written since); nothing was applied; take the lock again and redo the write",
+                paths: names
+            )
+        }
         guard conflicts.isEmpty else {
             let names = conflicts.map { "/" + $0 }
             throw SiloError(
@@ -91,7 +102,7 @@ struct CommitApplication {
     private mutating func apply(_ change: Change) async throws {
         switch change {
         case .put(let path, let file, let precondition):
-            check(precondition, at: path)
+            try await check(precondition, at: path)
             try requireReplaceable(path, by: "file")
             try createParents(of: path)
             set(path, Self.entry(path, file, version: version))
@@ -127,7 +138,7 @@ struct CommitApplication {
             try createParents(of: path)
             set(path, Entry(path: path, kind: .fifo, size: 0, mode: mode & 0o7777, mtimeNanoseconds: mtime, version: version, owner: owner))
         case .require(let path, let precondition):
-            check(precondition, at: path)
+            try await check(precondition, at: path)
         case .device(let path, let kind, let number, let mode, let mtime, let owner):
             try requireReplaceable(path, by: "device node")
             try createParents(of: path)
@@ -144,7 +155,7 @@ struct CommitApplication {
         case .removeIfPresent(let path):
             try await removeTree(path, recursive: true, ifAbsent: {})
         case .remove(let path, let recursive, let precondition):
-            check(precondition, at: path)
+            try await check(precondition, at: path)
             let name = volume.info.name
             try await removeTree(path, recursive: recursive) {
                 if precondition != nil { return }  // already recorded as a conflict
@@ -224,7 +235,7 @@ struct CommitApplication {
         remove(path)
     }
 
-    private mutating func check(_ precondition: Precondition?, at path: VolumePath) {
+    private mutating func check(_ precondition: Precondition?, at path: VolumePath) async throws {
         switch precondition {
         case nil:
             return
@@ -234,6 +245,16 @@ struct CommitApplication {
             if slot(path).entry?.version != expected { conflicts.append(path.rawValue) }
         case .present:
             if slot(path).entry == nil { conflicts.append(path.rawValue) }
+        case .leaseOf(let holder):
+            // Lock calls and commits are write transactions: no lease lapses between this look and
+            // the commit.
+            let held = try await db.raw(
+                """
+                SELECT 1 AS held FROM lock_holders
+                WHERE volume_id = \(bind: volume.id) AND holder = \(bind: holder) AND expires_at >= \(bind: now)
+                """
+            ).first()
+            if held == nil { lapsed.append(path.rawValue) }
         }
     }
 

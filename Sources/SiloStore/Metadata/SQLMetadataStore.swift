@@ -22,7 +22,7 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// The schema version this build writes: the number of steps in ``migrations(_:)``.
-    public static let schemaVersion: Int64 = 9
+    public static let schemaVersion: Int64 = 10
 
     /// The statements that bring a database from version `i` to `i + 1`, in order. A store records its
     /// version in `silo_schema`; opening it applies the missing steps in one transaction (all or none),
@@ -160,6 +160,18 @@ public final class SQLMetadataStore: MetadataStore {
                 """,
                 "CREATE INDEX IF NOT EXISTS locks_path ON locks (volume_id, path)",
                 "CREATE INDEX IF NOT EXISTS locks_holder ON locks (holder)",
+            ],
+            // 10: lock holders' leases. A holder whose lease lapsed keeps its row, so that it cannot
+            // take locks again under that name nor commit under the locks it lost (fencing).
+            [
+                """
+                CREATE TABLE IF NOT EXISTS lock_holders (
+                    volume_id BIGINT NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+                    holder TEXT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    PRIMARY KEY (volume_id, holder)
+                )
+                """
             ],
         ]
     }

@@ -16,7 +16,7 @@ enum ExitStatus {
             2
         case .volumeNotFound, .versionNotFound, .pathNotFound, .notFound:
             3
-        case .volumeExists, .pathExists, .conflict, .locked:
+        case .volumeExists, .pathExists, .conflict, .locked, .leaseLapsed:
             4
         case .corruptBlock, .missingBlock, .storage:
             5
