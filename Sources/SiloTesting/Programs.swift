@@ -26,3 +26,17 @@ public func runPython(_ program: String, _ arguments: [String] = []) throws -> (
 public func runAsNobody(_ command: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     try runProgram("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] + command, environment: environment)
 }
+
+extension FileHandle {
+    /// The next line read from this handle (a pipe from a child process), with its newline, or what
+    /// came before the end.
+    public func readLine() -> String {
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let more = availableData
+            guard !more.isEmpty else { break }
+            line += more
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+}

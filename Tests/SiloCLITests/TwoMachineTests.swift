@@ -105,6 +105,10 @@ final class Machine {
         let counted = try SharedLockTests().count(with: "flock", through: points, each: 10)
         #expect(counted == "40")
 
+        // diskcache (SQLite under its own fcntl locks, rollback journal, no mmap): four processes,
+        // two on each machine, at once.
+        #expect(try SharedLockTests.fillDiskcache(through: points, each: 10) == "40 40 ok\n")
+
         // A holder on machine 1 writes under its lock; then it is cut off: its lock goes when its lease
         // (2 s) runs out, and a waiter on machine 2 takes it and writes. Back on the network, the first
         // holder's late write (it still believes it holds the lock) is refused, and nothing of it lands.

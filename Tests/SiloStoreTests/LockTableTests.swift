@@ -58,13 +58,26 @@ import Testing
         }
     }
 
+    /// The embedded store's metadata, with the shared volume made, for calls at chosen times.
+    func sharedVolume(in fixture: StoreFixture) async throws -> any MetadataStore {
+        let store = try #require((fixture.service as? EmbeddedVolumeService)?.store.metadata)
+        _ = try await fixture.service.createVolume(volume, kind: .shared)
+        return store
+    }
+
+    /// Holder "a" (owner 1) or "b" (owner 2) takes the whole file, with a 10 s lease, at `now` ms.
+    func take(_ holder: String, at now: Int64, in store: any MetadataStore) async throws -> FileLock? {
+        try await store.locks(
+            LockCall(.take, holder: holder, path: file, lock: exclusive(holder == "a" ? 1 : 2), leaseMilliseconds: 10_000),
+            in: volume, workspace: EmbeddedVolumeService.workspace, now: now)
+    }
+
     @Test func aHolderThatStopsRenewingLosesItsLocksWhenTheLeaseRunsOut() async throws {
         try await StoreFixture.with(.sqlite) { fixture in
-            let store = try #require((fixture.service as? EmbeddedVolumeService)?.store.metadata)
-            _ = try await fixture.service.createVolume(volume, kind: .shared)
+            let store = try await sharedVolume(in: fixture)
             let workspace = EmbeddedVolumeService.workspace
             func take(_ holder: String, at now: Int64) async throws -> FileLock? {
-                try await store.locks(LockCall(.take, holder: holder, path: file, lock: exclusive(holder == "a" ? 1 : 2), leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: now)
+                try await self.take(holder, at: now, in: store)
             }
             #expect(try await take("a", at: 1_000) == nil)
             #expect(try await take("b", at: 10_999) != nil)
@@ -88,11 +101,10 @@ import Testing
     /// took the lock since, and a renewal does not bring the lease back.
     @Test func aCommitUnderALapsedLockIsRefusedAndChangesNothing() async throws {
         try await StoreFixture.with(.sqlite) { fixture in
-            let store = try #require((fixture.service as? EmbeddedVolumeService)?.store.metadata)
-            _ = try await fixture.service.createVolume(volume, kind: .shared)
+            let store = try await sharedVolume(in: fixture)
             let workspace = EmbeddedVolumeService.workspace
             func take(_ holder: String, at now: Int64) async throws -> FileLock? {
-                try await store.locks(LockCall(.take, holder: holder, path: file, lock: exclusive(holder == "a" ? 1 : 2), leaseMilliseconds: 10_000), in: volume, workspace: workspace, now: now)
+                try await self.take(holder, at: now, in: store)
             }
             func write(_ text: String, as holder: String, at now: Int64) async throws {
                 let changes = Changeset([

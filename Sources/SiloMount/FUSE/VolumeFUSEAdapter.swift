@@ -50,6 +50,11 @@ public final class VolumeFUSEAdapter: FUSEFileSystem, CacheInvalidator, @uncheck
         notices.async { [weak self] in self?.kernel?.invalidate(entry: name, in: parent.rawValue) }
     }
 
+    /// Waits for the queue (from a lock request, which holds no request thread while it waits).
+    public func drain() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in notices.async { done.resume() } }
+    }
+
     // MARK: Reading
 
     public func lookup(parent: UInt64, name: String) throws -> FUSEEntry {

@@ -37,7 +37,8 @@ extension VolumeFileSystem {
     func commit(_ overlay: Overlay, author: String, roots: [VolumePath]? = nil, first: [Change] = []) async throws -> MountCommit? {
         var changed = overlay.dirtyItems()
         if let roots { changed = changed.filter { path, _ in roots.contains { path.isWithin($0) } } }
-        guard !changed.isEmpty || !first.isEmpty else { return nil }
+        // Preconditions alone change nothing: no version for them.
+        guard !changed.isEmpty || first.contains(where: Self.changes) else { return nil }
         // Local files to send: changed files', and those of linked files whose last changed name is
         // being removed (the file is written through it first, see `release`).
         let locals = Set(changed.compactMap { _, item -> String? in
@@ -116,7 +117,7 @@ extension VolumeFileSystem {
                 try builder.copy(entry, to: path, mode: item.mode, mtimeNanoseconds: item.mtime)
             }
         }
-        guard !builder.isEmpty else {
+        guard builder.changeset.changes.contains(where: Self.changes) else {
             overlay.markCommitted(carried)
             return nil
         }
@@ -124,6 +125,12 @@ extension VolumeFileSystem {
         let result = try await service.commit(builder.changeset, to: volume, options: options)
         overlay.markCommitted(changed, files: files)
         return MountCommit(result: result, changedPaths: changed.count - carried.count)
+    }
+
+    /// Whether `change` changes the volume (a `require` only checks it).
+    private static func changes(_ change: Change) -> Bool {
+        if case .require = change { return false }
+        return true
     }
 
     /// Writes linked file `file`, as `state` holds it, at `path` (a name of it being made, or one

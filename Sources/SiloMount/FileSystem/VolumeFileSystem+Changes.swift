@@ -387,22 +387,38 @@ extension VolumeFileSystem {
     func copyUp(_ path: VolumePath, _ entry: Entry) async throws {
         guard let overlay, overlay.localFile(at: path) == nil else { return }
         let full = try await base.withContent(entry)
-        var copy: Overlay.VerifiedCopy?
-        if let cache = reader.cache, case .blocks(let hashes, let blockSize)? = full.content {
-            let key = ContentCache.key(of: hashes, size: full.size, blockSize: blockSize)
-            if let path = cache.wholeFile(key, size: full.size) {
-                // The copy is read by the kernel without Silo and may have been damaged on disk since
-                // it was made: what it gives is checked before it can become committed data.
-                copy = Overlay.VerifiedCopy(path: path) { fd in
-                    guard ContentCache.matches(fd, hashes: hashes, size: full.size, blockSize: blockSize) else {
-                        cache.dropWholeFile(key)
-                        return false
-                    }
-                    return true
-                }
-            }
+        try await overlay.copyUp(path, entry: full, from: cachedCopy(of: full)) { range in try await self.reader.read(full, range) }
+    }
+
+    /// Gives a clean local file of `path` still open in this shared mount the base's new content in
+    /// place; a path that is no file in the base any more loses its local file (its open descriptors
+    /// keep what they had, as a removed file's would).
+    func refreshOpenCopy(_ path: VolumePath, local: String, generation: UInt64) async throws {
+        guard let overlay else { return }
+        guard let listed = (try? await base.child(path)) ?? nil, listed.kind == .file else {
+            overlay.discard([path])
+            return
         }
-        try await overlay.copyUp(path, entry: full, from: copy) { range in try await self.reader.read(full, range) }
+        let full = try await base.withContent(listed)
+        _ = try await overlay.refresh(path, local: local, generation: generation, to: full, from: cachedCopy(of: full)) { range in
+            try await self.reader.read(full, range)
+        }
+    }
+
+    /// The content cache's whole copy of `full`, if it has one, checked as it is copied: the copy is
+    /// read by the kernel without Silo and may have been damaged on disk since it was made, so what
+    /// it gives is checked before it can become committed data.
+    private func cachedCopy(of full: Entry) -> Overlay.VerifiedCopy? {
+        guard let cache = reader.cache, case .blocks(let hashes, let blockSize)? = full.content else { return nil }
+        let key = ContentCache.key(of: hashes, size: full.size, blockSize: blockSize)
+        guard let path = cache.wholeFile(key, size: full.size) else { return nil }
+        return Overlay.VerifiedCopy(path: path) { fd in
+            guard ContentCache.matches(fd, hashes: hashes, size: full.size, blockSize: blockSize) else {
+                cache.dropWholeFile(key)
+                return false
+            }
+            return true
+        }
     }
 }
 

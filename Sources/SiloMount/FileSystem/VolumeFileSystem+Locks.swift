@@ -9,11 +9,14 @@ extension VolumeFileSystem {
     }
 
     /// Takes `lock` on the file; see ``LockService/lock(_:on:wait:)``. In a shared volume, taking a
-    /// lock then shows the latest version, so a program sees what the lock's last holder wrote under it.
+    /// lock then shows the latest version, so a program sees what the lock's last holder wrote under it,
+    /// through descriptors it holds open too: the kernel has dropped the file's old pages before the
+    /// lock is granted.
     public func lock(_ lock: FileLock, on inode: Inode, wait: Bool) async throws {
         try await lockService().lock(lock, on: try inodes.path(of: inode), wait: wait)
         // Held now: a failed look at the latest version leaves the next open to move the mount.
         try? await refresh()
+        await invalidator?.drain()
     }
 
     /// Releases what `owner` holds of bytes `start...end` of the file. In a shared volume, what was

@@ -16,9 +16,32 @@ extension VolumeFileSystem {
         guard latest >= from else { return from }
         let changed = latest == from ? [] : try await service.changes(in: volume, from: from, to: latest)
         var affected = Set(changed.map(\.path))
+        // A shared mount's file that stays a file of one name keeps its inode (programs such as
+        // SQLite check that a name still leads to the file they hold open); no passthrough open there
+        // holds a backing file of it.
+        var rewritten = Set<VolumePath>()
+        if kind == .shared {
+            for change in changed where change.kind == .modified && change.entryKind == .file && inodes.existing(change.path) != nil {
+                if let shown = (try? await merged(change.path)) ?? nil, shown.kind == .file, shown.fileID == nil { rewritten.insert(change.path) }
+            }
+        }
         base.move(to: latest)
-        if let overlay { affected.formUnion(overlay.dropCommitted()) }
+        if let overlay {
+            let (dropped, open) = overlay.dropCommitted()
+            affected.formUnion(dropped)
+            for copy in open where affected.contains(copy.path) {
+                do {
+                    try await refreshOpenCopy(copy.path, local: copy.local, generation: copy.generation)
+                } catch {
+                    overlay.discard([copy.path])  // the descriptors keep what they had; new opens read the new file
+                }
+            }
+        }
         for path in affected.sorted() where !path.isRoot {
+            if rewritten.contains(path), ((try? await base.child(path)) ?? nil)?.fileID == nil, let inode = inodes.existing(path) {
+                invalidator?.invalidate(inode)
+                continue
+            }
             // The path's next lookup gets a new inode: opens of the old one stay as they are (a
             // passthrough open's backing file belongs to its inode), and new opens start afresh.
             if let inode = inodes.detach(path) { invalidator?.invalidate(inode) }

@@ -36,6 +36,8 @@ public struct OpenFile: Sendable, Equatable {
 public protocol CacheInvalidator: AnyObject, Sendable {
     func invalidate(_ inode: Inode)
     func invalidate(name: String, in parent: Inode)
+    /// Returns once what was asked so far has reached the caching layer.
+    func drain() async
 }
 
 /// A volume as a file system: one version (the base), served lazily, and, when writable, a layer of
@@ -107,7 +109,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
         self.base = BaseVersion(service: service, volume: volume, version: version)
         self.reader = FileReader(service: service, cache: cache, assembleCopies: true, memoryBlocks: cachedBlocks)
         self.owner = Owner(uid: getuid(), gid: getgid())
-        self.overlay = try scratch.map { try Overlay(scratch: $0) }
+        self.overlay = try scratch.map { try Overlay(scratch: $0, seesEveryWrite: kind == .shared) }
         self.writable = scratch != nil
     }
 
@@ -183,24 +185,33 @@ public final class VolumeFileSystem: @unchecked Sendable {
     public func open(_ inode: Inode, writing: Bool, truncate: Bool) async throws -> OpenFile {
         try await refresh()  // a shared volume's open sees every close before it (close-to-open)
         let path = try inodes.path(of: inode)
-        guard let entry = try await merged(path) else { throw Self.notFound(path) }
+        guard var entry = try await merged(path) else { throw Self.notFound(path) }
         guard entry.kind == .file else { throw SiloError(.isADirectory, "\(path) is a \(entry.kind.rawValue), not a file") }
         let writing = writing || truncate
         guard let overlay else {
             guard !writing else { throw Self.readOnly(path) }
             return OpenFile(handle: 0, keepCache: true, backingFile: try await wholeCopy(of: entry))
         }
-        if writing {
-            if truncate, overlay.localFile(at: path) == nil {
-                _ = try overlay.newFile(at: path, mode: entry.mode, now: Self.now(), owner: entry.owner)  // nothing to copy
-            } else {
-                try await copyUp(path, entry)
+        // A shared mount's reload may drop a clean local copy between the copy and the open: then
+        // copy what the path holds now.
+        for attempt in 0..<5 {
+            if attempt > 0 {
+                guard let now = try await merged(path), now.kind == .file else { throw Self.notFound(path) }
+                entry = now
             }
+            if writing {
+                if truncate, overlay.localFile(at: path) == nil {
+                    _ = try overlay.newFile(at: path, mode: entry.mode, now: Self.now(), owner: entry.owner)  // nothing to copy
+                } else {
+                    try await copyUp(path, entry)
+                }
+            }
+            if let handle = try overlay.openLocal(at: path, truncate: truncate, writing: writing) {
+                return OpenFile(handle: handle, keepCache: false, backingFile: backingFile(handle, in: overlay))
+            }
+            if !writing { break }
         }
-        if let local = overlay.localFile(at: path) {
-            let handle = try overlay.open(local, at: path, truncate: truncate, writing: writing)
-            return OpenFile(handle: handle, keepCache: false, backingFile: backingFile(handle, in: overlay))
-        }
+        if writing { throw SiloError(.io, "\(path) could not be opened for writing: its local copy kept being replaced") }
         // A writable mount's base moves on reload, which drops changed files' pages explicitly; a
         // shared mount's moves without one and drops them at every open.
         return OpenFile(handle: 0, keepCache: kind == .snapshot, backingFile: try await wholeCopy(of: entry))

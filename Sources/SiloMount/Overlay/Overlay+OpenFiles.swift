@@ -13,17 +13,37 @@ extension Overlay {
     /// appends into writes at the end); `truncate` empties it first. An open that may write keeps
     /// `path` uncommitted until it is closed.
     func open(_ local: String, at path: VolumePath, truncate: Bool, writing: Bool) throws -> UInt64 {
+        let handle = try lock.withLock { try register(local, at: path, truncate: truncate, writing: writing) }
+        opened(path, truncate: truncate, writing: writing)
+        return handle
+    }
+
+    /// Opens `path`'s local file if it has one (nil if not), looking it up and registering the handle
+    /// in one step: a drop of committed copies (a reload) cannot come between and leave the handle on
+    /// a file the path no longer has.
+    func openLocal(at path: VolumePath, truncate: Bool, writing: Bool) throws -> UInt64? {
+        let handle = try lock.withLock { () throws -> UInt64? in
+            guard let local = lockedLocalFile(at: path) else { return nil }
+            return try register(local, at: path, truncate: truncate, writing: writing)
+        }
+        if handle != nil { opened(path, truncate: truncate, writing: writing) }
+        return handle
+    }
+
+    /// Opens `local` and records the handle. Call with the lock held.
+    private func register(_ local: String, at path: VolumePath, truncate: Bool, writing: Bool) throws -> UInt64 {
         let fd = Glibc.open(local, O_RDWR | O_CLOEXEC | (truncate ? O_TRUNC : 0))
         guard fd >= 0 else { throw SiloError.local("cannot open the local file of \(path)") }
-        let handle = lock.withLock {
-            let handle = nextHandle
-            nextHandle += 1
-            handles[handle] = (fd, local, writing)
-            if writing { writers[local, default: 0] += 1 }
-            return handle
-        }
-        if writing || truncate { touch(path) }
+        let handle = nextHandle
+        nextHandle += 1
+        handles[handle] = (fd, local, writing)
+        if writing { writers[local, default: 0] += 1 }
         return handle
+    }
+
+    private func opened(_ path: VolumePath, truncate: Bool, writing: Bool) {
+        // Where writes may pass through unseen, an open that may write counts as a change.
+        if truncate || (writing && !seesEveryWrite) { touch(path) }
     }
 
     /// Whether any open handle may write `local`.
@@ -58,8 +78,19 @@ extension Overlay {
     }
 
     func write(_ handle: UInt64, path: VolumePath, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
-        let fd = try descriptor(handle)
-        let count = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
+        // Counted as under way until the item records it, so that no refresh in place overwrites it.
+        guard let open = lock.withLock({ () -> (fd: Int32, local: String)? in
+            guard let open = handles[handle] else { return nil }
+            writesUnderWay[open.local, default: 0] += 1
+            return (open.fd, open.local)
+        }) else { throw SiloError.local("no open file \(handle)", errno: EBADF) }
+        defer {
+            lock.withLock {
+                writesUnderWay[open.local, default: 1] -= 1
+                if writesUnderWay[open.local] == 0 { writesUnderWay[open.local] = nil }
+            }
+        }
+        let count = pwrite(open.fd, bytes.baseAddress, bytes.count, off_t(offset))
         guard count >= 0 else { throw SiloError.local("cannot write the local file of \(path)") }
         touch(path)
         return count
@@ -80,7 +111,7 @@ extension Overlay {
             if writers[open.local] == 0 { writers[open.local] = nil }
         }
         // Written through one name of a linked file, it changed under all: the name closed carries it.
-        if let path, localFile(at: path) == open.local { touch(path) }
+        if !seesEveryWrite, let path, localFile(at: path) == open.local { touch(path) }
     }
 
     /// The modification time of a local file, as committed.

@@ -87,12 +87,20 @@ final class Overlay: @unchecked Sendable {
     var handles: [UInt64: (fd: Int32, local: String, writing: Bool)] = [:]
     /// Open handles that may write, by local file.
     var writers: [String: Int] = [:]
+    /// Writes under way, by local file: a refresh in place waits for none to be.
+    var writesUnderWay: [String: Int] = [:]
     private var committedFiles: [VolumePath: CommittedFile] = [:]
     /// Files of several names changed in this mount, by file: every name's item is `.linked` to one.
     var linkedFiles: [FileID: LinkedFile] = [:]
 
-    init(scratch: String) throws {
+    /// Every write reaches this overlay (a shared mount: no passthrough), so a file open for writing
+    /// is uncommitted only while it holds writes not yet committed, and a clean one still open takes
+    /// others' commits in place (``refresh(_:local:generation:to:from:fetch:)``).
+    let seesEveryWrite: Bool
+
+    init(scratch: String, seesEveryWrite: Bool = false) throws {
         self.scratch = scratch
+        self.seesEveryWrite = seesEveryWrite
         try FileManager.default.createDirectory(atPath: scratch + "/data", withIntermediateDirectories: true)
     }
 
@@ -176,9 +184,21 @@ final class Overlay: @unchecked Sendable {
 
     /// Forgets committed changes (a reload's new base holds them, or a later writer's version of them)
     /// and returns their paths.
-    func dropCommitted() -> [VolumePath] {
+    /// With ``seesEveryWrite``, a clean local file still open here is kept: it is returned in `open`
+    /// with its generation, for the caller to refresh in place.
+    func dropCommitted() -> (dropped: [VolumePath], open: [(path: VolumePath, local: String, generation: UInt64)]) {
         lock.withLock {
-            let clean = items.filter { !$0.value.dirty }
+            var clean = items.filter { !$0.value.dirty }
+            var open: [(path: VolumePath, local: String, generation: UInt64)] = []
+            if seesEveryWrite {
+                let held = Set(handles.values.map(\.local))
+                for (path, item) in clean {
+                    if case .file(let local) = item.kind, held.contains(local) {
+                        open.append((path, local, item.generation))
+                        clean[path] = nil
+                    }
+                }
+            }
             for (path, item) in clean {
                 if case .file(let local) = item.kind { unlink(local) }
                 set(path, nil)
@@ -193,7 +213,40 @@ final class Overlay: @unchecked Sendable {
                 if case .file(let local) = linked.state.kind, writers[local] == nil { unlink(local) }
                 linkedFiles[file] = nil
             }
-            return Array(clean.keys)
+            return (Array(clean.keys), open)
+        }
+    }
+
+    /// Gives `path`'s local file, still open here and unchanged since `generation`, `entry`'s bytes
+    /// and attributes in place, so that the descriptors open on it read what another mount committed.
+    /// The bytes are gathered in a file of their own first and copied over in the kernel in one go.
+    /// False (and nothing changed) if the file was written meanwhile.
+    func refresh(
+        _ path: VolumePath, local: String, generation: UInt64, to entry: Entry, from copy: VerifiedCopy?,
+        fetch: (Range<Int64>) async throws -> [UInt8]
+    ) async throws -> Bool {
+        let gathered = try makeLocal()
+        defer { unlink(gathered) }
+        let fd = Glibc.open(gathered, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw SiloError.local("cannot open the local file \(gathered)") }
+        defer { Glibc.close(fd) }
+        try await fill(fd, local: gathered, of: path, with: entry, from: copy, fetch: fetch)
+        return try lock.withLock {
+            guard var item = items[path], item.generation == generation, !item.dirty, case .file(local) = item.kind, writesUnderWay[local] == nil
+            else { return false }
+            let target = Glibc.open(local, O_WRONLY | O_CLOEXEC)
+            guard target >= 0 else { throw SiloError.local("cannot open the local file \(local)") }
+            defer { Glibc.close(target) }
+            guard try Self.copyFile(gathered, to: target, size: entry.size), ftruncate(target, off_t(entry.size)) == 0 else {
+                throw SiloError.local("cannot refresh the local copy of \(path)")
+            }
+            Self.setTime(target, entry.mtimeNanoseconds)
+            item.mode = entry.mode
+            item.mtime = entry.mtimeNanoseconds
+            item.owner = entry.owner
+            item.extendedAttributes = entry.extendedAttributes
+            items[path] = item
+            return true
         }
     }
 
@@ -211,14 +264,14 @@ final class Overlay: @unchecked Sendable {
     }
 
     /// Marks the items a commit carried as committed, unless they changed while it ran or are open
-    /// for writing (writes that pass through the kernel are not seen here); `files` are the files
-    /// it sent, as sent.
+    /// for writing (writes that pass through the kernel are not seen here, unless ``seesEveryWrite``);
+    /// `files` are the files it sent, as sent.
     func markCommitted(_ committed: [(VolumePath, Item)], files: [VolumePath: CommittedFile] = [:]) {
         lock.withLock {
             changes += 1
             committedFiles.merge(files) { $1 }
             for (path, item) in committed where items[path]?.generation == item.generation {
-                if case .file(let local) = resolved(item).kind, writers[local, default: 0] > 0 { continue }
+                if !seesEveryWrite, case .file(let local) = resolved(item).kind, writers[local, default: 0] > 0 { continue }
                 items[path]?.dirty = false
                 items[path]?.committed = true
                 // The volume now holds this item, so what it replaced is gone from there too.
@@ -256,11 +309,14 @@ final class Overlay: @unchecked Sendable {
     }
 
     func localFile(at path: VolumePath) -> String? {
-        lock.withLock {
-            guard let item = items[path] else { return nil }
-            if case .file(let local) = resolved(item).kind { return local }
-            return nil
-        }
+        lock.withLock { lockedLocalFile(at: path) }
+    }
+
+    /// ``localFile(at:)``, with the lock held.
+    func lockedLocalFile(at path: VolumePath) -> String? {
+        guard let item = items[path] else { return nil }
+        if case .file(let local) = resolved(item).kind { return local }
+        return nil
     }
 
     private func hidden(_ directory: VolumePath) -> Bool {
@@ -391,6 +447,31 @@ final class Overlay: @unchecked Sendable {
         let fd = Glibc.open(local, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw SiloError.local("cannot open the local file \(local)") }
         defer { Glibc.close(fd) }
+        try await fill(fd, local: local, of: path, with: entry, from: copy, fetch: fetch)
+        lock.withLock {
+            let state = Item(kind: .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner,
+                extendedAttributes: entry.extendedAttributes)
+            guard let file = entry.fileID else {
+                set(path, state)
+                // Where every write is seen, a copy is uncommitted only once something changes it.
+                if seesEveryWrite { items[path]?.dirty = false }
+                return
+            }
+            // One copy for every name of the file.
+            var item = items[path] ?? Item(kind: .linked(file), mode: 0, mtime: 0)
+            if items[path] == nil { item.hides[file] = 1 }
+            linkedFiles[file] = LinkedFile(state: state, baseLinks: linkedFiles[file]?.baseLinks ?? entry.linkCount)
+            item.kind = .linked(file)
+            set(path, item)
+        }
+    }
+
+    /// Writes `entry`'s bytes into `fd` (the local file `local`, empty): copied from `copy` when given
+    /// and what it gave verifies, else read through `fetch` a block's worth at a time.
+    private func fill(
+        _ fd: Int32, local: String, of path: VolumePath, with entry: Entry, from copy: VerifiedCopy?,
+        fetch: (Range<Int64>) async throws -> [UInt8]
+    ) async throws {
         if let copy, try Self.copyFile(copy.path, to: fd, size: entry.size), copy.verify(fd) {
         } else {
             let step = Int64(8 * 1024 * 1024)
@@ -405,17 +486,6 @@ final class Overlay: @unchecked Sendable {
             }
         }
         Self.setTime(fd, entry.mtimeNanoseconds)
-        lock.withLock {
-            let state = Item(kind: .file(local: local), mode: entry.mode, mtime: entry.mtimeNanoseconds, owner: entry.owner,
-                extendedAttributes: entry.extendedAttributes)
-            guard let file = entry.fileID else { return set(path, state) }
-            // One copy for every name of the file.
-            var item = items[path] ?? Item(kind: .linked(file), mode: 0, mtime: 0)
-            if items[path] == nil { item.hides[file] = 1 }
-            linkedFiles[file] = LinkedFile(state: state, baseLinks: linkedFiles[file]?.baseLinks ?? entry.linkCount)
-            item.kind = .linked(file)
-            set(path, item)
-        }
     }
 
     /// Copies `size` bytes of `source` into `fd` in the kernel (no user-space copy; a reflink where the
