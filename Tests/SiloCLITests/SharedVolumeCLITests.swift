@@ -111,4 +111,56 @@ import Glibc
         #expect(ephemeral.stdout == "x\n", "\(ephemeral.stderr)")
         #expect(!(try silo.run(["volume", "list"]).stdout.contains("ephemeral-")))
     }
+
+    /// Nothing lost on a fault: a shared mount killed (SIGKILL) mid-write loses only what was neither
+    /// closed nor fsynced; what was closed, and what an fsync returned for, is in the volume.
+    @Test func aKilledMountLosesOnlyWhatWasNeitherClosedNorSynced() throws {
+        let directory = try TemporaryDirectory("silo-nfs-killed")
+        defer { directory.remove() }
+        let silo = SiloBinary(home: directory.file("home"))
+        let (one, two) = (directory.file("one"), directory.file("two"))
+        for point in [one, two] { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
+        #expect(try silo.run(["nfs", "create", "cache"]).status == 0)
+        let mounted = try silo.run(["mount", "cache", one])
+        let pid = try #require(mounted.stdout.firstMatch(of: /pid (\d+)/).flatMap { Int32($0.1) })
+        defer { _ = try? silo.run(["umount", one]) }
+
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        writer.arguments = [
+            "-c",
+            """
+            import os, sys
+            root = sys.argv[1]
+            with open(root + "/closed", "w") as f: f.write("closed whole")
+            synced = os.open(root + "/synced", os.O_WRONLY | os.O_CREAT)
+            os.write(synced, b"synced part")
+            os.fsync(synced)
+            os.write(synced, b", then more never synced")
+            open_only = os.open(root + "/open", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            os.write(open_only, b"never closed")
+            print("ready", flush=True)
+            sys.stdin.read()
+            """,
+            one,
+        ]
+        let (input, output) = (Pipe(), Pipe())
+        writer.standardInput = input
+        writer.standardOutput = output
+        try writer.run()
+        defer {
+            kill(writer.processIdentifier, SIGKILL)
+            writer.waitUntilExit()
+        }
+        #expect(output.fileHandleForReading.readLine() == "ready\n")
+        #expect(kill(pid, SIGKILL) == 0)
+
+        #expect(try silo.run(["mount", "cache", two]).status == 0)
+        defer { _ = try? silo.run(["umount", two]) }
+        #expect(try String(contentsOfFile: two + "/closed", encoding: .utf8) == "closed whole")
+        #expect(try String(contentsOfFile: two + "/synced", encoding: .utf8) == "synced part")
+        // Its name was committed when it was made (an O_EXCL create is atomic across mounts); its
+        // bytes, never closed nor synced, are not.
+        #expect(try String(contentsOfFile: two + "/open", encoding: .utf8) == "")
+    }
 }
