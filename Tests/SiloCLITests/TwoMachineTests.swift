@@ -38,7 +38,7 @@ final class Machine {
             home: directory.file(name),
             environment: [
                 "SILO_SERVER": "http://\(serverAddress):\(serverPort)", "SILO_TOKEN": token, "SILO_ALLOW_INSECURE": "1",
-                "SILO_LOCK_LEASE_SECONDS": "2",
+                "SILO_LOCK_LEASE_SECONDS": "6",
             ])
     }
 
@@ -110,7 +110,7 @@ final class Machine {
         #expect(try SharedLockTests.fillDiskcache(through: points, each: 10) == "40 40 ok\n")
 
         // A holder on machine 1 writes under its lock; then it is cut off: its lock goes when its lease
-        // (2 s) runs out, and a waiter on machine 2 takes it and writes. Back on the network, the first
+        // (6 s) runs out, and a waiter on machine 2 takes it and writes. Back on the network, the first
         // holder's late write (it still believes it holds the lock) is refused, and nothing of it lands.
         let holder = try SharedLockTests.LockHolder(points[0] + "/job.lock")
         defer { holder.stop() }

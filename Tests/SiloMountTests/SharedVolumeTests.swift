@@ -53,6 +53,44 @@ struct SharedVolumeTests {
         }
     }
 
+    /// A mount carries its cached listings over to the versions other mounts' closes make (so that a
+    /// directory is not listed whole again at every close): what it shows after each move is what the
+    /// volume holds, through names added, rewritten, removed with what they held, and linked.
+    @Test func listingsCarriedOverToNewVersionsShowWhatTheVolumeHolds() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let (a, b) = try await twoMounts(fixture)
+            try await a.mkdir("d")
+            try await a.mkdir("d/sub")
+            for name in ["m", "c", "x", "a"] { try await a.overwrite("d/\(name)", Array(name.utf8)) }
+            try await a.overwrite("d/sub/inner", Array("inner".utf8))
+            func expectSameAsTheVolume(_ directory: String) async throws {
+                let listed = try await fixture.service.list(try VolumePath(directory), in: volume, version: nil)
+                let expected = Dictionary(uniqueKeysWithValues: listed.map { ($0.path.name, $0.kind) })
+                #expect(try await b.list(directory) == expected)
+                for entry in listed where entry.kind == .file {
+                    #expect(try await b.stat(entry.path.rawValue).size == entry.size, "\(entry.path)")
+                }
+            }
+            try await expectSameAsTheVolume("d")
+            try await expectSameAsTheVolume("d/sub")
+            // Added (sorting between cached names), rewritten with another size, removed.
+            try await a.overwrite("d/b", Array("bee".utf8))
+            try await a.overwrite("d/m", Array("longer now".utf8))
+            try await a.unlink("d/x")
+            try await expectSameAsTheVolume("d")
+            // A directory removed with what it held, and made again empty.
+            try await a.unlink("d/sub/inner")
+            try await a.rmdir("d/sub")
+            try await a.mkdir("d/sub")
+            try await expectSameAsTheVolume("d")
+            try await expectSameAsTheVolume("d/sub")
+            // A second name: the first name's link count changes too.
+            try await a.link("d/a", as: "d/a2")
+            try await expectSameAsTheVolume("d")
+            #expect(try await b.stat("d/a").linkCount == 2)
+        }
+    }
+
     @Test func racingNamesHaveExactlyOneWinner() async throws {
         try await StoreFixture.with(.sqlite) { fixture in
             let (a, b) = try await twoMounts(fixture)

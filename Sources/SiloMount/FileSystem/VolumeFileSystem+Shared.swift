@@ -33,16 +33,18 @@ extension VolumeFileSystem {
     ) async throws {
         guard kind == .shared, let overlay else { return }
         let fences = roots.compactMap { root in locks?.fence(for: root).map { Change.require(root, $0) } }
+        var committed = false
         do {
-            try await commits.withLock {
-                _ = try await commit(overlay, author: "mount", roots: roots, first: fences + first)
+            committed = try await commits.withLock {
+                try await commit(overlay, author: "mount", roots: roots, first: fences + first) != nil
             }
         } catch let error as SiloError where [.conflict, .pathNotFound, .pathExists, .directoryNotEmpty, .notADirectory, .isADirectory].contains(error.code) {
             overlay.discard(discarding ?? roots)
             _ = try? await reload()
             throw error.code == .conflict ? conflict() : error
         }
-        _ = try await reload()
+        // Nothing to commit (a close after the change was committed already): nothing new to show.
+        if committed { _ = try await reload() }
     }
 
     /// A shared mount's file written through `handle` is committed when it is closed or synced, so

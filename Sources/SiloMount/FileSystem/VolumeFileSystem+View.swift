@@ -48,6 +48,22 @@ extension VolumeFileSystem {
         return result.values.sorted { $0.path < $1.path }
     }
 
+    /// How many directories `path` (a directory) holds in this mount's view: what
+    /// ``mergedListing(of:)`` would count, from the base's cached listing and the changed names only,
+    /// since the kernel asks at every look at a directory's attributes (a shared mount's at every
+    /// create in it).
+    func subdirectoryCount(of path: VolumePath) async throws -> Int {
+        let hidden = overlay?.hidesBase(below: path) == true
+        var inBase = false
+        if !hidden { inBase = try await baseEntry(path)?.kind == .directory }
+        var count = inBase ? try await base.listing(of: path).count { $0.kind == .directory } : 0
+        for child in overlay?.children(of: path) ?? [] {
+            if inBase, try await base.child(child)?.kind == .directory { count -= 1 }
+            if try await merged(child)?.kind == .directory { count += 1 }
+        }
+        return count
+    }
+
     /// Everything beneath a directory in this mount's view, parents before children.
     func mergedTree(of path: VolumePath) async throws -> [(VolumePath, Entry)] {
         var result: [(VolumePath, Entry)] = []

@@ -154,7 +154,7 @@ public final class VolumeFileSystem: @unchecked Sendable {
     func counted(_ entry: Entry) async throws -> Entry {
         guard entry.kind == .directory else { return entry }
         var entry = entry
-        entry.linkCount = 2 + (try await mergedListing(of: entry.path)).count { $0.kind == .directory }
+        entry.linkCount = 2 + (try await subdirectoryCount(of: entry.path))
         return entry
     }
 
