@@ -143,7 +143,7 @@ import Glibc
     /// The workers open the cache one after another: diskcache's set-up statements, run by every
     /// open, are schema changes SQLite does not retry when they meet a lock, so opens at one moment
     /// from several mounts can time out (docs/semantics.md).
-    static func fillDiskcache(through points: [String], each: Int) throws -> String {
+    static func fillDiskcache(through points: [String], each: Int, logs: [String]) throws -> String {
         var workers: [(process: Process, input: Pipe)] = []
         for (index, point) in (points + points).enumerated() {
             let process = Process()
@@ -160,10 +160,19 @@ import Glibc
         for worker in workers { worker.input.fileHandleForWriting.write(Data("go\n".utf8)) }
         for worker in workers {
             worker.process.waitUntilExit()
-            #expect(worker.process.terminationStatus == 0)
+            #expect(worker.process.terminationStatus == 0, "the mounts' logs: \(mountLogs(in: logs))")
         }
         let names = (0..<workers.count).map { "w\($0)" }.joined(separator: ",")
         return try runPython(diskcacheCheck, [points[0], names, "\(each)"]).output
+    }
+
+    /// What the mount processes logging to `directories` wrote, for a failure's message.
+    static func mountLogs(in directories: [String]) -> String {
+        directories.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).map { name in
+                (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+            }
+        }.joined(separator: "\n")
     }
 
     func count(with kind: String, through points: [String], each: Int) throws -> String {
@@ -213,7 +222,7 @@ import Glibc
         #expect(try silo.run(["nfs", "create", "shared"]).status == 0)
         for point in points { #expect(try silo.run(["mount", "shared", point]).status == 0) }
         defer { for point in points { _ = try? silo.run(["umount", point]) } }
-        #expect(try Self.fillDiskcache(through: points, each: 10) == "40 40 ok\n")
+        #expect(try Self.fillDiskcache(through: points, each: 10, logs: [silo.home + "/logs"]) == "40 40 ok\n")
     }
 
     /// The seed's SharedVolume example: a shelve cache on the shared volume, under a flufl.lock lock

@@ -107,7 +107,7 @@ final class Machine {
 
         // diskcache (SQLite under its own fcntl locks, rollback journal, no mmap): four processes,
         // two on each machine, at once.
-        #expect(try SharedLockTests.fillDiskcache(through: points, each: 10) == "40 40 ok\n")
+        #expect(try SharedLockTests.fillDiskcache(through: points, each: 10, logs: machines.map { $0.silo.home + "/logs" }) == "40 40 ok\n")
 
         // A holder on machine 1 writes under its lock; then it is cut off: its lock goes when its lease
         // (6 s) runs out, and a waiter on machine 2 takes it and writes. Back on the network, the first

@@ -1,3 +1,4 @@
+import Foundation
 import SiloClient
 import SiloCore
 
@@ -42,9 +43,24 @@ extension VolumeFileSystem {
             overlay.discard(discarding ?? roots)
             _ = try? await reload()
             throw error.code == .conflict ? conflict() : error
+        } catch {
+            Self.log("could not commit \(roots.map(\.description).joined(separator: ", ")): \(error)")
+            throw error
         }
         // Nothing to commit (a close after the change was committed already): nothing new to show.
-        if committed { _ = try await reload() }
+        if committed {
+            do {
+                _ = try await reload()
+            } catch {
+                Self.log("committed \(roots.map(\.description).joined(separator: ", ")), then could not move to the latest version: \(error)")
+                throw error
+            }
+        }
+    }
+
+    /// A line in the mount's log (its standard error) for what a program only sees as an errno.
+    static func log(_ message: String) {
+        FileHandle.standardError.write(Data("silo: \(message)\n".utf8))
     }
 
     /// A shared mount's file written through `handle` is committed when it is closed or synced, so

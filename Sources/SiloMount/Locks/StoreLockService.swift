@@ -6,9 +6,9 @@ import SiloCore
 /// Locks kept in a shared volume's lock table, in the embedded store or on a server, so that a lock
 /// taken through one mount holds against every other, on this machine or another.
 ///
-/// The mount is one holder, named at random. What it holds is leased: a task renews the lease every
-/// third of it, and a holder that stops (its process killed, its machine cut off) loses its locks
-/// when the lease runs out, so a waiter elsewhere gets them within the lease. A blocking request asks
+/// The mount is one holder, named at random. What it holds is leased: a thread of its own renews the
+/// lease every third of it, and a holder that stops (its process killed, its machine cut off) loses
+/// its locks when the lease runs out, so a waiter elsewhere gets them within the lease. A blocking request asks
 /// again after 20 ms, then after twice as long each time, up to half a second between asks, until it
 /// gets the lock or its task is cancelled (a signal to the waiting program: FUSE INTERRUPT).
 ///
@@ -20,7 +20,7 @@ public final class StoreLockService: LockService {
     public let service: any VolumeService
     public let volume: VolumeName
     public let leaseMilliseconds: Int64
-    private let renewer: Task<Void, Never>
+    private let renewer: Renewer
     private let state = Shared()
 
     private struct State {
@@ -57,22 +57,57 @@ public final class StoreLockService: LockService {
         self.volume = volume
         self.leaseMilliseconds = leaseMilliseconds
         let state = self.state
-        renewer = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(leaseMilliseconds / 3))
-                let holder = state.withLock { $0.holder }
-                do {
-                    _ = try await service.locks(LockCall(.renew, holder: holder, leaseMilliseconds: leaseMilliseconds), in: volume)
-                } catch let error as SiloError where error.code == .leaseLapsed {
-                    state.rename(from: holder)
-                } catch {
-                    continue  // the next turn tries again, within the lease
-                }
+        renewer = Renewer(every: leaseMilliseconds / 3) {
+            let holder = state.withLock { $0.holder }
+            do {
+                _ = try await service.locks(LockCall(.renew, holder: holder, leaseMilliseconds: leaseMilliseconds), in: volume)
+            } catch let error as SiloError where error.code == .leaseLapsed {
+                state.rename(from: holder)
+            } catch {
+                return  // the next turn tries again, within the lease
             }
         }
     }
 
-    deinit { renewer.cancel() }
+    deinit { renewer.stop() }
+
+    /// Renews the lease from a thread of its own (the renewal's task runs there too), so that a busy
+    /// shared pool cannot make a live mount's lease lapse, which fencing would make its writes pay for.
+    private final class Renewer: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var stopped = false
+
+        init(every milliseconds: Int64, _ renew: @escaping @Sendable () async -> Void) {
+            let thread = Thread { [self] in
+                while wait(milliseconds) {
+                    let executor = RequestExecutor()
+                    Task(executorPreference: executor) {
+                        await renew()
+                        executor.finish {}
+                    }
+                    executor.runUntilFinished()
+                }
+            }
+            thread.name = "silo-lease"
+            thread.start()
+        }
+
+        /// Waits `milliseconds`, or until stopped; false once stopped.
+        private func wait(_ milliseconds: Int64) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            let deadline = Date(timeIntervalSinceNow: Double(milliseconds) / 1000)
+            while !stopped && condition.wait(until: deadline) {}
+            return !stopped
+        }
+
+        func stop() {
+            condition.lock()
+            stopped = true
+            condition.signal()
+            condition.unlock()
+        }
+    }
 
     private static func newHolderName() -> String { "mount-" + UUID().uuidString.lowercased() }
 
@@ -142,7 +177,7 @@ public final class StoreLockService: LockService {
 
     /// Stops renewing and releases everything this mount holds (at unmount).
     public func close() async {
-        renewer.cancel()
+        renewer.stop()
         _ = try? await call(.releaseAll)
         state.withLock { $0.granted.removeAll() }
     }
