@@ -53,10 +53,9 @@ struct SharedVolumeTests {
         }
     }
 
-    /// A mount carries its cached listings over to the versions other mounts' closes make (so that a
-    /// directory is not listed whole again at every close): what it shows after each move is what the
-    /// volume holds, through names added, rewritten, removed with what they held, and linked.
-    @Test func listingsCarriedOverToNewVersionsShowWhatTheVolumeHolds() async throws {
+    /// A mount that listed a directory shows what the volume holds after each of another mount's
+    /// changes in it: names added, rewritten, removed with what they held, and linked.
+    @Test func listingsAfterAnotherMountsChangesShowWhatTheVolumeHolds() async throws {
         try await StoreFixture.with(.sqlite) { fixture in
             let (a, b) = try await twoMounts(fixture)
             try await a.mkdir("d")
