@@ -90,13 +90,18 @@ public struct LockCall: Sendable, Hashable {
 
     /// Longest holder name and lease a store accepts.
     public static let holderBytes = 128
+    /// What a lock holder's name must be, as said to whoever gave a bad one.
+    public static let holderNameRule = "a lock holder is named by 1 to \(holderBytes) bytes"
+
+    /// Whether `name` can name a lock holder (in a lock call, or a commit's `leaseOf` precondition).
+    public static func isHolderName(_ name: String) -> Bool { !name.isEmpty && name.utf8.count <= holderBytes }
     public static let leaseRange: ClosedRange<Int64> = 100...3_600_000
 
     /// Checks what a request carries: a holder name, a lease in range, and a path and lock where the
     /// action needs them.
     public func validate() throws(SiloError) {
-        guard !holder.isEmpty, holder.utf8.count <= Self.holderBytes else {
-            throw SiloError(.invalidArgument, "a lock holder is named by 1 to \(Self.holderBytes) bytes")
+        guard Self.isHolderName(holder) else {
+            throw SiloError(.invalidArgument, Self.holderNameRule)
         }
         guard Self.leaseRange.contains(leaseMilliseconds) else {
             throw SiloError(.invalidArgument, "a lock lease is \(Self.leaseRange.lowerBound) to \(Self.leaseRange.upperBound) ms, not \(leaseMilliseconds)")

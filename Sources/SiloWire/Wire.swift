@@ -233,9 +233,8 @@ extension Precondition: Codable {
         } else if try container.decodeIfPresent(Bool.self, forKey: .present) == true {
             self = .present
         } else if let holder = try container.decodeIfPresent(String.self, forKey: .leaseOf) {
-            guard !holder.isEmpty, holder.utf8.count <= LockCall.holderBytes else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .leaseOf, in: container, debugDescription: "a lock holder is named by 1 to \(LockCall.holderBytes) bytes")
+            guard LockCall.isHolderName(holder) else {
+                throw DecodingError.dataCorruptedError(forKey: .leaseOf, in: container, debugDescription: LockCall.holderNameRule)
             }
             self = .leaseOf(holder)
         } else {

@@ -191,8 +191,10 @@ import Glibc
         return try String(contentsOfFile: points[0] + "/counter", encoding: .utf8)
     }
 
-    @Test func aCounterIncrementedUnderLocksOnTwoMountsLosesNothing() throws {
-        let directory = try TemporaryDirectory("silo-nfs-locks")
+    /// Runs `body` with two mount points of a new shared volume, each a `silo mount` process of its
+    /// own, unmounted after.
+    func withTwoMounts(_ label: String, _ body: (SiloBinary, [String]) throws -> Void) throws {
+        let directory = try TemporaryDirectory(label)
         defer { directory.remove() }
         let silo = SiloBinary(home: directory.file("home"))
         let points = [directory.file("one"), directory.file("two")]
@@ -200,12 +202,17 @@ import Glibc
         #expect(try silo.run(["nfs", "create", "shared"]).status == 0)
         for point in points { #expect(try silo.run(["mount", "shared", point]).status == 0) }
         defer { for point in points { _ = try? silo.run(["umount", point]) } }
+        try body(silo, points)
+    }
 
-        // Four processes, two on each mount, 25 increments each.
-        #expect(try count(with: "flock", through: points, each: 25) == "100")
-        for kind in ["fcntl", "filelock"] {
-            try "0".write(toFile: points[0] + "/counter", atomically: false, encoding: .utf8)
-            #expect(try count(with: kind, through: points, each: 25) == "100", "under \(kind)")
+    @Test func aCounterIncrementedUnderLocksOnTwoMountsLosesNothing() throws {
+        try withTwoMounts("silo-nfs-locks") { _, points in
+            // Four processes, two on each mount, 25 increments each.
+            #expect(try count(with: "flock", through: points, each: 25) == "100")
+            for kind in ["fcntl", "filelock"] {
+                try "0".write(toFile: points[0] + "/counter", atomically: false, encoding: .utf8)
+                #expect(try count(with: kind, through: points, each: 25) == "100", "under \(kind)")
+            }
         }
     }
 
@@ -214,15 +221,9 @@ import Glibc
     /// locks (the file keeps its inode, and its open copy takes other mounts' commits in place), so
     /// nothing is lost and the database stays sound.
     @Test func aDiskcacheSharedByTwoMountsLosesNothing() throws {
-        let directory = try TemporaryDirectory("silo-nfs-diskcache")
-        defer { directory.remove() }
-        let silo = SiloBinary(home: directory.file("home"))
-        let points = [directory.file("one"), directory.file("two")]
-        for point in points { try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true) }
-        #expect(try silo.run(["nfs", "create", "shared"]).status == 0)
-        for point in points { #expect(try silo.run(["mount", "shared", point]).status == 0) }
-        defer { for point in points { _ = try? silo.run(["umount", point]) } }
-        #expect(try Self.fillDiskcache(through: points, each: 10, logs: [silo.home + "/logs"]) == "40 40 ok\n")
+        try withTwoMounts("silo-nfs-diskcache") { silo, points throws in
+            #expect(try Self.fillDiskcache(through: points, each: 10, logs: [silo.home + "/logs"]) == "40 40 ok\n")
+        }
     }
 
     /// The seed's SharedVolume example: a shelve cache on the shared volume, under a flufl.lock lock

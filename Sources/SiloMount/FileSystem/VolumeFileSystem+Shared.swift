@@ -23,11 +23,11 @@ extension VolumeFileSystem {
     /// Commits the changes at and beneath `roots` now, after `first` (preconditions, removals that
     /// must find their path); a failed precondition drops those changes (those at `discarding`, when
     /// given) from this mount and throws
-    /// `conflict` (the errno the program is to see). Then shows the latest version. Does nothing in a
-    /// snapshot mount.
+    /// `conflict` (the errno the program is to see). When it committed something, then shows the
+    /// latest version. Does nothing in a snapshot mount.
     ///
-    /// A root this mount holds a lock on is fenced: the commit requires the lock still to be this
-    /// mount's when it lands, so a holder whose lease lapsed (cut off, then back) cannot overwrite what
+    /// A root this mount holds a lock on is fenced: the commit requires this mount's lease to be
+    /// running when it lands, so a holder whose lease lapsed (cut off, then back) cannot overwrite what
     /// the next holder wrote; its change is dropped and the program gets `conflict`'s errno.
     func publish(
         _ roots: [VolumePath], first: [Change] = [], discarding: [VolumePath]? = nil, conflict: @autoclosure () -> SiloError
@@ -44,7 +44,7 @@ extension VolumeFileSystem {
             _ = try? await reload()
             throw error.code == .conflict ? conflict() : error
         } catch {
-            Self.log("could not commit \(roots.map(\.description).joined(separator: ", ")): \(error)")
+            Self.log("could not commit \(Self.named(roots)): \(error)")
             throw error
         }
         // Nothing to commit (a close after the change was committed already): nothing new to show.
@@ -52,11 +52,13 @@ extension VolumeFileSystem {
             do {
                 _ = try await reload()
             } catch {
-                Self.log("committed \(roots.map(\.description).joined(separator: ", ")), then could not move to the latest version: \(error)")
+                Self.log("committed \(Self.named(roots)), then could not move to the latest version: \(error)")
                 throw error
             }
         }
     }
+
+    private static func named(_ paths: [VolumePath]) -> String { paths.map(\.description).joined(separator: ", ") }
 
     /// A line in the mount's log (its standard error) for what a program only sees as an errno.
     static func log(_ message: String) {

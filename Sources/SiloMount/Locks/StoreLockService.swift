@@ -8,9 +8,10 @@ import SiloCore
 ///
 /// The mount is one holder, named at random. What it holds is leased: a thread of its own renews the
 /// lease every third of it, and a holder that stops (its process killed, its machine cut off) loses
-/// its locks when the lease runs out, so a waiter elsewhere gets them within the lease. A blocking request asks
-/// again after 20 ms, then after twice as long each time, up to half a second between asks, until it
-/// gets the lock or its task is cancelled (a signal to the waiting program: FUSE INTERRUPT).
+/// its locks when the lease runs out, so a waiter elsewhere gets them within the lease. A blocking
+/// request asks again after 20 ms, then after twice as long each time, up to half a second between
+/// asks, until it gets the lock or its task is cancelled (a signal to the waiting program: FUSE
+/// INTERRUPT).
 ///
 /// Fencing: it remembers what it was granted and under which holder name, and a commit of a locked
 /// file carries ``fence(for:)``, so it lands only while that name's lease runs. A holder that comes
@@ -29,7 +30,7 @@ public final class StoreLockService: LockService {
         var granted: [VolumePath: [(holder: String, lock: FileLock)]] = [:]
     }
 
-    /// The state the renewing task shares with the service.
+    /// The state the renewing thread shares with the service.
     private final class Shared: Sendable {
         let mutex = Mutex(State())
 
@@ -114,13 +115,15 @@ public final class StoreLockService: LockService {
     /// A call under the current name; one refused because the name's lease lapsed is made again under
     /// a new name.
     private func call(_ action: LockCall.Action, _ lock: FileLock? = nil, on file: VolumePath? = nil) async throws -> (FileLock?, holder: String) {
-        var holder = self.holder
+        func send(as holder: String) async throws -> (FileLock?, holder: String) {
+            (try await service.locks(LockCall(action, holder: holder, path: file, lock: lock, leaseMilliseconds: leaseMilliseconds), in: volume), holder)
+        }
+        let holder = self.holder
         do {
-            return (try await service.locks(LockCall(action, holder: holder, path: file, lock: lock, leaseMilliseconds: leaseMilliseconds), in: volume), holder)
+            return try await send(as: holder)
         } catch let error as SiloError where error.code == .leaseLapsed {
             state.rename(from: holder)
-            holder = self.holder
-            return (try await service.locks(LockCall(action, holder: holder, path: file, lock: lock, leaseMilliseconds: leaseMilliseconds), in: volume), holder)
+            return try await send(as: self.holder)
         }
     }
 
