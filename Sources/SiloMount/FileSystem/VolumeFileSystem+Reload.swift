@@ -25,7 +25,7 @@ extension VolumeFileSystem {
                 if let shown = (try? await merged(change.path)) ?? nil, shown.kind == .file, shown.fileID == nil { rewritten.insert(change.path) }
             }
         }
-        base.move(to: latest)
+        try await base.move(to: latest, changed: changed)
         if let overlay {
             let (dropped, open) = overlay.dropCommitted()
             affected.formUnion(dropped)

@@ -49,14 +49,14 @@ extension VolumeFileSystem {
     }
 
     /// How many directories `path` (a directory) holds in this mount's view: what
-    /// ``mergedListing(of:)`` would count, from the base's cached listing and the changed names only,
+    /// ``mergedListing(of:)`` would count, from the base's count and the changed names only,
     /// since the kernel asks at every look at a directory's attributes (a shared mount's at every
     /// create in it).
     func subdirectoryCount(of path: VolumePath) async throws -> Int {
         let hidden = overlay?.hidesBase(below: path) == true
         var inBase = false
         if !hidden { inBase = try await baseEntry(path)?.kind == .directory }
-        var count = inBase ? try await base.listing(of: path).count { $0.kind == .directory } : 0
+        var count = inBase ? try await base.subdirectoryCount(of: path) : 0
         for child in overlay?.children(of: path) ?? [] {
             if inBase, try await base.child(child)?.kind == .directory { count -= 1 }
             if try await merged(child)?.kind == .directory { count += 1 }

@@ -11,59 +11,51 @@ import Synchronization
 /// Writers take SQLite's write lock up front (`BEGIN IMMEDIATE`), so concurrent commits from several
 /// processes queue instead of failing half-way; `synchronous=FULL` makes a returned commit durable.
 /// Reads run on connections of their own (WAL lets readers proceed beside a writer), so a listing or a
-/// token check never waits behind another workspace's long commit.
+/// token check never waits behind another workspace's long commit. Statements run on the calling
+/// thread (``SQLiteHandle``); only a wait for another process's write lock moves to a thread of its own.
 public final class SQLiteBackend: SQLBackend {
-    private let writer: Connection
-    private let readers: AsyncPool<Connection>
+    private let writer: SQLiteSession
+    private let readers: AsyncPool<SQLiteSession>
     private let threadPool: NIOThreadPool
     private let mutex = AsyncMutex()
     private let closed = Mutex(false)
+    private let waits = Atomic<Int>(0)
     public let path: String
+
+    /// How many write transactions so far found another process's write lock taken and waited for it.
+    public var writeLockWaits: Int { waits.load(ordering: .relaxed) }
 
     public let blobType = "BLOB"
     public let autoIncrementPrimaryKey = "INTEGER PRIMARY KEY AUTOINCREMENT"
     public let pathType = "TEXT"
 
     /// How long a writer waits for another process's write transaction before giving up.
-    public static let busyTimeoutMilliseconds = 60_000
+    public static let busyTimeoutMilliseconds: Int32 = 60_000
     /// Connections that serve reads at once.
     public static let readerCount = 4
 
-    struct Connection: Sendable {
-        let connection: SQLiteConnection
-        let database: any SQLDatabase
-    }
-
     public static func open(path: String, logger: Logger) async throws -> SQLiteBackend {
-        // Threads of their own: while SQLite waits out another connection's write lock it blocks the
-        // thread it runs on, which must not be one the lock holder (or a reader) needs to go on.
-        let threadPool = NIOThreadPool(numberOfThreads: 1 + readerCount)
-        threadPool.start()
-        var opened: [Connection] = []
+        var opened: [SQLiteSession] = []
         do {
+            let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
             for index in 0...readerCount {
-                let connection = try await SQLiteConnection.open(
-                    storage: .file(path: path), threadPool: threadPool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()
-                )
-                opened.append(Connection(connection: connection, database: connection.sql(queryLogLevel: nil)))
-                let pragmas =
-                    index == 0
-                    ? ["PRAGMA busy_timeout = \(busyTimeoutMilliseconds)", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
-                    : ["PRAGMA busy_timeout = \(busyTimeoutMilliseconds)"]
-                for pragma in pragmas {
-                    try await opened[index].database.raw(SQLQueryString(pragma)).run()
+                let handle = try SQLiteHandle(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+                opened.append(SQLiteSession(handle: handle, logger: logger, eventLoop: eventLoop))
+                if index == 0 {
+                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"] { try handle.execute(pragma, binds: []) }
                 }
             }
         } catch {
-            for connection in opened { try? await connection.connection.close() }
-            try? await threadPool.shutdownGracefully()
-            if error is SiloError { throw error }
+            for session in opened { session.handle.close() }
             throw SiloError(.storage, "could not open the metadata database \(path): \(error)")
         }
+        // A thread for the one long wait: another process's write lock.
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
         return SQLiteBackend(writer: opened[0], readers: Array(opened[1...]), threadPool: threadPool, path: path)
     }
 
-    private init(writer: Connection, readers: [Connection], threadPool: NIOThreadPool, path: String) {
+    private init(writer: SQLiteSession, readers: [SQLiteSession], threadPool: NIOThreadPool, path: String) {
         self.writer = writer
         self.readers = AsyncPool(readers)
         self.threadPool = threadPool
@@ -71,40 +63,62 @@ public final class SQLiteBackend: SQLBackend {
     }
 
     public func writeTransaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await mutex.withLock { try await transaction(begin: "BEGIN IMMEDIATE", on: writer.database, body) }
+        try await mutex.withLock {
+            do {
+                try await beginImmediate(on: writer.handle)
+            } catch {
+                throw mapError(error)
+            }
+            return try await finish(on: writer, body)
+        }
     }
 
     public func readTransaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await readers.with { reader in try await transaction(begin: "BEGIN", on: reader.database, body) }
+        try await readers.with { reader in
+            do {
+                try reader.handle.execute("BEGIN", binds: [])
+            } catch {
+                throw mapError(error)
+            }
+            return try await finish(on: reader, body)
+        }
     }
 
-    private func transaction<R: Sendable>(
-        begin: String, on database: any SQLDatabase, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R
-    ) async throws -> R {
+    /// Takes the write lock: at once when no other process holds it, else waiting (up to the busy
+    /// timeout) on the backend's own thread, so that the caller's thread is not held.
+    private func beginImmediate(on handle: SQLiteHandle) async throws {
         do {
-            try await database.raw(SQLQueryString(begin)).run()
-        } catch {
-            throw mapError(error)
-        }
+            handle.setBusyTimeout(0)
+            defer { handle.setBusyTimeout(Self.busyTimeoutMilliseconds) }
+            try handle.execute("BEGIN IMMEDIATE", binds: [])
+            return
+        } catch let failure as SQLiteHandle.Failure where failure.code == SQLiteHandle.Failure.busy {}
+        waits.add(1, ordering: .relaxed)
+        try await threadPool.runIfActive { try handle.execute("BEGIN IMMEDIATE", binds: []) }
+    }
+
+    /// Runs `body` in the transaction begun on `session`, then commits it, or rolls it back if
+    /// `body` or the commit throws.
+    private func finish<R: Sendable>(on session: SQLiteSession, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         do {
-            let result = try await body(database)
-            try await database.raw("COMMIT").run()
+            let result = try await body(session)
+            try session.handle.execute("COMMIT", binds: [])
             return result
         } catch {
-            try? await database.raw("ROLLBACK").run()
+            try? session.handle.execute("ROLLBACK", binds: [])
             throw mapError(error)
         }
     }
 
     public func mapError(_ error: any Error) -> SiloError {
         if let error = error as? SiloError { return error }
-        if let error = error as? SQLiteError {
-            switch error.reason {
-            case .full:
+        if let error = error as? SQLiteHandle.Failure {
+            switch error.code {
+            case SQLiteHandle.Failure.full:
                 return SiloError(.noSpace, "the metadata database \(path) is out of disk space; free some space and try again (nothing was changed)")
-            case .busy, .locked:
+            case SQLiteHandle.Failure.busy, SQLiteHandle.Failure.locked:
                 return SiloError(.storage, "the metadata database \(path) stayed locked by another process for \(Self.busyTimeoutMilliseconds / 1000) s; try again")
-            case .corrupt, .notADatabase:
+            case SQLiteHandle.Failure.corrupt, SQLiteHandle.Failure.notADatabase:
                 return SiloError(.storage, "the metadata database \(path) is damaged: \(error.message)")
             default:
                 return SiloError(.storage, "metadata database error: \(error.message)")
@@ -118,10 +132,10 @@ public final class SQLiteBackend: SQLBackend {
         guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         try await mutex.withLock {
             // Wait for every reader to come back before closing them.
-            var idle: [Connection] = []
+            var idle: [SQLiteSession] = []
             for _ in readers.all { idle.append(await readers.take()) }
-            for reader in idle { try? await reader.connection.close() }
-            try await writer.connection.close()
+            for reader in idle { reader.handle.close() }
+            writer.handle.close()
             try await threadPool.shutdownGracefully()
         }
     }
