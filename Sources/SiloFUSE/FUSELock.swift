@@ -17,8 +17,12 @@ public struct FUSELock: Sendable, Equatable {
     public var end: UInt64
     /// The process that asked (in the caller's PID namespace), shown by F_GETLK.
     public var pid: UInt32
-    /// Who holds the lock: the kernel's lock owner (one per open file description for `flock` and
-    /// OFD locks, one per process's file table for POSIX locks).
+    /// Who holds the lock: for a POSIX lock the kernel's lock owner (one per process's file table,
+    /// or per open file description for an OFD lock); for a `flock` lock the open file's handle.
+    ///
+    /// (The kernel's owner of a `flock` lock is the address of its open file, which the next open
+    /// may reuse while the release of the closed one is still on its way here: keyed by that, the
+    /// late release would drop the new open's lock, and two programs would hold it at once.)
     public var owner: UInt64
     /// A `flock` lock (whole file, owned by the open file) rather than a POSIX one.
     public var isFlock: Bool
@@ -45,8 +49,8 @@ public struct FUSELock: Sendable, Equatable {
         start = input.lk.start
         end = input.lk.end
         pid = input.lk.pid
-        owner = input.owner
         isFlock = input.lk_flags & UInt32(FUSE_LK_FLOCK) != 0
+        owner = isFlock ? input.fh : input.owner
     }
 
     /// Whether this lock and `other`, held by different owners, cannot both be held.

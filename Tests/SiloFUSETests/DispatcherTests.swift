@@ -31,10 +31,11 @@ import Glibc
         return try #require(value(fuse_open_out.self, from: reply.payload)).fh
     }
 
-    func lockRequest(_ type: Int32, handle: UInt64, owner: UInt64) -> [UInt8] {
+    func lockRequest(_ type: Int32, handle: UInt64, owner: UInt64, flock: Bool = false) -> [UInt8] {
         var input = fuse_lk_in()
         input.fh = handle
         input.owner = owner
+        if flock { input.lk_flags = UInt32(FUSE_LK_FLOCK) }
         input.lk.type = UInt32(type)
         input.lk.start = 0
         input.lk.end = UInt64.max
@@ -106,6 +107,34 @@ import Glibc
         transport.send(FUSE_GETLK.rawValue, unique: 9, node: 2, lockRequest(F_RDLCK, handle: first, owner: 100))
         let after = try #require(transport.reply(to: 9))
         #expect(value(fuse_lk_out.self, from: after.payload)?.lk.type == UInt32(F_WRLCK))
+        #expect(transport.answeredTwice.isEmpty)
+    }
+
+    /// The kernel's owner of a `flock` lock is the address of the open file, which a new open may
+    /// reuse while the release of the closed one is on its way: that late release must not drop the
+    /// lock the new open took (two programs would hold it at once).
+    @Test func aLateReleaseOfAClosedFileLeavesTheFlockOfANewOpenWithTheSameOwner() throws {
+        defer { connection.stop() }
+        let closed = try open(unique: 1)
+        let reopened = try open(unique: 2)
+        let other = try open(unique: 3)
+        // The same kernel owner, 100, for both opens of one program.
+        transport.send(FUSE_SETLK.rawValue, unique: 4, node: 2, lockRequest(F_WRLCK, handle: reopened, owner: 100, flock: true))
+        #expect(transport.reply(to: 4)?.error == 0)
+        var release = fuse_release_in()
+        release.fh = closed
+        release.lock_owner = 100
+        release.release_flags = UInt32(FUSE_RELEASE_FLOCK_UNLOCK)
+        transport.send(FUSE_RELEASE.rawValue, unique: 5, node: 2, bytes(of: release))
+        #expect(transport.reply(to: 5)?.error == 0)
+        transport.send(FUSE_SETLK.rawValue, unique: 6, node: 2, lockRequest(F_WRLCK, handle: other, owner: 200, flock: true))
+        #expect(transport.reply(to: 6)?.error == -EAGAIN)
+        // Its own release lets it go.
+        release.fh = reopened
+        transport.send(FUSE_RELEASE.rawValue, unique: 7, node: 2, bytes(of: release))
+        #expect(transport.reply(to: 7)?.error == 0)
+        transport.send(FUSE_SETLK.rawValue, unique: 8, node: 2, lockRequest(F_WRLCK, handle: other, owner: 200, flock: true))
+        #expect(transport.reply(to: 8)?.error == 0)
         #expect(transport.answeredTwice.isEmpty)
     }
 

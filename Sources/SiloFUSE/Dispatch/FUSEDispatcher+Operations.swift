@@ -305,14 +305,15 @@ extension FUSEDispatcher {
         unlockAll(owner: flush.lock_owner, flock: false, node: request.node, handle: handle, request, reply, failure: failure)
     }
 
-    /// The last close of an open file; a `flock` lock it held is released with it.
+    /// The last close of an open file; a `flock` lock it held is released with it (its owner is the
+    /// open file's handle, see ``FUSELock/owner``).
     private func release(_ request: FUSERequest, _ reply: FUSEReply) throws {
         guard let release = request.argument(fuse_release_in.self),
             let file = files.release(release.fh, unregister: { transport.closeBacking($0) })
         else { return reply.ok() }
         fileSystem.release(request.node, handle: file.handle)
         guard fileSystem.handlesLocks, release.release_flags & UInt32(FUSE_RELEASE_FLOCK_UNLOCK) != 0 else { return reply.ok() }
-        unlockAll(owner: release.lock_owner, flock: true, node: request.node, handle: file.handle, request, reply)
+        unlockAll(owner: release.fh, flock: true, node: request.node, handle: file.handle, request, reply)
     }
 
     /// Releases every lock `owner` holds on the node, then answers.

@@ -7,12 +7,26 @@ extension VolumeFileSystem {
     /// listing.
     public func reload() async throws -> Version {
         // One at a time, and never back: a shared mount's follower and its opens both move it.
-        try await reloads.withLock { try await moveToLatest() }
+        try await reloads.withLock { try await moveToLatest(try await service.volume(volume).latestVersion) }
     }
 
-    private func moveToLatest() async throws -> Version {
+    /// Moves a shared mount to the volume's latest version if it moved, so that this mount sees what
+    /// others closed. The caches above are told what changed without waiting (from inside a request,
+    /// the kernel would wait on the request itself); a caller that must not go on before the kernel
+    /// has dropped what changed drains the invalidations after.
+    ///
+    /// Under the reload lock, as a reload: a move under way (by the mount's follower, say) ends first,
+    /// so that what it invalidates is queued before this returns.
+    public func refresh() async throws {
+        guard kind == .shared else { return }
+        try await reloads.withLock {
+            let latest = try await service.volume(volume).latestVersion
+            if latest != version { _ = try await moveToLatest(latest) }
+        }
+    }
+
+    private func moveToLatest(_ latest: Version) async throws -> Version {
         let from = version
-        let latest = try await service.volume(volume).latestVersion
         guard latest >= from else { return from }
         let changed = latest == from ? [] : try await service.changes(in: volume, from: from, to: latest)
         var affected = Set(changed.map(\.path))

@@ -11,15 +11,6 @@ import SiloCore
 /// lands; the others' fail, their local change is dropped and the program gets the errno a local disk
 /// gives. Writes to an open file are committed when it is closed (FLUSH) or fsynced.
 extension VolumeFileSystem {
-    /// Moves a shared mount to the volume's latest version if it moved, so that this mount sees what
-    /// others closed. The caches above are told what changed without waiting (from inside a request,
-    /// the kernel would wait on the request itself).
-    public func refresh() async throws {
-        guard kind == .shared else { return }
-        let latest = try await service.volume(volume).latestVersion
-        if latest != version { _ = try await reload() }
-    }
-
     /// Commits the changes at and beneath `roots` now, after `first` (preconditions, removals that
     /// must find their path); a failed precondition drops those changes (those at `discarding`, when
     /// given) from this mount and throws
