@@ -400,6 +400,12 @@ extension VolumeFileSystem {
             return
         }
         let full = try await base.withContent(listed)
+        // This mount's own commit (a close answered before its release): the copy holds it already.
+        if let content = full.content,
+            overlay.lastCommitted(path) == Overlay.CommittedFile(content: content, mode: full.mode, mtime: full.mtimeNanoseconds, owner: full.owner)
+        {
+            return
+        }
         _ = try await overlay.refresh(path, local: local, generation: generation, to: full, from: cachedCopy(of: full)) { range in
             try await self.reader.read(full, range)
         }
