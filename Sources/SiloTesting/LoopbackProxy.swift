@@ -20,10 +20,16 @@ public final class LoopbackProxy: @unchecked Sendable {
     private let upstreamPort: UInt16
     private let listener: Int32
     private let inspect: @Sendable (ArraySlice<UInt8>) -> Verdict
+    private let swallowed: @Sendable () -> Void
 
-    public init(upstream: String, inspect: @escaping @Sendable (ArraySlice<UInt8>) -> Verdict) throws {
+    /// `swallowed` is told each time an answer to be dropped arrives from the server (and goes no
+    /// further).
+    public init(
+        upstream: String, inspect: @escaping @Sendable (ArraySlice<UInt8>) -> Verdict, swallowed: @escaping @Sendable () -> Void = {}
+    ) throws {
         upstreamPort = try Loopback.port(of: upstream)
         self.inspect = inspect
+        self.swallowed = swallowed
         let (listener, port) = try Loopback.listen()
         self.listener = listener
         url = "http://127.0.0.1:\(port)"
@@ -98,7 +104,11 @@ public final class LoopbackProxy: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = read(connection.upstream, &buffer, buffer.count)
-            guard count > 0, !connection.dropsAnswer else { break }
+            guard count > 0 else { break }
+            if connection.dropsAnswer {
+                swallowed()
+                break
+            }
             guard Loopback.writeAll(connection.client, buffer[0..<count]) else { break }
         }
         connection.pumpEnded()
@@ -112,6 +122,8 @@ public final class DroppingProxy: @unchecked Sendable {
     private final class Tally: @unchecked Sendable {
         let lock = NSLock()
         var dropped = 0
+        let answered = NSCondition()
+        var swallowed = false
 
         /// Whether this marked request is the first, whose answer is dropped.
         func first() -> Bool {
@@ -130,8 +142,28 @@ public final class DroppingProxy: @unchecked Sendable {
 
     public init(upstream: String, dropAnswerTo marker: String) throws {
         let marker = Array(marker.utf8)
-        proxy = try LoopbackProxy(upstream: upstream) { [tally] chunk in
-            Loopback.requestLine(of: chunk, contains: marker) && tally.first() ? .dropAnswer : .relay
+        proxy = try LoopbackProxy(
+            upstream: upstream,
+            inspect: { [tally] chunk in
+                Loopback.requestLine(of: chunk, contains: marker) && tally.first() ? .dropAnswer : .relay
+            },
+            swallowed: { [tally] in
+                tally.answered.withLock {
+                    tally.swallowed = true
+                    tally.answered.broadcast()
+                }
+            })
+    }
+
+    /// Waits until the server has answered the marked request (the answer swallowed): the server did
+    /// its work. False if it has not within `seconds`.
+    public func waitUntilAnswered(seconds: TimeInterval) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        return tally.answered.withLock {
+            while !tally.swallowed {
+                guard tally.answered.wait(until: deadline) else { return false }
+            }
+            return true
         }
     }
 
