@@ -45,6 +45,19 @@ public struct SiloBinary: Sendable {
         return process
     }
 
+    /// Starts `silo ARGS` with pipes for its standard input and output, returned with it to write
+    /// and read; standard error goes to the file `stderr`.
+    public func startPiped(_ arguments: [String], stderr: String) throws -> (process: Process, input: FileHandle, output: FileHandle) {
+        let process = prepare(arguments, in: nil)
+        let (input, output) = (Pipe(), Pipe())
+        process.standardInput = input
+        process.standardOutput = output
+        _ = FileManager.default.createFile(atPath: stderr, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: stderr)
+        try process.run()
+        return (process, input.fileHandleForWriting, output.fileHandleForReading)
+    }
+
     /// Starts `silo ARGS` and returns once it has printed its first line on stdout (servers and mounts
     /// print one when they are ready: reading it is the synchronisation), with that line. Standard
     /// error goes to `log`.

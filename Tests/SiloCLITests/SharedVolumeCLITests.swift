@@ -1,4 +1,7 @@
 import Foundation
+import SiloCore
+import SiloFUSE
+import SiloRuntime
 import SiloTesting
 import Testing
 
@@ -110,6 +113,39 @@ import Glibc
         let ephemeral = try silo.run(["run", "--nfs", ":\(cache)", "--", "/bin/sh", "-c", "echo x > \(cache)/f && cat \(cache)/f"])
         #expect(ephemeral.stdout == "x\n", "\(ephemeral.stderr)")
         #expect(!(try silo.run(["volume", "list"]).stdout.contains("ephemeral-")))
+    }
+
+    /// Containers on one machine attaching one shared volume by name share one mount of it (bound into
+    /// each): a write not yet closed in one container is read in another, as on one disk, and the
+    /// mount goes once the last of them has ended.
+    @Test func containersOnOneMachineShareOneMountOfASharedVolume() throws {
+        let directory = try TemporaryDirectory("silo-nfs-machine")
+        defer { directory.remove() }
+        let silo = SiloBinary(home: directory.file("home"))
+        let (first, second) = ("/silo-nfs-one-\(getpid())", "/silo-nfs-two-\(getpid())")
+        let writer = """
+            import os, sys
+            fd = os.open(sys.argv[1] + "/open.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, b"not closed yet")
+            print("written", flush=True)
+            sys.stdin.readline()
+            os.close(fd)
+            """
+        let running = try silo.startPiped(["run", "--nfs", "scratch:\(first)", "--", "/usr/bin/python3", "-c", writer, first], stderr: directory.file("one.log"))
+        let said = running.output.readLine()
+        #expect(said == "written\n", "\(said) \(String(decoding: (try? directory.read("one.log")) ?? [], as: UTF8.self))")
+        let machineMount = MachineMount.mountPoint(home: directory.file("home"), volume: try VolumeName("scratch"))
+        #expect(MountTable.hasSiloMount(at: machineMount))
+        let read = try silo.run(["run", "--nfs", "scratch:\(second)", "--", "/bin/cat", "\(second)/open.txt"])
+        #expect(read.stdout == "not closed yet", "\(read.stderr)")
+        running.input.write(Data("go\n".utf8))
+        running.process.waitUntilExit()
+        #expect(running.process.terminationStatus == 0)
+        // The last container gone, the mount process unmounts and ends.
+        let deadline = Date(timeIntervalSinceNow: 60)
+        while MountTable.hasSiloMount(at: machineMount) && Date() < deadline { usleep(10_000) }
+        #expect(!MountTable.hasSiloMount(at: machineMount))
+        #expect(try silo.run(["volume", "get", "scratch", "/open.txt", "-"]).stdout == "not closed yet")
     }
 
     /// Nothing lost on a fault: a shared mount killed (SIGKILL) mid-write loses only what was neither

@@ -47,17 +47,22 @@ public final class Container: @unchecked Sendable {
     public let records: ContainerRecords
     /// Where the mounts keep their runtime directories (``MountControl/runtimeDirectory(home:)``).
     public let mounts: String
+    /// The `SILO_HOME` whose machine mounts of shared volumes (``MachineMount``) this container binds.
+    public let home: String?
     public private(set) var attached: [(AttachedVolume, ContainerRecord.Attached)] = []
+    /// Shared volumes bound from their machine mounts, which stay when the container ends.
+    private var bound: [ContainerRecord.Attached] = []
     /// Ephemeral volumes made for this container, deleted at its end.
     private var ephemeral: [VolumeName] = []
     /// Mount points this container created, removed again at its end.
     private var createdDirectories: [String] = []
 
-    public init(id: String, service: any VolumeService, records: ContainerRecords, mounts: String) {
+    public init(id: String, service: any VolumeService, records: ContainerRecords, mounts: String, home: String? = nil) {
         self.id = id
         self.service = service
         self.records = records
         self.mounts = mounts
+        self.home = home
     }
 
     /// Attaches every volume the settings name, each at its path, creating volumes that do not exist
@@ -92,6 +97,16 @@ public final class Container: @unchecked Sendable {
                 ephemeral.append(name)
             }
             try makeMountPoint(attachment.path)
+            if attachment.kind == .shared, attachment.volume != nil, let home {
+                let source = MachineMount.mountPoint(home: home, volume: name)
+                if MountTable.hasSiloMount(at: source) {
+                    try Self.bind(source, at: attachment.path, readOnly: attachment.readOnly)
+                    let socket = (try? MountControl.find(source, under: mounts))?.socket ?? ""
+                    bound.append(
+                        ContainerRecord.Attached(volume: name.rawValue, path: attachment.path, readOnly: attachment.readOnly, ephemeral: false, socket: socket))
+                    continue
+                }
+            }
             var volumeOptions = AttachedVolume.Options(
                 readOnly: attachment.readOnly, backgroundCommits: settings.backgroundCommits && !attachment.readOnly,
                 commitInterval: settings.commitInterval, passthrough: settings.passthrough, author: settings.author
@@ -105,6 +120,18 @@ public final class Container: @unchecked Sendable {
                 socket: volume.controlSocket
             )
             attached.append((volume, info))
+        }
+    }
+
+    /// Mounts `source` (a machine mount) at `path` too, in this container's namespace.
+    private static func bind(_ source: String, at path: String, readOnly: Bool) throws {
+        guard Glibc.mount(source, path, nil, UInt(MS_BIND), nil) == 0 else {
+            throw SiloError(.localFile, "cannot attach \(source) at \(path): \(String(cString: strerror(errno)))")
+        }
+        if readOnly, Glibc.mount(source, path, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil) != 0 {
+            let reason = String(cString: strerror(errno))
+            umount2(path, Int32(MNT_DETACH))
+            throw SiloError(.localFile, "cannot make \(path) read-only: \(reason)")
         }
     }
 
@@ -162,7 +189,7 @@ public final class Container: @unchecked Sendable {
     public func record(_ settings: ContainerSettings) throws {
         _ = try records.lock(id)
         let record = ContainerRecord(
-            id: id, pid: getpid(), created: Date().timeIntervalSince1970, attachments: attached.map(\.1),
+            id: id, pid: getpid(), created: Date().timeIntervalSince1970, attachments: attached.map(\.1) + bound,
             environment: settings.environment, workdir: settings.workdir, backgroundCommits: settings.backgroundCommits
         )
         try records.write(record)
@@ -200,6 +227,9 @@ public final class Container: @unchecked Sendable {
             }
         }
         attached = []
+        // The machine mount stays for other containers (it ends once none holds it).
+        for info in bound { umount2(info.path, Int32(MNT_DETACH)) }
+        bound = []
         for name in ephemeral {
             do {
                 try await service.deleteVolume(name)

@@ -39,7 +39,16 @@ struct ContainerStart: ParsableCommand {
             let logs = try SiloEnvironment.privateHome() + "/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
             let log = "\(logs)/container-\(id).log"
-            let line = try Self.spawnDetached(try ContainerLaunch.arguments(id: id, options: options, keep: true, command: []), log: log)
+            // Moved above the descriptors the supervisor gets them as (3, 4…), so none is in another's way.
+            let held = try ContainerLaunch.joinMachineMounts(options).map { fd in
+                defer { close(fd) }
+                return fcntl(fd, F_DUPFD_CLOEXEC, 64)
+            }
+            defer { for fd in held { close(fd) } }
+            // The supervisor gets the held descriptors as 3, 4…
+            let kept = held.indices.map { Int32(3 + $0) }
+            let line = try Self.spawnDetached(
+                try ContainerLaunch.arguments(id: id, options: options, keep: true, held: kept, command: []), log: log, keeping: held)
             guard line.hasPrefix("started \(id)") else {
                 let reason = (try? String(contentsOfFile: log, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 FileHandle.standardError.write(Data("\(reason.isEmpty ? "silo: error: the container did not start; see \(log)" : reason)\n".utf8))
@@ -54,8 +63,9 @@ struct ContainerStart: ParsableCommand {
     }
 
     /// Starts `arguments` in a session of its own (no terminal can hang it up), standard error to
-    /// `log`, and returns the first line it writes to standard output ("" if it exits first).
-    static func spawnDetached(_ arguments: [String], log: String) throws -> String {
+    /// `log`, descriptors `keeping` open in it as 3, 4…, and returns the first line it writes to
+    /// standard output ("" if it exits first).
+    static func spawnDetached(_ arguments: [String], log: String, keeping: [Int32] = []) throws -> String {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { throw SiloError(.io, "pipe: \(String(cString: strerror(errno)))") }
         var actions = posix_spawn_file_actions_t()
@@ -64,7 +74,8 @@ struct ContainerStart: ParsableCommand {
         posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, ends[1], STDOUT_FILENO)
         posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        _ = silo_spawn_close_from(&actions, 3)
+        for (index, fd) in keeping.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(3 + index)) }
+        _ = silo_spawn_close_from(&actions, Int32(3 + keeping.count))
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -20,6 +20,9 @@ struct ContainerSupervise: AsyncParsableCommand {
 
     @Option var id: String
     @Flag(help: "Keep the mounts until SIGTERM instead of running a command.") var keep = false
+    /// Descriptors holding this container's places on machine mounts (``MachineMount``), open
+    /// across the exec that started this process; the command is not to inherit them.
+    @Option(help: .hidden) var hold: [Int32] = []
     @OptionGroup var options: ContainerOptions
     @Argument(parsing: .postTerminator) var command: [String] = []
 
@@ -29,6 +32,7 @@ struct ContainerSupervise: AsyncParsableCommand {
         // Handlers first: a signal that comes while the volumes attach is kept, and acted on (passed
         // to the command, or ending the container) once there is something to act on.
         for number in keep ? [SIGTERM, SIGINT, SIGHUP] : ChildProcess.forwarded { _ = silo_forward_signal(number) }
+        for fd in hold { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let service: any VolumeService
         let cache: ContentCache
         do {
@@ -38,7 +42,7 @@ struct ContainerSupervise: AsyncParsableCommand {
             throw ExitStatus.fail(error)
         }
         let records = ContainerRecords(home: SiloEnvironment.home)
-        let container = Container(id: id, service: service, records: records, mounts: SiloEnvironment.mounts)
+        let container = Container(id: id, service: service, records: records, mounts: SiloEnvironment.mounts, home: SiloEnvironment.home)
         let settings: ContainerSettings
         do {
             settings = try options.settings(author: SiloEnvironment.author)

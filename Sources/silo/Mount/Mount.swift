@@ -54,6 +54,15 @@ struct Mount: AsyncParsableCommand {
     @Flag(help: "Let programs get and set extended attributes (user.*, trusted.*); every write then costs the kernel one more request.")
     var xattrs = false
 
+    /// A shared volume's machine mount for containers (``MachineMount``): made shared if missing, and
+    /// unmounted once no container holds a lock of this file.
+    @Option(help: .hidden)
+    var untilUnused: String?
+
+    /// With --until-unused: a volume that does not exist is refused, not made.
+    @Flag(help: .hidden)
+    var noCreate = false
+
     func validate() throws {
         if backgroundCommits && readOnly { throw ValidationError("--background-commits needs a writable mount (no --read-only)") }
         if commitInterval <= 0 { throw ValidationError("--commit-interval must be positive") }
@@ -94,6 +103,7 @@ struct Mount: AsyncParsableCommand {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         child.arguments = ["mount", volume, path, "--foreground"] + (readOnly ? ["--read-only"] : [])
+            + (untilUnused.map { ["--until-unused", $0] } ?? []) + (noCreate ? ["--no-create"] : [])
             + (backgroundCommits ? ["--background-commits", "--commit-interval", "\(commitInterval)"] : [])
             + (version.map { ["--version", "\($0)"] } ?? []) + (passthrough ? [] : ["--no-passthrough"]) + (xattrs ? ["--xattrs"] : [])
         let ready = Pipe()
@@ -111,6 +121,27 @@ struct Mount: AsyncParsableCommand {
         Output.line(line.trimmingCharacters(in: .whitespacesAndNewlines) + "; log: \(log)")
     }
 
+    /// Makes `name` a shared volume if it does not exist (or refuses, unless `create`); one of
+    /// another kind is refused.
+    private static func makeShared(_ name: VolumeName, service: any VolumeService, create: Bool) async throws {
+        var info = try? await service.volume(name)
+        if info == nil {
+            guard create else {
+                throw SiloError(.volumeNotFound, "volume '\(name)' does not exist; create it with `silo nfs create \(name)`, or drop --no-create")
+            }
+            do {
+                info = try await service.createVolume(name, kind: .shared)
+            } catch let error as SiloError where error.code == .volumeExists {
+                info = try await service.volume(name)  // another run made it first
+            }
+        }
+        guard info?.kind == .shared else {
+            throw SiloError(
+                .invalidArgument,
+                "--nfs \(name): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
+        }
+    }
+
     private func serve(_ name: VolumeName) async throws {
         var logger = Logger(label: "silo.mount")
         logger.logLevel = .warning
@@ -125,6 +156,7 @@ struct Mount: AsyncParsableCommand {
             )
             options.extendedAttributes = xattrs
             do {
+                if untilUnused != nil { try await Self.makeShared(name, service: service, create: !noCreate) }
                 attached = try await AttachedVolume.attach(
                     name, at: path, service: service, cache: cache, options: options, runtime: SiloEnvironment.mounts + "/\(getpid())"
                 )
@@ -141,6 +173,16 @@ struct Mount: AsyncParsableCommand {
         Thread.detachNewThread {
             _ = silo_wait_for_signal()
             attached.session.unmount()
+        }
+        if let untilUnused {
+            Thread.detachNewThread {
+                do {
+                    try MachineMount.waitUntilUnused(untilUnused)
+                } catch {
+                    FileHandle.standardError.write(Data("silo: \(error); unmounting\n".utf8))
+                }
+                attached.session.unmount()
+            }
         }
         // One line on stdout once the mount is usable: the detaching parent (or a script) waits for it.
         Output.line("mounted '\(name)' version \(attached.fileSystem.version.rawValue) at \(attached.mountPoint) (pid \(getpid()))")
