@@ -138,6 +138,10 @@ import Glibc
         #expect(MountTable.hasSiloMount(at: machineMount))
         let read = try silo.run(["run", "--nfs", "scratch:\(second)", "--", "/bin/cat", "\(second)/open.txt"])
         #expect(read.stdout == "not closed yet", "\(read.stderr)")
+        // Commands inside (`silo` is on the command's PATH) find the machine's mount behind the
+        // container's path.
+        let commit = try silo.run(["run", "--nfs", "scratch:\(second)", "--", "silo", "volume", "commit", second])
+        #expect(commit.status == 2 && commit.stderr.contains("is shared"), "\(commit.stderr)")
         running.input.write(Data("go\n".utf8))
         running.process.waitUntilExit()
         #expect(running.process.terminationStatus == 0)

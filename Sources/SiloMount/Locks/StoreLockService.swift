@@ -9,9 +9,9 @@ import SiloCore
 /// The mount is one holder, named at random. What it holds is leased: a thread of its own renews the
 /// lease every third of it, and a holder that stops (its process killed, its machine cut off) loses
 /// its locks when the lease runs out, so a waiter elsewhere gets them within the lease. A blocking
-/// request asks again after 20 ms, then after twice as long each time, up to half a second between
-/// asks, until it gets the lock or its task is cancelled (a signal to the waiting program: FUSE
-/// INTERRUPT).
+/// request asks again after 10 ms, then after twice as long each time, up to a tenth of a second
+/// between asks (a lock handed from holder to holder is taken soon after its release), until it gets
+/// the lock or its task is cancelled (a signal to the waiting program: FUSE INTERRUPT).
 ///
 /// Fencing: it remembers what it was granted and under which holder name, and a commit of a locked
 /// file carries ``fence(for:)``, so it lands only while that name's lease runs. A holder that comes
@@ -132,7 +132,7 @@ public final class StoreLockService: LockService {
     }
 
     public func lock(_ lock: FileLock, on file: VolumePath, wait: Bool) async throws {
-        var pause = 20
+        var pause = 10
         while true {
             let (blocking, holder) = try await call(.take, lock, on: file)
             guard let blocking else {
@@ -145,7 +145,7 @@ public final class StoreLockService: LockService {
                 throw SiloError(.locked, "\(file) is locked by another owner (process \(blocking.pid)); try again once it is released")
             }
             try await Task.sleep(for: .milliseconds(pause))
-            pause = min(pause * 2, 500)
+            pause = min(pause * 2, 100)
         }
     }
 

@@ -39,6 +39,18 @@ public enum ChildProcess {
         return signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled
     }
 
+    /// `name` found on `path` (the command's own PATH, which posix_spawnp does not search: it
+    /// searches this process's), or `name` as it is when it holds a slash or is found nowhere.
+    static func resolve(_ name: String, path: String?) -> String {
+        guard !name.contains("/"), let path else { return name }
+        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + name
+            var info = stat()
+            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 { return candidate }
+        }
+        return name
+    }
+
     private static func spawn(_ command: [String], environment: [String: String]) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -62,8 +74,9 @@ public enum ChildProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         _ = silo_spawn_close_from(&actions, 3)
         var pid: pid_t = 0
+        let program = Self.resolve(command[0], path: environment["PATH"])
         let status = arguments.withPointers { argv in
-            pairs.withPointers { envp in posix_spawnp(&pid, command[0], &actions, &attributes, argv, envp) }
+            pairs.withPointers { envp in posix_spawnp(&pid, program, &actions, &attributes, argv, envp) }
         }
         guard status == 0 else { throw SiloError(.invalidArgument, String(cString: strerror(status))) }
         // Hand the terminal to the command's group (as a shell does), if there is a terminal.

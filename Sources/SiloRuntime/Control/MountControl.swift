@@ -124,20 +124,39 @@ public enum MountControl {
             throw SiloError(.localFile, "\(path): \(String(cString: strerror(errno)))")
         }
         var best: Record?
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: runtime)) ?? [] {
+        let records = (try? FileManager.default.contentsOfDirectory(atPath: runtime)) ?? []
+        var live: [Record] = []
+        for name in records {
             guard let data = FileManager.default.contents(atPath: "\(runtime)/\(name)/mount.json"),
                 let record = try? JSONDecoder().decode(Record.self, from: data),
-                kill(record.pid, 0) == 0 || errno == EPERM,
-                target == record.mountPoint || target.hasPrefix(record.mountPoint + "/"),
+                kill(record.pid, 0) == 0 || errno == EPERM
+            else { continue }
+            live.append(record)
+            guard target == record.mountPoint || target.hasPrefix(record.mountPoint + "/"),
                 // This very mount, as this process sees it: containers mount at the same paths in
                 // namespaces of their own, and their records sit in the same directory.
                 MountTable.siloMountDevice(at: record.mountPoint) == record.device
             else { continue }
             if record.mountPoint.count > (best?.mountPoint.count ?? -1) { best = record }
         }
+        if best == nil, let device = Self.innermostSiloMountDevice(containing: target) {
+            // A mount bound here from elsewhere (a container's view of a machine mount): the same
+            // device as the mount that serves it.
+            best = live.first { $0.device == device }
+        }
         guard let best else {
             throw SiloError(.invalidArgument, "\(target) is not in a silo mount (mount one with `silo mount VOLUME PATH`)")
         }
         return best
+    }
+
+    /// The device of the innermost Silo mount at or above `path` (canonical) in this namespace.
+    private static func innermostSiloMountDevice(containing path: String) -> UInt64? {
+        var current = path
+        while true {
+            if let device = MountTable.siloMountDevice(at: current) { return device }
+            guard current != "/", let slash = current.lastIndex(of: "/") else { return nil }
+            current = slash == current.startIndex ? "/" : String(current[..<slash])
+        }
     }
 }
