@@ -30,10 +30,14 @@ public struct Uploader: Sendable {
         self.workers = max(1, workers)
     }
 
-    /// Where `put LOCAL [REMOTE]` lands: REMOTE itself, or REMOTE/basename(LOCAL) when REMOTE ends in
-    /// `/` or is an existing directory; `/basename(LOCAL)` without REMOTE.
+    /// Where `put LOCAL [REMOTE]` lands. A directory's contents: at REMOTE itself (`/basename(LOCAL)`
+    /// without REMOTE). A file: at REMOTE, or REMOTE/basename(LOCAL) when REMOTE ends in `/` or is an
+    /// existing directory; `/basename(LOCAL)` without REMOTE.
     public func resolveTarget(local: String, remote: String?, in volume: VolumeName) async throws -> VolumePath {
         let base = LocalFiles.baseName(local)
+        // A directory's contents go at the remote path itself, every time, as Modal's `volume put`
+        // places them: a put run again updates the same files instead of nesting a copy inside.
+        if (try? LocalFiles.lstatItem(local, relative: []))??.kind == .directory { return try VolumePath(remote ?? base) }
         guard let remote else { return try VolumePath(base) }
         let path = try VolumePath(remote)
         if remote.hasSuffix("/") || path.isRoot { return try path.appending(base) }

@@ -22,8 +22,11 @@ struct NfsCreate: AsyncParsableCommand {
     @Argument(help: "The volume's name: 1-64 characters of letters, digits, '.', '_' and '-'.")
     var name: String
 
+    @Flag(help: "Succeed if a shared volume of this name exists already.")
+    var allowExisting = false
+
     func run() async throws {
-        try await VolumeCreate.create(name, kind: .shared)
+        try await VolumeCreate.create(name, kind: .shared, allowExisting: allowExisting)
     }
 }
 

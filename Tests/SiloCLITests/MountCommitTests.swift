@@ -312,7 +312,7 @@ import Glibc
         let setup = try Setup(.embedded)
         for index in 0..<40 { try setup.directory.write("base/d\(index % 4)/f\(index)", "v0-\(index)") }
         _ = try setup.ok("volume", "create", "v")
-        _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
+        _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/base")
         let (writer, rootA) = try setup.mount("v", at: "a")
         let (reader, rootB) = try setup.mount("v", at: "b")
         defer { MountTests.stop(writer); MountTests.stop(reader) }

@@ -136,7 +136,7 @@ import Glibc
         try setup.directory.write("data/weights.bin", weights)
         try setup.directory.write("data/notes/readme.txt", "version one")
         _ = try setup.ok("volume", "create", "models")
-        _ = try setup.ok("volume", "put", "models", setup.directory.file("data"), "/")
+        _ = try setup.ok("volume", "put", "models", setup.directory.file("data"), "/data")
         try setup.directory.write("changed.txt", "version two")
         _ = try setup.ok("volume", "put", "models", setup.directory.file("changed.txt"), "/data/notes/readme.txt", "--force")
 
@@ -254,7 +254,7 @@ import Glibc
         let large = pseudoRandomBytes(count: 9 * 1024 * 1024, seed: 21)
         try setup.directory.write("base/large.bin", large)
         _ = try setup.ok("volume", "create", "v")
-        _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/")
+        _ = try setup.ok("volume", "put", "v", setup.directory.file("base"), "/base")
         let (process, root) = try setup.mount("v", at: "mnt")
         defer { Self.stop(process) }
 

@@ -64,6 +64,51 @@ enum Store: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// `put` of a directory places its contents at the remote path every time (Modal's rule), so a
+    /// put run again updates in place; a file goes into a remote path ending in `/`.
+    @Test(arguments: Store.allCases) func aDirectoryPutAgainUpdatesInPlaceAndAFileGoesIntoATrailingSlash(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
+        try s.directory.write("tree/a.txt", "one")
+        try s.directory.write("tree/sub/b.txt", "two")
+        try s.directory.write("best.pt", "weights")
+        try s.ok("volume", "create", "v")
+        func paths() throws -> [String] {
+            let listed = try s.ok("volume", "ls", "v", "/", "--recursive", "--json").stdout
+            let rows = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]] ?? []
+            return rows.compactMap { $0["path"] as? String }.sorted()
+        }
+        try s.ok("volume", "put", "v", "tree", "/tree")
+        // Again, unchanged: every file is there already, so nothing is overwritten without --force.
+        let again = try s.fails(4, "volume", "put", "v", "tree", "/tree")
+        #expect(again.contains("/tree/a.txt"), "\(again)")
+        try s.directory.write("tree/a.txt", "one, changed")
+        try s.ok("volume", "put", "v", "tree", "/tree", "--force")
+        #expect(try s.ok("volume", "get", "v", "/tree/a.txt", "-").stdout == "one, changed")
+        // A directory's contents at the root; a file into a directory named with a trailing slash,
+        // and at a path of its own without one.
+        try s.ok("volume", "put", "v", "tree/sub", "/")
+        try s.ok("volume", "put", "v", "best.pt", "/final/")
+        try s.ok("volume", "put", "v", "best.pt", "/renamed.pt")
+        try s.ok("volume", "put", "v", "best.pt")
+        #expect(try paths() == ["/b.txt", "/best.pt", "/final", "/final/best.pt", "/renamed.pt", "/tree", "/tree/a.txt", "/tree/sub", "/tree/sub/b.txt"])
+    }
+
+    /// Scripts that make a volume if missing, or drop one if there, say so and succeed.
+    @Test(arguments: Store.allCases) func createAndDeleteCanBeToldWhatIsSoAlready(_ store: Store) throws {
+        let s = try Session(store)
+        defer { s.close() }
+        try s.ok("volume", "create", "v")
+        _ = try s.fails(4, "volume", "create", "v")
+        #expect(try s.ok("volume", "create", "v", "--allow-existing").stdout == "volume 'v' exists already\n")
+        // A volume of the name but of the other kind is not the one asked for.
+        #expect(try s.fails(4, "nfs", "create", "v", "--allow-existing").contains("snapshot volume"))
+        try s.ok("volume", "delete", "v", "--yes")
+        _ = try s.fails(3, "volume", "delete", "v", "--yes")
+        #expect(try s.ok("volume", "delete", "v", "--yes", "--allow-missing").stdout == "no volume 'v' to delete\n")
+        #expect(try s.ok("nfs", "create", "v", "--allow-existing").stdout == "created shared volume 'v'\n")
+    }
+
     @Test(arguments: Store.allCases) func theQuickStartTour(_ store: Store) throws {
         let s = try Session(store)
         defer { s.close() }

@@ -15,10 +15,19 @@ struct VolumeDelete: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Delete without asking.")
     var yes = false
 
+    @Flag(help: "Succeed if no volume of this name exists.")
+    var allowMissing = false
+
     func run() async throws {
         try await SiloEnvironment.withService { service in
             let name = try VolumeName(name)
-            let volume = try await service.volume(name)
+            let volume: VolumeInfo
+            do {
+                volume = try await service.volume(name)
+            } catch let error as SiloError where error.code == .volumeNotFound && allowMissing {
+                Output.line("no volume '\(name)' to delete")
+                return
+            }
             if !yes {
                 guard isatty(STDIN_FILENO) != 0 else {
                     throw SiloError(.invalidArgument, "deleting volume '\(name)' removes all its data; pass --yes to confirm")
@@ -29,7 +38,12 @@ struct VolumeDelete: AsyncParsableCommand {
                     return
                 }
             }
-            try await service.deleteVolume(name)
+            do {
+                try await service.deleteVolume(name)
+            } catch let error as SiloError where error.code == .volumeNotFound && allowMissing {
+                Output.line("no volume '\(name)' to delete")  // another deleted it meanwhile
+                return
+            }
             Output.line("deleted volume '\(name)'")
         }
     }

@@ -16,6 +16,9 @@ struct VolumeLs: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Flag(name: [.short, .long], help: "List everything beneath the directory, each by its full path.")
+    var recursive = false
+
     func run() async throws {
         try await SiloEnvironment.withService { service in
             let name = try VolumeName(name)
@@ -24,7 +27,9 @@ struct VolumeLs: AsyncParsableCommand {
             guard let top = try await service.entry(at: path, in: name, version: version) else {
                 throw SiloError(.pathNotFound, "\(path) does not exist in volume '\(name)'\(version.map { " at version \($0)" } ?? "")")
             }
-            let entries = top.kind == .directory ? try await service.list(path, in: name, version: version) : [top]
+            let entries =
+                top.kind != .directory ? [top]
+                : recursive ? try await service.tree(path, in: name, version: version) : try await service.list(path, in: name, version: version)
             if json {
                 try Output.json(entries.map(EntryJSON.init))
                 return
@@ -32,7 +37,7 @@ struct VolumeLs: AsyncParsableCommand {
             Output.table(
                 ["TYPE", "SIZE", "MODIFIED", "NAME"],
                 entries.map { entry in
-                    let shown = top.kind == .directory ? entry.path.name : entry.path.description
+                    let shown = top.kind == .directory && !recursive ? entry.path.name : entry.path.description
                     let suffix = entry.kind == .directory ? "/" : entry.kind == .symlink ? " -> \(entry.symlinkTarget ?? "")" : ""
                     return [
                         entry.kind.symbol, entry.kind == .file ? Output.bytes(entry.size) : "-",

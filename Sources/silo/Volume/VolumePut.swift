@@ -7,8 +7,10 @@ struct VolumePut: AsyncParsableCommand {
         commandName: "put",
         abstract: "Upload a local file or directory into a volume, as one commit.",
         discussion: """
-            REMOTE defaults to /NAME-OF-LOCAL. When REMOTE ends in '/' or is an existing directory, LOCAL goes \
-            inside it. Existing files are not overwritten unless --force is given.
+            REMOTE defaults to /NAME-OF-LOCAL. A directory's contents go at REMOTE itself, every time (put \
+            ./tree /tree again updates /tree, as Modal's volume put does; put ./tree / fills the root). A \
+            file goes inside REMOTE when REMOTE ends in '/' or is an existing directory. Existing files \
+            are not overwritten unless --force is given.
             """
     )
 
