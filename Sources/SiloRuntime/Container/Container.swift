@@ -153,10 +153,14 @@ public final class Container: @unchecked Sendable {
 
     /// The command's environment: this one, plus the container's `--env` pairs; `binary` (the `silo`
     /// executable) first on PATH and SILO_HOME set to `home`, so `silo volume commit /path` works
-    /// inside as outside.
-    public static func environment(_ pairs: [String], binary: String, home: String) -> [String: String] {
+    /// inside as outside; and `SILO_ATTACHED`, what is attached where (``attachedVariable(_:)``), so a
+    /// program can find its volume's path by the volume's name.
+    public static func environment(
+        _ pairs: [String], binary: String, home: String, attached: [ContainerRecord.Attached] = []
+    ) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["SILO_HOME"] = home
+        environment["SILO_ATTACHED"] = attachedVariable(attached)
         let directory = String(binary[..<(binary.lastIndex(of: "/") ?? binary.startIndex)])
         environment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
         for pair in pairs {
@@ -165,6 +169,15 @@ public final class Container: @unchecked Sendable {
         }
         return environment
     }
+
+    /// `SILO_ATTACHED`: one line per attachment, `VOLUME<TAB>PATH<TAB>rw|ro` (volume names hold no tab
+    /// or newline; paths are absolute and written by the user's own --volume option).
+    public static func attachedVariable(_ attached: [ContainerRecord.Attached]) -> String {
+        attached.map { "\($0.volume)\t\($0.path)\t\($0.readOnly ? "ro" : "rw")" }.joined(separator: "\n")
+    }
+
+    /// What this container has attached, where.
+    public var attachments: [ContainerRecord.Attached] { attached.map(\.1) + bound }
 
     /// Runs `command` in its own process group (made the terminal's foreground group, so Ctrl-C
     /// reaches it as it would a command run by a shell), passes on the signals this process gets,
@@ -177,7 +190,8 @@ public final class Container: @unchecked Sendable {
             return 2
         }
         do {
-            return try await ChildProcess.run(command, environment: Self.environment(settings.environment, binary: binary, home: home))
+            return try await ChildProcess.run(
+                command, environment: Self.environment(settings.environment, binary: binary, home: home, attached: attachments))
         } catch {
             FileHandle.standardError.write(Data("silo: error: cannot run \(command[0]): \(error)\n".utf8))
             return 127
@@ -189,7 +203,7 @@ public final class Container: @unchecked Sendable {
     public func record(_ settings: ContainerSettings) throws {
         _ = try records.lock(id)
         let record = ContainerRecord(
-            id: id, pid: getpid(), created: Date().timeIntervalSince1970, attachments: attached.map(\.1) + bound,
+            id: id, pid: getpid(), created: Date().timeIntervalSince1970, attachments: attachments,
             environment: settings.environment, workdir: settings.workdir, backgroundCommits: settings.backgroundCommits
         )
         try records.write(record)

@@ -127,7 +127,8 @@ struct ContainerExec: ParsableCommand {
             let enter = [nsenter, "--target", "\(record.pid)", "--mount", "--"]
             let arguments = enter + [try ContainerLaunch.tool("env"), "--chdir=\(workdir ?? record.workdir)", "--"] + command
             let pairs = CStringArray(
-                environment: Container.environment(record.environment + environment, binary: ContainerLaunch.binary, home: SiloEnvironment.home)
+                environment: Container.environment(
+                    record.environment + environment, binary: ContainerLaunch.binary, home: SiloEnvironment.home, attached: record.attachments)
             )
             _ = CStringArray(arguments).withPointers { argv in pairs.withPointers { envp in execve(nsenter, argv, envp) } }
             throw SiloError(.io, "cannot start \(nsenter): \(String(cString: strerror(errno)))")

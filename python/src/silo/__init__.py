@@ -1,0 +1,28 @@
+"""Silo from Python: volumes with the `modal` package's names.
+
+    import silo as modal
+    volume = modal.Volume.from_name("models", create_if_missing=True)
+
+Every call drives the `silo` command line (SILO_BINARY, else `silo` on PATH) with the caller's
+environment, so it reaches the same store: the embedded one under SILO_HOME, or the server named by
+SILO_SERVER and SILO_TOKEN.
+"""
+
+from .exception import AlreadyExistsError, AuthError, DataError, Error, InvalidError, NoSpaceError, NotFoundError
+from .volume import Change, FileEntry, FileEntryType, VersionInfo, Volume, VolumeInfo
+
+__all__ = [
+    "AlreadyExistsError",
+    "AuthError",
+    "Change",
+    "DataError",
+    "Error",
+    "FileEntry",
+    "FileEntryType",
+    "InvalidError",
+    "NoSpaceError",
+    "NotFoundError",
+    "VersionInfo",
+    "Volume",
+    "VolumeInfo",
+]
