@@ -210,3 +210,24 @@ print(sorted(__import__("os").listdir({path!r})))
     # Outside a container, there is no mount to act on.
     with pytest.raises(silo.InvalidError):
         volume.commit()
+
+
+def test_shared_volumes_have_the_same_calls_and_no_commit(name: str, tmp_path: pathlib.Path) -> None:
+    cache = silo.NetworkFileSystem.from_name(name, create_if_missing=True)
+    assert cache.info().kind == "shared"
+    assert name in [v.name for v in silo.NetworkFileSystem.objects.list()]
+    assert name not in [v.name for v in silo.Volume.objects.list()]
+    # A snapshot volume of the name is not a shared one.
+    with pytest.raises(FileExistsError):
+        silo.Volume.from_name(name, create_if_missing=True)
+    assert cache.write_file("/model/weights.bin", io.BytesIO(b"w" * 1000)) == 1000
+    (tmp_path / "config.json").write_text("{}")
+    cache.add_local_file(tmp_path / "config.json")
+    cache.write_file("/model/weights.bin", io.BytesIO(b"again"))
+    assert read(cache, "/model/weights.bin") == b"again"
+    assert set(tree(cache)) == {"config.json", "model", "model/weights.bin"}
+    with pytest.raises(silo.InvalidError):
+        cache.commit()
+    assert silo.SharedVolume().persist(name).info().kind == "shared"
+    with silo.NetworkFileSystem.ephemeral() as scratch:
+        assert scratch.info().kind == "shared"

@@ -9,7 +9,7 @@ SILO_SERVER and SILO_TOKEN.
 """
 
 from .exception import AlreadyExistsError, AuthError, DataError, Error, InvalidError, NoSpaceError, NotFoundError
-from .volume import Change, FileEntry, FileEntryType, VersionInfo, Volume, VolumeInfo
+from .volume import Change, FileEntry, FileEntryType, NetworkFileSystem, SharedVolume, VersionInfo, Volume, VolumeInfo
 
 __all__ = [
     "AlreadyExistsError",
@@ -20,8 +20,10 @@ __all__ = [
     "FileEntry",
     "FileEntryType",
     "InvalidError",
+    "NetworkFileSystem",
     "NoSpaceError",
     "NotFoundError",
+    "SharedVolume",
     "VersionInfo",
     "Volume",
     "VolumeInfo",

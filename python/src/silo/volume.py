@@ -190,18 +190,22 @@ class _BatchUpload:
 
 
 class _VolumeManager:
-    """`Volume.objects`: volumes by name."""
+    """`Volume.objects` (and `NetworkFileSystem.objects`): volumes of one kind by name."""
 
-    @staticmethod
-    def create(name: str, *, allow_existing: bool = False) -> None:
-        _cli.run(["volume", "create", name] + (["--allow-existing"] if allow_existing else []))
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
 
-    @staticmethod
-    def list() -> List["Volume"]:
-        return [Volume(str(row["name"])) for row in _cli.run_json(["volume", "list"]) if row.get("kind") == "snapshot"]
+    def _create_arguments(self, name: str) -> List[str]:
+        return ["volume", "create", name] + (["--shared"] if self._kind == "shared" else [])
 
-    @staticmethod
-    def delete(name: str, *, allow_missing: bool = False) -> None:
+    def create(self, name: str, *, allow_existing: bool = False) -> None:
+        _cli.run(self._create_arguments(name) + (["--allow-existing"] if allow_existing else []))
+
+    def list(self) -> List["Volume"]:
+        made = NetworkFileSystem if self._kind == "shared" else Volume
+        return [made(str(row["name"])) for row in _cli.run_json(["volume", "list"]) if row.get("kind") == self._kind]
+
+    def delete(self, name: str, *, allow_missing: bool = False) -> None:
         _cli.run(["volume", "delete", name, "--yes"] + (["--allow-missing"] if allow_missing else []))
 
 
@@ -209,7 +213,7 @@ class Volume:
     """A named, persistent, versioned volume (the seed's `Volume`): mounted in containers with
     `silo run -v NAME:/path`, read and written from anywhere through these methods."""
 
-    objects = _VolumeManager()
+    objects = _VolumeManager("snapshot")
 
     def __init__(self, name: str, *, read_only: bool = False, version: Optional[int] = None) -> None:
         self.name = name
@@ -225,7 +229,7 @@ class Volume:
     def from_name(cls, name: str, *, create_if_missing: bool = False, version: Optional[int] = None) -> "Volume":
         """The volume called `name`, made first (empty) if it does not exist and `create_if_missing`."""
         if create_if_missing:
-            _cli.run(["volume", "create", name, "--allow-existing"])
+            cls.objects.create(name, allow_existing=True)
         return cls(name, version=version)
 
     @classmethod
@@ -238,7 +242,7 @@ class Volume:
     def ephemeral(cls) -> Iterator["Volume"]:
         """A new volume that is deleted, with all it holds, when the `with` block ends."""
         volume = cls(f"ephemeral-{uuid.uuid4().hex[:12]}")
-        _cli.run(["volume", "create", volume.name])
+        cls.objects.create(volume.name)
         try:
             yield volume
         finally:
@@ -353,3 +357,45 @@ class Volume:
     def reload(self) -> None:
         """Moves this container's mount of the volume to the latest version."""
         _cli.run(["volume", "reload", self._mount_path()])
+
+
+class NetworkFileSystem(Volume):
+    """A shared volume (the seed's `SharedVolume`, Modal's `NetworkFileSystem`): every close, fsync,
+    rename, unlink or mkdir in any of its mounts is committed at once and seen by every other mount,
+    so there is no commit and no reload. Attach one with `silo run --nfs NAME:/path`."""
+
+    objects = _VolumeManager("shared")
+
+    def __repr__(self) -> str:
+        return f"NetworkFileSystem({self.name!r})"
+
+    def write_file(self, remote_path: str, fp: IO[bytes]) -> int:
+        """Writes what `fp` holds (from where it stands) at `remote_path`, replacing what is there."""
+        self._writable()
+        start = fp.tell() if fp.seekable() else None
+        with self.batch_upload(force=True) as batch:
+            batch.put_file(fp, remote_path)
+        return fp.tell() - start if start is not None else 0
+
+    def add_local_file(self, local_path: Union[str, "os.PathLike[str]"], remote_path: Optional[str] = None) -> None:
+        with self.batch_upload(force=True) as batch:
+            batch.put_file(local_path, remote_path or "/" + os.path.basename(os.fspath(local_path)))
+
+    def add_local_dir(self, local_path: Union[str, "os.PathLike[str]"], remote_path: Optional[str] = None) -> None:
+        with self.batch_upload(force=True) as batch:
+            batch.put_directory(local_path, remote_path or "/" + os.path.basename(os.path.normpath(os.fspath(local_path))))
+
+    @_synchronized
+    def commit(self) -> None:
+        raise InvalidError(f"'{self.name}' is a shared volume: every close in its mounts is committed as it happens; there is nothing to commit", 2)
+
+    @_synchronized
+    def reload(self) -> None:
+        raise InvalidError(f"'{self.name}' is a shared volume: its mounts show others' closes at the next open; there is nothing to reload", 2)
+
+
+class SharedVolume:
+    """The seed's spelling: `SharedVolume().persist("cache")` is the shared volume named `cache`."""
+
+    def persist(self, name: str) -> NetworkFileSystem:
+        return NetworkFileSystem.persisted(name)
