@@ -8,11 +8,19 @@ environment, so it reaches the same store: the embedded one under SILO_HOME, or 
 SILO_SERVER and SILO_TOKEN.
 """
 
-from .exception import AlreadyExistsError, AuthError, DataError, Error, InvalidError, NoSpaceError, NotFoundError
+from .app import App, Function, FunctionCall, Image, Secret, Stub
+from .exception import AlreadyExistsError, AuthError, DataError, Error, FunctionTimeoutError, InvalidError, NoSpaceError, NotFoundError
 from .volume import Change, FileEntry, FileEntryType, NetworkFileSystem, SharedVolume, VersionInfo, Volume, VolumeInfo
 
 __all__ = [
     "AlreadyExistsError",
+    "App",
+    "Function",
+    "FunctionCall",
+    "FunctionTimeoutError",
+    "Image",
+    "Secret",
+    "Stub",
     "AuthError",
     "Change",
     "DataError",

@@ -36,6 +36,10 @@ class AuthError(Error, PermissionError):
     """Not allowed: a missing, wrong or revoked token (exit status 7)."""
 
 
+class FunctionTimeoutError(Error, TimeoutError):
+    """A function did not return within its `timeout`."""
+
+
 _BY_STATUS = {2: InvalidError, 3: NotFoundError, 4: AlreadyExistsError, 5: DataError, 6: NoSpaceError, 7: AuthError}
 
 

@@ -1,0 +1,96 @@
+"""The persistent worker inside a function's container: it imports the user's file once, as Modal
+does, then answers calls read from standard input until it ends. Module globals (and whatever a
+function keeps in them) live from call to call.
+
+The protocol, both ways: an 8-byte big-endian length, then a pickle. A call is
+`(qualified name, args, kwargs)`; an answer is `("ok", result)` or `("error", exception, traceback
+text)`. The user's stdout goes to stderr, so that it never mixes with the answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import os
+import pickle
+import struct
+import sys
+import traceback
+from typing import IO, Any, Optional
+
+MODULE = "__silo_main__"
+
+
+def read_message(stream: IO[bytes]) -> Optional[Any]:
+    header = stream.read(8)
+    if len(header) < 8:
+        return None
+    (length,) = struct.unpack(">Q", header)
+    body = stream.read(length)
+    if len(body) < length:
+        return None
+    return pickle.loads(body)
+
+
+def write_message(stream: IO[bytes], message: Any) -> None:
+    body = pickle.dumps(message)
+    stream.write(struct.pack(">Q", len(body)) + body)
+    stream.flush()
+
+
+def load(path: str) -> Any:
+    """The user's file as a module: named so its `if __name__ == "__main__":` block does not run, and
+    standing in for `__main__` so that what the caller pickled from its `__main__` resolves here."""
+    spec = importlib.util.spec_from_file_location(MODULE, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE] = module
+    sys.modules["__main__"] = module
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    spec.loader.exec_module(module)
+    return module
+
+
+def resolve(module: Any, qualified: str) -> Any:
+    target = module
+    for part in qualified.split("."):
+        target = getattr(target, part)
+    return getattr(target, "local", target)
+
+
+def main() -> None:
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # the user's prints go to standard error
+    calls = sys.stdin.buffer
+    os.environ["SILO_IS_REMOTE"] = "1"
+    module = load(sys.argv[1])
+    while True:
+        call = read_message(calls)
+        if call is None:
+            return
+        qualified, args, kwargs = call
+        try:
+            function = resolve(module, qualified)
+            result = function(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_awaited(result))
+            write_message(answers, ("ok", result))
+        except BaseException as error:  # the caller gets it, re-raised with this traceback
+            text = traceback.format_exc()
+            try:
+                pickle.dumps(error)
+            except Exception:
+                error = RuntimeError(f"{type(error).__name__}: {error}")
+            write_message(answers, ("error", error, text))
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                return
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+if __name__ == "__main__":
+    main()
