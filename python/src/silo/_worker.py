@@ -3,14 +3,18 @@ does, then answers calls read from standard input until it ends. Module globals 
 function keeps in them) live from call to call.
 
 The protocol, both ways: an 8-byte big-endian length, then a pickle. A call is
-`(qualified name, args, kwargs)`; an answer is `("ok", result)` or `("error", exception, traceback
-text)`. The user's stdout goes to stderr, so that it never mixes with the answers.
+`(qualified name, args, kwargs)`; an answer is `("ok", result, stdout, stderr)` or `("error",
+exception, traceback text, stdout, stderr)`, with what the call printed, which the caller prints in
+turn before it returns (so a program's output keeps its order). What is written to the descriptors
+themselves (a subprocess's output, say) goes to standard error, never into the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import io
 import inspect
 import os
 import pickle
@@ -71,19 +75,21 @@ def main() -> None:
         if call is None:
             return
         qualified, args, kwargs = call
+        out, err = io.StringIO(), io.StringIO()
         try:
-            function = resolve(module, qualified)
-            result = function(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = asyncio.run(_awaited(result))
-            write_message(answers, ("ok", result))
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                function = resolve(module, qualified)
+                result = function(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = asyncio.run(_awaited(result))
+            write_message(answers, ("ok", result, out.getvalue(), err.getvalue()))
         except BaseException as error:  # the caller gets it, re-raised with this traceback
             text = traceback.format_exc()
             try:
                 pickle.dumps(error)
             except Exception:
                 error = RuntimeError(f"{type(error).__name__}: {error}")
-            write_message(answers, ("error", error, text))
+            write_message(answers, ("error", error, text, out.getvalue(), err.getvalue()))
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 return
 

@@ -104,6 +104,10 @@ class _Container:
             answer = read_message(self.worker.stdout)
         if answer is None:
             raise RuntimeError(f"the worker in container {self.id} ended during the call (status {self.worker.wait()})")
+        # What the call printed, printed here, as Modal shows a container's output.
+        sys.stdout.write(answer[-2])
+        sys.stdout.flush()
+        sys.stderr.write(answer[-1])
         if answer[0] == "ok":
             return answer[1]
         error = answer[1]

@@ -1,0 +1,31 @@
+"""The seeds' examples, run with only `import modal` changed to `import silo as modal`."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+
+def run_example(name: str) -> str:
+    ran = subprocess.run([sys.executable, "-m", "silo", "run", str(EXAMPLES / name)], capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
+
+
+def test_the_reload_example_prints_what_the_page_says(store: str) -> None:
+    # The page's output, but for its last line's quotes, which its own f-string prints.
+    assert run_example("reload.py").splitlines() == [
+        "p=PosixPath('/root/foo/bar.txt') does not exist!",
+        "Created p=PosixPath('/root/foo/bar.txt')",
+        "Committed p=PosixPath('/root/foo/bar.txt')",
+        "p=PosixPath('/root/foo/bar.txt') does not exist!",
+        "p=PosixPath('/root/foo/bar.txt') contains 'hello'",
+    ]
