@@ -29,3 +29,10 @@ def test_the_reload_example_prints_what_the_page_says(store: str) -> None:
         "p=PosixPath('/root/foo/bar.txt') does not exist!",
         "p=PosixPath('/root/foo/bar.txt') contains 'hello'",
     ]
+
+
+def test_the_shelve_cache_under_flufl_lock_fills_from_four_containers(store: str) -> None:
+    assert run_example("shelve_cache.py").splitlines() == ["40 results, 12 keys, 0 wrong"]
+    # The app's shared volume went with the app.
+    listed = subprocess.run([os.environ["SILO_BINARY"], "nfs", "list"], capture_output=True, text=True).stdout
+    assert "ephemeral-" not in listed

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from . import _cli
 from ._worker import MODULE, read_message, write_message
 from .exception import FunctionTimeoutError, InvalidError
-from .volume import NetworkFileSystem, Volume
+from .volume import NetworkFileSystem, SharedVolume, Volume
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,6 +178,12 @@ class Function:
             arguments.append("--background-commits")
         return arguments
 
+    def _make_volumes(self) -> None:
+        """Makes the app-lifetime shared volumes (`SharedVolume()`) its container attaches."""
+        for shared in self.options.shared.values():
+            if isinstance(shared, SharedVolume) and shared._make():
+                self.app._made.append(shared)
+
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Runs the function in its warm container (started at the first call)."""
         return self._call(0, args, kwargs)
@@ -231,6 +237,7 @@ class App:
         self.entrypoints: Dict[str, Callable[..., Any]] = {}
         self._containers: Dict[Tuple[str, int], _Container] = {}
         self._starting: Dict[Tuple[str, int], threading.Lock] = {}
+        self._made: List[SharedVolume] = []
         self._guard = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(8)
         self._running = 0
@@ -301,6 +308,7 @@ class App:
                 found = self._containers.get(key)
             if found is not None:
                 return found
+            function._make_volumes()
             made = _Container(function._arguments(), function.file)
             with self._guard:
                 self._containers[key] = made
@@ -313,6 +321,10 @@ class App:
             self._containers.clear()
         for container in containers:
             container.stop()
+        with self._guard:
+            made, self._made = self._made, []
+        for volume in made:
+            volume._delete()
 
 
 Stub = App

@@ -11,6 +11,7 @@ import functools
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from typing import IO, Any, Callable, Dict, Generic, Iterator, List, Optional, Sequence, TypeVar, Union
 
@@ -394,8 +395,30 @@ class NetworkFileSystem(Volume):
         raise InvalidError(f"'{self.name}' is a shared volume: its mounts show others' closes at the next open; there is nothing to reload", 2)
 
 
-class SharedVolume:
-    """The seed's spelling: `SharedVolume().persist("cache")` is the shared volume named `cache`."""
+class SharedVolume(NetworkFileSystem):
+    """The seed's spelling. `SharedVolume()` is a new shared volume that lives as long as the app
+    whose functions attach it (made when the first of their containers starts, deleted when the app
+    ends); `SharedVolume().persist("cache")` is the shared volume named `cache`, kept."""
+
+    def __init__(self) -> None:
+        super().__init__(f"ephemeral-{uuid.uuid4().hex[:12]}")
+        self._made = False
+        self._making = threading.Lock()  # containers of an app start at once
 
     def persist(self, name: str) -> NetworkFileSystem:
         return NetworkFileSystem.persisted(name)
+
+    def _make(self) -> bool:
+        """Makes the volume if it is not made yet; whether this call made it."""
+        with self._making:
+            if self._made:
+                return False
+            NetworkFileSystem.objects.create(self.name)
+            self._made = True
+            return True
+
+    def _delete(self) -> None:
+        with self._making:
+            if self._made:
+                NetworkFileSystem.objects.delete(self.name, allow_missing=True)
+                self._made = False
