@@ -36,3 +36,16 @@ def test_the_shelve_cache_under_flufl_lock_fills_from_four_containers(store: str
     # The app's shared volume went with the app.
     listed = subprocess.run([os.environ["SILO_BINARY"], "nfs", "list"], capture_output=True, text=True).stdout
     assert "ephemeral-" not in listed
+
+
+def test_the_model_store_serves_a_model_trained_after_its_container_started(store: str) -> None:
+    out = run_example("model_store.py").splitlines()
+    assert out[0] == "not found before training"
+    # The model's answer: 10 × its scale (the length of "model-PID") plus its 4 MiB of weights.
+    answer = int(out[1].removeprefix("answer: "))
+    assert (answer - (4 << 20)) % 10 == 0 and 7 <= (answer - (4 << 20)) // 10 <= 13
+
+
+def test_a_persisted_shared_volume_keeps_the_cache_between_runs(store: str) -> None:
+    assert run_example("persist.py").splitlines() == ["downloaded the checkpoint"]
+    assert run_example("persist.py").splitlines() == [f"found the checkpoint ({8 << 20} bytes)"]
