@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib/packages.sh"
 # namespace) the shared-volume tests run mounts in; the Python lock and cache libraries (Debian's
 # packages of PyPI's flufl.lock, filelock and diskcache) are what the shared-volume tests run.
 install_packages libssl-dev pkg-config fuse3 util-linux coreutils strace e2fsprogs iproute2 \
-    python3-flufl.lock python3-filelock python3-diskcache python3-venv python3-wheel python3-pytest
+    python3-flufl.lock python3-filelock python3-diskcache python3-venv python3-wheel python3-pytest python3-aiofiles
 command -v python3 >/dev/null || install_packages python3
 if ! python3 -c 'import schemathesis' 2>/dev/null; then
     echo "installing schemathesis" >&2

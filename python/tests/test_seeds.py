@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+
+import silo
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
 
-def run_example(name: str) -> str:
-    ran = subprocess.run([sys.executable, "-m", "silo", "run", str(EXAMPLES / name)], capture_output=True, text=True, timeout=600)
+def run_example(name: str, *arguments: str) -> str:
+    """What `python -m silo run EXAMPLE ARGUMENTS` printed; it must succeed."""
+    ran = subprocess.run([sys.executable, "-m", "silo", "run", str(EXAMPLES / name), *arguments], capture_output=True, text=True, timeout=600)
     assert ran.returncode == 0, ran.stderr
     return ran.stdout
 
@@ -49,3 +54,39 @@ def test_the_model_store_serves_a_model_trained_after_its_container_started(stor
 def test_a_persisted_shared_volume_keeps_the_cache_between_runs(store: str) -> None:
     assert run_example("persist.py").splitlines() == ["downloaded the checkpoint"]
     assert run_example("persist.py").splitlines() == [f"found the checkpoint ({8 << 20} bytes)"]
+
+
+def test_background_commits_keep_a_stopped_training_loops_checkpoints_and_it_resumes(store: str) -> None:
+    volume = silo.Volume.from_name("training-checkpoints")
+
+    def saved() -> list:
+        try:
+            return sorted(int(e.path.split("-")[1].split(".")[0]) for e in volume.listdir("/checkpoints") if e.path.endswith(".bin"))
+        except silo.NotFoundError:
+            return []
+
+    first = subprocess.Popen(
+        [sys.executable, "-m", "silo", "run", str(EXAMPLES / "checkpoints.py"), "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    # Background commits bring checkpoints into the volume while the loop runs.
+    deadline = time.time() + 120
+    while len(saved()) < 2 and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(saved()) >= 2, first.stderr.read() if first.poll() is not None else "no checkpoint committed in time"
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 128 + signal.SIGTERM, err
+    kept = saved()
+    # Every checkpoint up to the last, whole, including what the final commit at the stop added.
+    assert kept == list(range(len(kept)))
+    assert all(e.size == 1 << 20 for e in volume.listdir("/checkpoints"))
+    resumed = run_example("checkpoints.py", str(len(kept) + 3))
+    assert resumed.splitlines() == [f"resumed at epoch {len(kept)}, trained to epoch {len(kept) + 2}"]
+
+
+
+def test_the_concurrent_write_and_commit_example_commits_and_the_write_succeeds(store: str) -> None:
+    assert run_example("concurrent_write.py").splitlines() == ["wrote other.file during the commit: hello"]
+    big = [e for e in silo.Volume.from_name("my-volume").listdir("/") if e.path == "big.file"]
+    assert big and big[0].size == 5 * 1024 * 1024 * 20

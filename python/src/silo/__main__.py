@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import sys
 
 from ._worker import MODULE
@@ -38,6 +39,9 @@ def main(argv: list) -> int:
         print(f"silo: error: name the local entrypoint to run as {target}::NAME (entrypoints: {names})", file=sys.stderr)
         return 2
     app, function = chosen
+    # Stopped (SIGTERM, as a preempted job is), the app still ends its containers: their final
+    # background commits keep what the functions wrote.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with app.run():
         function(*argv[2:])
     return 0

@@ -81,6 +81,7 @@ class _Container:
         started = _cli.run(["container", "start", *arguments]).decode().strip()
         self.id = started.splitlines()[-1]
         self.lock = threading.Lock()
+        self.busy = False
         # This Python, with this package on its path however it was found (installed or not).
         start = f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); import silo._worker as worker; worker.main()"
         self.worker = subprocess.Popen(
@@ -92,6 +93,7 @@ class _Container:
     def call(self, qualified: str, args: Tuple[Any, ...], kwargs: Dict[str, Any], timeout: Optional[float]) -> Any:
         with self.lock:
             assert self.worker.stdin is not None and self.worker.stdout is not None
+            self.busy = True
             try:
                 write_message(self.worker.stdin, (qualified, args, kwargs))
             except BrokenPipeError:
@@ -102,6 +104,7 @@ class _Container:
                     self.stop()
                     raise FunctionTimeoutError(f"{qualified} did not return within {timeout} s; its container was stopped", 1)
             answer = read_message(self.worker.stdout)
+            self.busy = False
         if answer is None:
             raise RuntimeError(f"the worker in container {self.id} ended during the call (status {self.worker.wait()})")
         # What the call printed, printed here, as Modal shows a container's output.
@@ -116,6 +119,9 @@ class _Container:
         raise error
 
     def stop(self) -> None:
+        """Ends the worker (at once if a call was cut short), then the container."""
+        if self.busy:
+            self.worker.kill()
         if self.worker.stdin is not None and not self.worker.stdin.closed:
             with contextlib.suppress(OSError):
                 self.worker.stdin.close()
