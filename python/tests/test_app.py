@@ -75,3 +75,19 @@ def test_python_m_silo_run_calls_the_files_local_entrypoint(store: str) -> None:
     assert b"".join(silo.Volume.from_name(name).read_file("/entry.txt")) == b"written by the entrypoint"
     wrong = subprocess.run([sys.executable, "-m", "silo", "run", f"{APP}::nothing"], env=env, capture_output=True, text=True)
     assert wrong.returncode == 2 and "entrypoints: main" in wrong.stderr
+
+
+def test_a_class_keeps_one_object_per_arguments_in_its_container(app) -> None:
+    with app.stub.run():
+        doubling = app.Model(2)
+        first = doubling.predict.remote(5)
+        second = doubling.predict.remote(6)
+        # One object, made (and entered) once, in one worker.
+        assert (first[0], second[0]) == (10, 12)
+        assert first[1] == second[1] and first[2] == second[2] and second[3] == 1
+        tripling = app.Model(3).predict.remote(5)
+        assert tripling[0] == 15 and tripling[1] != first[1] and tripling[2] == first[2]
+        assert [r[0] for r in doubling.predict.map(range(4))] == [0, 2, 4, 6]
+        assert app.Model(4).predict.local(2)[0] == 8
+        with pytest.raises(AttributeError):
+            doubling.load

@@ -8,13 +8,14 @@ environment, so it reaches the same store: the embedded one under SILO_HOME, or 
 SILO_SERVER and SILO_TOKEN.
 """
 
-from .app import App, Function, FunctionCall, Image, Secret, Stub
+from .app import App, Cls, Function, FunctionCall, Image, Secret, Stub, enter, method
 from .exception import AlreadyExistsError, AuthError, DataError, Error, FunctionTimeoutError, InvalidError, NoSpaceError, NotFoundError
 from .volume import Change, FileEntry, FileEntryType, NetworkFileSystem, SharedVolume, VersionInfo, Volume, VolumeInfo
 
 __all__ = [
     "AlreadyExistsError",
     "App",
+    "Cls",
     "Function",
     "FunctionCall",
     "FunctionTimeoutError",
@@ -35,4 +36,6 @@ __all__ = [
     "VersionInfo",
     "Volume",
     "VolumeInfo",
+    "enter",
+    "method",
 ]

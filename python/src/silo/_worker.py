@@ -3,7 +3,9 @@ does, then answers calls read from standard input until it ends. Module globals 
 function keeps in them) live from call to call.
 
 The protocol, both ways: an 8-byte big-endian length, then a pickle. A call is
-`(qualified name, args, kwargs)`; an answer is `("ok", result, stdout, stderr)` or `("error",
+`(qualified name, args, kwargs, instance)`: `instance` is None for a function, and for a method of
+an `@app.cls` class the arguments its object is made with, `(args, kwargs)`: the worker makes each
+such object once (running its `@enter` methods) and keeps it for later calls; an answer is `("ok", result, stdout, stderr)` or `("error",
 exception, traceback text, stdout, stderr)`, with what the call printed, which the caller prints in
 turn before it returns (so a program's output keeps its order). What is written to the descriptors
 themselves (a subprocess's output, say) goes to standard error, never into the answers.
@@ -64,21 +66,38 @@ def resolve(module: Any, qualified: str) -> Any:
     return getattr(target, "local", target)
 
 
+def method_of(module: Any, qualified: str, instance: Any, objects: dict) -> Any:
+    """The bound method `Class.name` of the object made with `instance`'s arguments."""
+    class_name, _, name = qualified.rpartition(".")
+    key = (class_name, pickle.dumps(instance))
+    if key not in objects:
+        made = getattr(module, class_name)
+        made = getattr(made, "user_cls", made)
+        args, kwargs = instance
+        target = made(*args, **kwargs)
+        for attribute in dir(made):
+            if getattr(getattr(made, attribute, None), "_silo_enter", False):
+                getattr(target, attribute)()
+        objects[key] = target
+    return getattr(objects[key], name)
+
+
 def main() -> None:
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # the user's prints go to standard error
     calls = sys.stdin.buffer
     os.environ["SILO_IS_REMOTE"] = "1"
     module = load(sys.argv[1])
+    objects: dict = {}
     while True:
         call = read_message(calls)
         if call is None:
             return
-        qualified, args, kwargs = call
+        qualified, args, kwargs, instance = call
         out, err = io.StringIO(), io.StringIO()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                function = resolve(module, qualified)
+                function = resolve(module, qualified) if instance is None else method_of(module, qualified, instance, objects)
                 result = function(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = asyncio.run(_awaited(result))

@@ -90,12 +90,14 @@ class _Container:
             stdout=subprocess.PIPE,
         )
 
-    def call(self, qualified: str, args: Tuple[Any, ...], kwargs: Dict[str, Any], timeout: Optional[float]) -> Any:
+    def call(
+        self, qualified: str, args: Tuple[Any, ...], kwargs: Dict[str, Any], timeout: Optional[float], instance: Optional[Tuple[Any, Any]] = None
+    ) -> Any:
         with self.lock:
             assert self.worker.stdin is not None and self.worker.stdout is not None
             self.busy = True
             try:
-                write_message(self.worker.stdin, (qualified, args, kwargs))
+                write_message(self.worker.stdin, (qualified, args, kwargs, instance))
             except BrokenPipeError:
                 raise RuntimeError(f"the worker in container {self.id} has ended (status {self.worker.poll()})") from None
             if timeout is not None:
@@ -158,17 +160,24 @@ class FunctionCall:
 
 
 class Function:
-    def __init__(self, app: "App", raw: Callable[..., Any], options: _Options) -> None:
+    def __init__(
+        self, app: "App", raw: Callable[..., Any], options: _Options, *,
+        container: Optional[str] = None, instance: Optional[Tuple[Any, Any]] = None, bound: Optional[Callable[..., Any]] = None,
+    ) -> None:
         self.app = app
         self.raw_f = raw
         self.options = options
         self.qualified = raw.__qualname__
         self.file = os.path.abspath(inspect.getfile(raw))
+        # A method of an @app.cls class: its class's container, and the arguments its object is made with.
+        self.container_key = container or self.qualified
+        self.instance = instance
+        self._bound = bound
         functools.update_wrapper(self, raw)  # type: ignore[arg-type]
 
     def local(self, *args: Any, **kwargs: Any) -> Any:
         """Runs the function here, in this process."""
-        return self.raw_f(*args, **kwargs)
+        return (self._bound or self.raw_f)(*args, **kwargs)
 
     __call__ = local
 
@@ -196,7 +205,7 @@ class Function:
 
     def _call(self, index: int, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         container = self.app._container(self, index)
-        return container.call(self.qualified, args, kwargs, self.options.timeout)
+        return container.call(self.qualified, args, kwargs, self.options.timeout, self.instance)
 
     def map(self, *inputs: Iterable[Any], order_outputs: bool = True, return_exceptions: bool = False) -> Iterator[Any]:
         """Calls the function on each input (several iterables: zipped), in up to `concurrency_limit`
@@ -240,6 +249,7 @@ class App:
         self.image = image
         self.secrets = list(secrets)
         self.registered_functions: Dict[str, Function] = {}
+        self.registered_classes: Dict[str, "Cls"] = {}
         self.entrypoints: Dict[str, Callable[..., Any]] = {}
         self._containers: Dict[Tuple[str, int], _Container] = {}
         self._starting: Dict[Tuple[str, int], threading.Lock] = {}
@@ -249,9 +259,22 @@ class App:
         self._running = 0
         atexit.register(self.stop)
 
-    def function(
+    def function(self, _function: Optional[Callable[..., Any]] = None, **options: Any) -> Any:
+        """Registers a function to run in a container of its own: `volumes={path: Volume}`,
+        `network_file_systems=` / `shared_volumes={path: NetworkFileSystem}`, `secret=` / `secrets=`
+        (environment), `timeout=` (seconds a call may take), `concurrency_limit=` (containers for
+        `.map`, 4 by default), `_allow_background_volume_commits=`; `gpu=`, `image=` and the rest
+        of Modal's options are accepted and not used."""
+
+        def register(raw: Callable[..., Any]) -> Function:
+            made = Function(self, raw, self._options(**options))
+            self.registered_functions[made.qualified] = made
+            return made
+
+        return register(_function) if _function is not None else register
+
+    def _options(
         self,
-        _function: Optional[Callable[..., Any]] = None,
         *,
         volumes: Optional[Dict[str, Volume]] = None,
         network_file_systems: Optional[Dict[str, NetworkFileSystem]] = None,
@@ -262,27 +285,27 @@ class App:
         concurrency_limit: Optional[int] = None,
         _allow_background_volume_commits: bool = False,
         **accepted: Any,  # gpu=, image=, cpu=, memory=, retries=: recorded by Modal, not used here
-    ) -> Any:
-        def register(raw: Callable[..., Any]) -> Function:
-            env: Dict[str, str] = {}
-            for given in [*self.secrets, *([secret] if secret else []), *secrets]:
-                env.update(given.env)
-            shared = {**(network_file_systems or {}), **(shared_volumes or {})}
-            for path, volume in shared.items():
-                if not isinstance(volume, NetworkFileSystem):
-                    raise InvalidError(f"{path}: a shared volume is a NetworkFileSystem (or SharedVolume().persist(name))", 2)
-            options = _Options(
-                volumes=dict(volumes or {}), shared=shared, env=env, timeout=timeout,
-                background_commits=_allow_background_volume_commits, concurrency=concurrency_limit or 4,
-            )
-            made = Function(self, raw, options)
-            self.registered_functions[made.qualified] = made
-            return made
+    ) -> _Options:
+        env: Dict[str, str] = {}
+        for given in [*self.secrets, *([secret] if secret else []), *secrets]:
+            env.update(given.env)
+        shared = {**(network_file_systems or {}), **(shared_volumes or {})}
+        for path, volume in shared.items():
+            if not isinstance(volume, NetworkFileSystem):
+                raise InvalidError(f"{path}: a shared volume is a NetworkFileSystem (or SharedVolume().persist(name))", 2)
+        return _Options(
+            volumes=dict(volumes or {}), shared=shared, env=env, timeout=timeout,
+            background_commits=_allow_background_volume_commits, concurrency=concurrency_limit or 4,
+        )
 
-        return register(_function) if _function is not None else register
+    def cls(self, _class: Optional[type] = None, **options: Any) -> Any:
+        """A class whose `@method`s run in its container, on one object per set of constructor
+        arguments, made there once (its `@enter` methods run then) and kept between calls."""
 
-    def cls(self, *_: Any, **__: Any) -> Any:
-        raise InvalidError("@app.cls is not supported yet: use @app.function", 2)
+        def register(user_class: type) -> "Cls":
+            return Cls(self, user_class, self._options(**options))
+
+        return register(_class) if _class is not None else register
 
     def local_entrypoint(self, name: Optional[str] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(raw: Callable[..., Any]) -> Callable[..., Any]:
@@ -306,7 +329,7 @@ class App:
                 self.stop()
 
     def _container(self, function: Function, index: int) -> _Container:
-        key = (function.qualified, index)
+        key = (function.container_key, index)
         with self._guard:
             starting = self._starting.setdefault(key, threading.Lock())
         with starting:  # one start per container, others' starts go on beside it
@@ -331,6 +354,64 @@ class App:
             made, self._made = self._made, []
         for volume in made:
             volume._delete()
+
+
+def enter(function: Optional[Callable[..., Any]] = None, **_: Any) -> Any:
+    """Marks a method of an `@app.cls` class to run once, when its object is made in the container."""
+
+    def mark(method: Callable[..., Any]) -> Callable[..., Any]:
+        method._silo_enter = True  # type: ignore[attr-defined]
+        return method
+
+    return mark(function) if function is not None else mark
+
+
+def method(function: Optional[Callable[..., Any]] = None, **_: Any) -> Any:
+    """Marks a method of an `@app.cls` class as callable with `.remote()`, `.map()`..."""
+
+    def mark(target: Callable[..., Any]) -> Callable[..., Any]:
+        target._silo_method = True  # type: ignore[attr-defined]
+        return target
+
+    return mark(function) if function is not None else mark
+
+
+class Cls:
+    """An `@app.cls` class: call it with constructor arguments for an object whose methods run remotely."""
+
+    def __init__(self, app: App, user_cls: type, options: _Options) -> None:
+        self.app = app
+        self.user_cls = user_cls
+        self.options = options
+        self.methods = [name for name in dir(user_cls) if getattr(getattr(user_cls, name, None), "_silo_method", False)]
+        app.registered_classes[user_cls.__qualname__] = self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Object":
+        return _Object(self, args, kwargs)
+
+
+class _Object:
+    """An `@app.cls` object as its caller holds it: its methods are remote functions."""
+
+    def __init__(self, cls: Cls, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        self._cls = cls
+        self._instance = (args, kwargs)
+        self._local: Any = None
+
+    def _local_object(self) -> Any:
+        if self._local is None:
+            self._local = self._cls.user_cls(*self._instance[0], **self._instance[1])
+            for name in dir(self._cls.user_cls):
+                if getattr(getattr(self._cls.user_cls, name, None), "_silo_enter", False):
+                    getattr(self._local, name)()
+        return self._local
+
+    def __getattr__(self, name: str) -> Function:
+        if name not in self._cls.methods:
+            raise AttributeError(f"{self._cls.user_cls.__name__} has no @method {name}")
+        raw = getattr(self._cls.user_cls, name)
+        bound = lambda *a, **k: getattr(self._local_object(), name)(*a, **k)  # noqa: E731
+        return Function(self._cls.app, raw, self._cls.options, container=self._cls.user_cls.__qualname__, instance=self._instance, bound=bound)
 
 
 Stub = App

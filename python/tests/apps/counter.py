@@ -64,3 +64,18 @@ def slow() -> None:
 @stub.local_entrypoint()
 def main(name: str = "from-entrypoint") -> None:
     print(write.remote(name, "written by the entrypoint")["remote"])
+
+
+@stub.cls(volumes={os.environ["SILO_TEST_MOUNT"]: volume})
+class Model:
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+        self.entered = 0
+
+    @modal.enter()
+    def load(self) -> None:
+        self.entered += 1
+
+    @modal.method()
+    def predict(self, x: int) -> tuple:
+        return x * self.factor, id(self), os.getpid(), self.entered
