@@ -2,8 +2,10 @@ import Foundation
 import SiloClient
 import SiloCore
 
-/// A volume attached at a path on this machine by `silo mount`, as a program that uses it sees it:
-/// the seed's `volume.commit()` and `volume.reload()`, from Swift.
+/// A volume, with the seed's (and Modal's) calls, from Swift: made or found by name in a store
+/// (``fromName(_:createIfMissing:service:version:)``: listed, read, uploaded to, copied within), or
+/// attached at a path on this machine (``init(mountedAt:home:)``, a container's mount found by the
+/// volume's name): `commit()` and `reload()`.
 ///
 /// ```swift
 /// let volume = try Volume(mountedAt: "/mnt/models")
@@ -12,16 +14,31 @@ import SiloCore
 /// try volume.reload()                 // others' commits become visible here
 /// ```
 ///
-/// Each call asks the process serving the mount over its control socket; the mount stays usable
-/// while a commit or reload runs.
+/// A commit or reload asks the process serving the mount over its control socket; the mount stays
+/// usable while it runs.
 public struct Volume: Sendable {
-    /// The mount's record: where it is mounted, which volume, which process serves it.
-    public let mount: MountControl.Record
+    public let name: VolumeName
+    /// The mount's record, for a volume found by where it is mounted.
+    public let mount: MountControl.Record?
+    /// The store, for a volume found by name.
+    let service: (any VolumeService)?
+    /// The version reads show when they name none (nil: the latest).
+    public let version: Version?
+    public let isReadOnly: Bool
 
     /// The mount at (or containing) `path`, among those started with SILO_HOME `home` (by default
     /// the one the CLI would use).
     public init(mountedAt path: String, home: String = EmbeddedVolumeService.defaultHome) throws {
-        mount = try MountControl.find(path, under: MountControl.runtimeDirectory(home: home))
+        let mount = try MountControl.find(path, under: MountControl.runtimeDirectory(home: home))
+        self.init(name: try VolumeName(mount.volume), mount: mount, service: nil, version: nil, isReadOnly: false)
+    }
+
+    init(name: VolumeName, mount: MountControl.Record?, service: (any VolumeService)?, version: Version?, isReadOnly: Bool) {
+        self.name = name
+        self.mount = mount
+        self.service = service
+        self.version = version
+        self.isReadOnly = isReadOnly
     }
 
     /// Commits the mount's changes as one new version and returns it, or nil when nothing changed.
@@ -40,11 +57,35 @@ public struct Volume: Sendable {
     /// The version shown, uncommitted changes, and how the mount's files are read.
     public func status() throws -> (version: Version, changedPaths: Int, status: MountControl.Status) {
         let answer = try ask(.status)
-        guard let status = answer.status else { throw SiloError(.io, "the mount at \(mount.mountPoint) sent no status") }
+        guard let status = answer.status else { throw SiloError(.io, "the mount of '\(name)' sent no status") }
         return (Version(answer.version ?? 0), answer.changedPaths, status)
     }
 
+    /// Where this volume is attached: its mount, or in a container (`silo run -v NAME:/path`), the
+    /// path `SILO_ATTACHED` names for it.
+    private func attachedMount() throws -> MountControl.Record {
+        if let mount { return mount }
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = Self.attachedPath(of: name, in: environment["SILO_ATTACHED"] ?? "") else {
+            throw SiloError(
+                .invalidArgument,
+                "volume '\(name)' is not attached here; commit() and reload() act on a container's mount (silo run -v \(name):/path -- ...)")
+        }
+        return try MountControl.find(path, under: MountControl.runtimeDirectory(home: environment["SILO_HOME"] ?? EmbeddedVolumeService.defaultHome))
+    }
+
+    /// The path `variable` (a container's `SILO_ATTACHED`: `VOLUME<TAB>PATH<TAB>rw|ro` lines)
+    /// attaches `volume` at.
+    static func attachedPath(of volume: VolumeName, in variable: String) -> String? {
+        for line in variable.split(separator: "\n") {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            if fields.count >= 2, fields[0] == volume.rawValue { return String(fields[1]) }
+        }
+        return nil
+    }
+
     private func ask(_ request: MountControl.Request) throws -> MountControl.Answer {
+        let mount = try attachedMount()
         let answer = try MountControl.send(request, to: mount.socket)
         if let error = answer.error { throw error.error }
         return answer

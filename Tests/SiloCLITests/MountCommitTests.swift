@@ -50,7 +50,7 @@ import Glibc
         let home = setup.silo.home
         let volumeA = try Volume(mountedAt: rootA, home: home)
         let volumeB = try Volume(mountedAt: rootB + "/", home: home)
-        #expect(volumeA.mount.volume == "my-volume" && volumeA.mount.mountPoint == rootA)
+        #expect(volumeA.mount?.volume == "my-volume" && volumeA.mount?.mountPoint == rootA)
         #expect(try volumeA.commit() == nil)
 
         try "hello".write(toFile: rootA + "/bar.txt", atomically: false, encoding: .utf8)
