@@ -90,3 +90,17 @@ def test_the_concurrent_write_and_commit_example_commits_and_the_write_succeeds(
     assert run_example("concurrent_write.py").splitlines() == ["wrote other.file during the commit: hello"]
     big = [e for e in silo.Volume.from_name("my-volume").listdir("/") if e.path == "big.file"]
     assert big and big[0].size == 5 * 1024 * 1024 * 20
+
+
+def test_the_first_example_persists_what_its_function_commits(store: str) -> None:
+    assert run_example("first_volume.py").splitlines() == ["hello"]
+
+
+def test_background_commits_persist_without_a_commit_call(store: str) -> None:
+    run_example("background_commits.py")
+    text = b"".join(silo.Volume.from_name("my-volume").read_file("dummy.txt"))
+    assert text == b"I will be persisted without volume.commit()!"
+
+
+def test_a_commit_with_a_file_still_open_succeeds_and_takes_it_as_it_is_on_disk(store: str) -> None:
+    assert run_example("busy_volume.py").splitlines() == ["committed data.txt: b''"]

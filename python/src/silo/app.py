@@ -61,6 +61,13 @@ class Image:
     def debian_slim(cls, python_version: Optional[str] = None) -> "Image":
         return cls()
 
+    @staticmethod
+    def _note(image: Optional["Image"], function: str) -> None:
+        """Says once per function that its image is not built here."""
+        if image is not None and (image.packages or image.commands):
+            what = ", ".join(image.packages + image.commands)
+            print(f"silo: note: {function}'s image is not built; it runs on this machine's Python, which needs {what}", file=sys.stderr)
+
     def pip_install(self, *packages: str, **_: Any) -> "Image":
         self.packages.extend(packages)
         return self
@@ -267,6 +274,7 @@ class App:
         of Modal's options are accepted and not used."""
 
         def register(raw: Callable[..., Any]) -> Function:
+            Image._note(options.get("image"), raw.__qualname__)
             made = Function(self, raw, self._options(**options))
             self.registered_functions[made.qualified] = made
             return made
