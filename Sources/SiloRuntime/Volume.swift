@@ -33,6 +33,14 @@ public struct Volume: Sendable {
         self.init(name: try VolumeName(mount.volume), mount: mount, service: nil, version: nil, isReadOnly: false)
     }
 
+    /// This container's mount of volume `name` (`silo run -v NAME:/path`), found through the
+    /// `SILO_ATTACHED` and `SILO_HOME` the container sets in `environment`.
+    public init(attachedNamed name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        let name = try VolumeName(name)
+        let mount = try Self.attachedMount(of: name, environment: environment)
+        self.init(name: name, mount: mount, service: nil, version: nil, isReadOnly: false)
+    }
+
     init(name: VolumeName, mount: MountControl.Record?, service: (any VolumeService)?, version: Version?, isReadOnly: Bool) {
         self.name = name
         self.mount = mount
@@ -65,8 +73,11 @@ public struct Volume: Sendable {
     /// path `SILO_ATTACHED` names for it.
     private func attachedMount() throws -> MountControl.Record {
         if let mount { return mount }
-        let environment = ProcessInfo.processInfo.environment
-        guard let path = Self.attachedPath(of: name, in: environment["SILO_ATTACHED"] ?? "") else {
+        return try Self.attachedMount(of: name, environment: ProcessInfo.processInfo.environment)
+    }
+
+    private static func attachedMount(of name: VolumeName, environment: [String: String]) throws -> MountControl.Record {
+        guard let path = attachedPath(of: name, in: environment["SILO_ATTACHED"] ?? "") else {
             throw SiloError(
                 .invalidArgument,
                 "volume '\(name)' is not attached here; commit() and reload() act on a container's mount (silo run -v \(name):/path -- ...)")

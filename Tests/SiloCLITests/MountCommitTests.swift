@@ -61,6 +61,12 @@ import Glibc
         #expect(try String(contentsOfFile: rootB + "/bar.txt", encoding: .utf8) == "hello")
         #expect(try setup.ok("volume", "history", "my-volume").stdout.contains("trainer"))
         #expect(throws: SiloError.self) { try Volume(mountedAt: setup.directory.path, home: home) }
+
+        // In a container a program finds its mount by the volume's name, through SILO_ATTACHED.
+        try "again".write(toFile: rootA + "/again.txt", atomically: false, encoding: .utf8)
+        let attached = try Volume(attachedNamed: "my-volume", environment: ["SILO_ATTACHED": "other\t/x\trw\nmy-volume\t\(rootA)\trw", "SILO_HOME": home])
+        #expect(try attached.commit(author: "in a container") == Version(2))
+        #expect(throws: SiloError.self) { try Volume(attachedNamed: "my-volume", environment: ["SILO_HOME": home]) }
     }
 
     @Test func overwritingAndAppendingToACommittedLargeFileCommitsWhole() throws {
