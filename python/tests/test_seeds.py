@@ -18,9 +18,11 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
 
-def run_example(name: str, *arguments: str) -> str:
+def run_example(name: str, *arguments: str, env: "dict | None" = None) -> str:
     """What `python -m silo run EXAMPLE ARGUMENTS` printed; it must succeed."""
-    ran = subprocess.run([sys.executable, "-m", "silo", "run", str(EXAMPLES / name), *arguments], capture_output=True, text=True, timeout=600)
+    ran = subprocess.run(
+        [sys.executable, "-m", "silo", "run", str(EXAMPLES / name), *arguments], capture_output=True, text=True, timeout=600, env=env
+    )
     assert ran.returncode == 0, ran.stderr
     return ran.stdout
 
@@ -104,3 +106,15 @@ def test_background_commits_persist_without_a_commit_call(store: str) -> None:
 
 def test_a_commit_with_a_file_still_open_succeeds_and_takes_it_as_it_is_on_disk(store: str) -> None:
     assert run_example("busy_volume.py").splitlines() == ["committed data.txt: b''"]
+
+
+def test_the_fine_tuning_example_checkpoints_into_the_volume_and_resumes(store: str) -> None:
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES / "standins"))
+    assert run_example("finetune.py", "6", env=env).splitlines() == ["{'resumed_from': 0, 'global_step': 6}"]
+    volume = silo.Volume.from_name("finetune-checkpoints")
+    # Committed in the background and at the container's end: the last two checkpoints, whole.
+    kept = sorted(e.path for e in volume.listdir("/model"))
+    assert kept == ["model/checkpoint-4", "model/checkpoint-6"]
+    assert [e.size for e in volume.listdir("/model/checkpoint-6") if e.path.endswith(".bin")] == [16 << 20]
+    assert run_example("finetune.py", "10", env=env).splitlines() == ["{'resumed_from': 6, 'global_step': 10}"]
+    assert sorted(e.path for e in volume.listdir("/model")) == ["model/checkpoint-10", "model/checkpoint-8"]
