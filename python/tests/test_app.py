@@ -41,6 +41,9 @@ def test_remote_calls_reuse_one_warm_worker_with_the_volume_attached(app, tmp_pa
         # One worker, kept: the same process, its module state carried from call to call.
         assert first["pid"] == second["pid"] and (first["calls"], second["calls"]) == (1, 2)
         assert first["greeting"] == "hello" and first["remote"] == "1"
+        # The secret went by the worker's environment, not into the container's record.
+        records = pathlib.Path(os.environ["SILO_HOME"], "containers")
+        assert not any("GREETING" in p.read_text() for p in records.glob("*.json"))
         # Another function's container reloads and sees what the first committed.
         assert app.read.remote("b.txt") == "two"
         assert app.doubled.remote(21) == 42

@@ -84,7 +84,7 @@ class Image:
 class _Container:
     """One warm container and the worker serving a function's calls in it."""
 
-    def __init__(self, arguments: List[str], file: str) -> None:
+    def __init__(self, arguments: List[str], file: str, env: Dict[str, str]) -> None:
         started = _cli.run(["container", "start", *arguments]).decode().strip()
         self.id = started.splitlines()[-1]
         self.lock = threading.Lock()
@@ -95,6 +95,9 @@ class _Container:
             [_cli.binary(), "container", "exec", self.id, "--", sys.executable, "-c", start, file],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # Secrets reach the worker through its environment: never a command line (which other
+            # users of the machine can read) nor the container's record.
+            env={**os.environ, **env},
         )
 
     def call(
@@ -194,8 +197,6 @@ class Function:
             arguments += ["--volume", f"{volume.name}:{path}" + (":ro" if volume.is_read_only else "")]
         for path, shared in self.options.shared.items():
             arguments += ["--nfs", f"{shared.name}:{path}"]
-        for key, value in self.options.env.items():
-            arguments += ["--env", f"{key}={value}"]
         if self.options.background_commits:
             arguments.append("--background-commits")
         return arguments
@@ -346,7 +347,7 @@ class App:
             if found is not None:
                 return found
             function._make_volumes()
-            made = _Container(function._arguments(), function.file)
+            made = _Container(function._arguments(), function.file, function.options.env)
             with self._guard:
                 self._containers[key] = made
             return made
