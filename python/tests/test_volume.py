@@ -78,7 +78,7 @@ def test_a_batch_upload_is_one_commit_and_refuses_to_overwrite_without_force(nam
     assert read(volume, "notes.txt") == b"from a file object"
     # Again: nothing is put, the whole upload is refused, and no version is made.
     (local / "a.txt").write_bytes(b"alpha, changed")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match=r"batch_upload\(force=True\)"):
         with volume.batch_upload() as batch:
             batch.put_directory(local, "/data")
     assert volume.info().latest_version == 1

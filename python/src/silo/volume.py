@@ -9,6 +9,7 @@ import datetime
 import enum
 import functools
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -177,7 +178,12 @@ class _BatchUpload:
         arguments = ["volume", "put", self._volume.name, self._staging, "/"]
         if self._force:
             arguments.append("--force")
-        _cli.run(arguments)
+        try:
+            _cli.run(arguments)
+        except AlreadyExistsError as error:
+            # Said for Python: the CLI's advice names its own flag.
+            message = re.sub(r"pass --force to overwrite (it|them)", r"batch_upload(force=True) overwrites \1", error.message)
+            raise AlreadyExistsError(message, error.status) from None
 
     def __enter__(self) -> "_BatchUpload":
         return self
