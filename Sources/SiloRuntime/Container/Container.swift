@@ -72,25 +72,9 @@ public final class Container: @unchecked Sendable {
             let name: VolumeName
             if let volume = attachment.volume {
                 name = try VolumeName(volume)
-                let kind = attachment.kind ?? .snapshot
-                var existing = try? await service.volume(name)
-                if existing == nil {
-                    guard !settings.noCreate else {
-                        throw SiloError(
-                            .volumeNotFound,
-                            "volume '\(name)' does not exist; create it with `silo \(kind == .shared ? "nfs" : "volume") create \(name)`, or drop --no-create")
-                    }
-                    do {
-                        existing = try await service.createVolume(name, kind: kind)
-                    } catch let error as SiloError where error.code == .volumeExists {
-                        existing = try await service.volume(name)  // another run made it first
-                    }
-                }
-                if kind == .shared, existing?.kind != .shared {
-                    throw SiloError(
-                        .invalidArgument,
-                        "--nfs \(name):\(attachment.path): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
-                }
+                try await Self.prepare(
+                    name, kind: attachment.kind ?? .snapshot, create: !settings.noCreate, attachment: "--nfs \(name):\(attachment.path)",
+                    service: service)
             } else {
                 name = try VolumeName("ephemeral-\(id)-\(index)")
                 _ = try await service.createVolume(name, kind: attachment.kind ?? .snapshot)
@@ -132,6 +116,30 @@ public final class Container: @unchecked Sendable {
             let reason = String(cString: strerror(errno))
             umount2(path, Int32(MNT_DETACH))
             throw SiloError(.localFile, "cannot make \(path) read-only: \(reason)")
+        }
+    }
+
+    /// Makes volume `name` (of `kind`) ready to attach: made if it does not exist (refused instead
+    /// unless `create`), and, for a shared attachment (named `attachment` in what is said), refused
+    /// if it is a snapshot volume.
+    public static func prepare(_ name: VolumeName, kind: VolumeKind, create: Bool, attachment: String, service: any VolumeService) async throws {
+        var existing = try? await service.volume(name)
+        if existing == nil {
+            guard create else {
+                throw SiloError(
+                    .volumeNotFound,
+                    "volume '\(name)' does not exist; create it with `silo \(kind == .shared ? "nfs" : "volume") create \(name)`, or drop --no-create")
+            }
+            do {
+                existing = try await service.createVolume(name, kind: kind)
+            } catch let error as SiloError where error.code == .volumeExists {
+                existing = try await service.volume(name)  // another run made it first
+            }
+        }
+        if kind == .shared, existing?.kind != .shared {
+            throw SiloError(
+                .invalidArgument,
+                "\(attachment): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
         }
     }
 

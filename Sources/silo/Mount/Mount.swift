@@ -121,27 +121,6 @@ struct Mount: AsyncParsableCommand {
         Output.line(line.trimmingCharacters(in: .whitespacesAndNewlines) + "; log: \(log)")
     }
 
-    /// Makes `name` a shared volume if it does not exist (or refuses, unless `create`); one of
-    /// another kind is refused.
-    private static func makeShared(_ name: VolumeName, service: any VolumeService, create: Bool) async throws {
-        var info = try? await service.volume(name)
-        if info == nil {
-            guard create else {
-                throw SiloError(.volumeNotFound, "volume '\(name)' does not exist; create it with `silo nfs create \(name)`, or drop --no-create")
-            }
-            do {
-                info = try await service.createVolume(name, kind: .shared)
-            } catch let error as SiloError where error.code == .volumeExists {
-                info = try await service.volume(name)  // another run made it first
-            }
-        }
-        guard info?.kind == .shared else {
-            throw SiloError(
-                .invalidArgument,
-                "--nfs \(name): volume '\(name)' is a snapshot volume; attach it with -v, or use a shared volume (`silo nfs create`)")
-        }
-    }
-
     private func serve(_ name: VolumeName) async throws {
         var logger = Logger(label: "silo.mount")
         logger.logLevel = .warning
@@ -156,7 +135,9 @@ struct Mount: AsyncParsableCommand {
             )
             options.extendedAttributes = xattrs
             do {
-                if untilUnused != nil { try await Self.makeShared(name, service: service, create: !noCreate) }
+                if untilUnused != nil {
+                    try await Container.prepare(name, kind: .shared, create: !noCreate, attachment: "--nfs \(name)", service: service)
+                }
                 attached = try await AttachedVolume.attach(
                     name, at: path, service: service, cache: cache, options: options, runtime: SiloEnvironment.mounts + "/\(getpid())"
                 )
