@@ -40,4 +40,20 @@ extension VolumeService {
     public func createVolume(_ name: VolumeName) async throws -> VolumeInfo {
         try await createVolume(name, kind: .snapshot)
     }
+
+    /// Creates an empty volume of `kind`, or finds the one of that name and kind made already
+    /// (`volumeExists` if it is of the other kind); says which.
+    public func createVolumeIfMissing(_ name: VolumeName, kind: VolumeKind) async throws -> (volume: VolumeInfo, created: Bool) {
+        do {
+            return (try await createVolume(name, kind: kind), true)
+        } catch let error as SiloError where error.code == .volumeExists {
+            let existing = try await volume(name)
+            guard existing.kind == kind else {
+                throw SiloError(
+                    .volumeExists,
+                    "volume '\(name)' exists already as a \(existing.kind == .shared ? "shared" : "snapshot") volume; pick another name")
+            }
+            return (existing, false)
+        }
+    }
 }

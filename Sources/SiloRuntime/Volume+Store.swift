@@ -72,11 +72,7 @@ extension Volume {
     ) async throws -> Volume {
         let name = try VolumeName(name)
         if createIfMissing {
-            do {
-                _ = try await service.createVolume(name)
-            } catch let error as SiloError where error.code == .volumeExists {
-                guard try await service.volume(name).kind == .snapshot else { throw error }
-            }
+            _ = try await service.createVolumeIfMissing(name, kind: .snapshot)
         } else {
             _ = try await service.volume(name)
         }

@@ -77,22 +77,12 @@ public struct Volume: Sendable {
     }
 
     private static func attachedMount(of name: VolumeName, environment: [String: String]) throws -> MountControl.Record {
-        guard let path = attachedPath(of: name, in: environment["SILO_ATTACHED"] ?? "") else {
+        guard let path = Container.attachedPath(of: name, in: environment["SILO_ATTACHED"] ?? "") else {
             throw SiloError(
                 .invalidArgument,
                 "volume '\(name)' is not attached here; commit() and reload() act on a container's mount (silo run -v \(name):/path -- ...)")
         }
         return try MountControl.find(path, under: MountControl.runtimeDirectory(home: environment["SILO_HOME"] ?? EmbeddedVolumeService.defaultHome))
-    }
-
-    /// The path `variable` (a container's `SILO_ATTACHED`: `VOLUME<TAB>PATH<TAB>rw|ro` lines)
-    /// attaches `volume` at.
-    static func attachedPath(of volume: VolumeName, in variable: String) -> String? {
-        for line in variable.split(separator: "\n") {
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            if fields.count >= 2, fields[0] == volume.rawValue { return String(fields[1]) }
-        }
-        return nil
     }
 
     private func ask(_ request: MountControl.Request) throws -> MountControl.Answer {

@@ -184,6 +184,16 @@ public final class Container: @unchecked Sendable {
         attached.map { "\($0.volume)\t\($0.path)\t\($0.readOnly ? "ro" : "rw")" }.joined(separator: "\n")
     }
 
+    /// The path `variable` (a container's `SILO_ATTACHED`: `VOLUME<TAB>PATH<TAB>rw|ro` lines)
+    /// attaches `volume` at.
+    public static func attachedPath(of volume: VolumeName, in variable: String) -> String? {
+        for line in variable.split(separator: "\n") {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            if fields.count >= 2, fields[0] == volume.rawValue { return String(fields[1]) }
+        }
+        return nil
+    }
+
     /// What this container has attached, where.
     public var attachments: [ContainerRecord.Attached] { attached.map(\.1) + bound }
 

@@ -20,18 +20,12 @@ struct VolumeCreate: AsyncParsableCommand {
     static func create(_ name: String, kind: VolumeKind, allowExisting: Bool) async throws {
         try await SiloEnvironment.withService { service in
             let name = try VolumeName(name)
-            do {
+            guard allowExisting else {
                 let volume = try await service.createVolume(name, kind: kind)
-                Output.line("created \(kind == .shared ? "shared " : "")volume '\(volume.name)'")
-            } catch let error as SiloError where error.code == .volumeExists && allowExisting {
-                let existing = try await service.volume(name)
-                guard existing.kind == kind else {
-                    throw SiloError(
-                        .volumeExists,
-                        "volume '\(name)' exists already as a \(existing.kind == .shared ? "shared" : "snapshot") volume; pick another name")
-                }
-                Output.line("volume '\(name)' exists already")
+                return Output.line("created \(kind == .shared ? "shared " : "")volume '\(volume.name)'")
             }
+            let (volume, created) = try await service.createVolumeIfMissing(name, kind: kind)
+            Output.line(created ? "created \(kind == .shared ? "shared " : "")volume '\(volume.name)'" : "volume '\(name)' exists already")
         }
     }
 }
